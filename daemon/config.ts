@@ -1,0 +1,116 @@
+// ctrd's configuration: a TOML file in containerd's style (version 2, root, state, [grpc], [debug]),
+// overlaid by command-line flags. `ctrd config default` prints defaultConfig() as TOML.
+import { readFileSync } from 'node:fs';
+import { parse, stringify } from 'smol-toml';
+import { errnoCode, invalidArgument } from '../lib/errdefs.js';
+import { logLevels } from '../lib/log.js';
+
+export interface Config {
+  version: number;
+  root: string;
+  state: string;
+  grpc: {
+    address: string;
+    uid: number;
+    gid: number;
+    max_recv_message_size: number;
+    max_send_message_size: number;
+  };
+  debug: {
+    level: string;
+  };
+  /** Seconds between sweeps of expired leases. */
+  lease_expiry_interval: number;
+}
+
+export const defaultConfigPath = '/etc/ctrd/config.toml';
+
+export function defaultConfig(): Config {
+  return {
+    version: 2,
+    root: '/var/lib/ctrd',
+    state: '/run/ctrd',
+    grpc: {
+      address: '/run/ctrd/ctrd.sock',
+      uid: 0,
+      gid: 0,
+      max_recv_message_size: 16 * 1024 * 1024,
+      max_send_message_size: 16 * 1024 * 1024,
+    },
+    debug: { level: 'info' },
+    lease_expiry_interval: 60,
+  };
+}
+
+export function configToToml(config: Config): string {
+  return stringify(config as unknown as Record<string, unknown>) + '\n';
+}
+
+type Shape = { [key: string]: 'string' | 'number' | Shape };
+
+const shape: Shape = {
+  version: 'number',
+  root: 'string',
+  state: 'string',
+  grpc: { address: 'string', uid: 'number', gid: 'number', max_recv_message_size: 'number', max_send_message_size: 'number' },
+  debug: { level: 'string' },
+  lease_expiry_interval: 'number',
+};
+
+/** Copies the keys of `from` onto `into`, checking each against the shape; unknown keys are errors. */
+function overlay(into: Record<string, unknown>, from: Record<string, unknown>, sh: Shape, where: string, file: string): void {
+  for (const [key, value] of Object.entries(from)) {
+    const want = sh[key];
+    const path = where ? `${where}.${key}` : key;
+    if (want === undefined) throw invalidArgument(`config ${file}: unknown key "${path}"`);
+    if (typeof want === 'object') {
+      if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+        throw invalidArgument(`config ${file}: "${path}" must be a table`);
+      }
+      overlay(into[key] as Record<string, unknown>, value as Record<string, unknown>, want, path, file);
+    } else {
+      if (typeof value !== want && !(want === 'number' && typeof value === 'bigint')) {
+        throw invalidArgument(`config ${file}: "${path}" must be a ${want}`);
+      }
+      into[key] = want === 'number' ? Number(value) : value;
+    }
+  }
+}
+
+export function validateConfig(config: Config, file = '(flags)'): Config {
+  if (config.version !== 2) throw invalidArgument(`config ${file}: version ${config.version} is not supported (want 2)`);
+  for (const [key, v] of [['root', config.root], ['state', config.state], ['grpc.address', config.grpc.address]] as const) {
+    if (!v.startsWith('/')) throw invalidArgument(`config ${file}: ${key} "${v}" must be an absolute path`);
+  }
+  if (!logLevels.includes(config.debug.level as never)) {
+    throw invalidArgument(`config ${file}: debug.level "${config.debug.level}" is not one of ${logLevels.join(', ')}`);
+  }
+  if (config.grpc.max_recv_message_size <= 0 || config.grpc.max_send_message_size <= 0) {
+    throw invalidArgument(`config ${file}: grpc message sizes must be positive`);
+  }
+  return config;
+}
+
+/**
+ * Loads the config file over the defaults. A missing file is fine only when it is the default path
+ * (a daemon runs on embedded defaults); a file the operator named must exist.
+ */
+export function loadConfig(path: string | undefined): Config {
+  const config = defaultConfig();
+  const file = path ?? defaultConfigPath;
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    if (errnoCode(err) === 'ENOENT' && path === undefined) return config;
+    throw invalidArgument(`config ${file}: ${(err as Error).message}`);
+  }
+  let parsed: Record<string, unknown>;
+  try {
+    parsed = parse(text) as Record<string, unknown>;
+  } catch (err) {
+    throw invalidArgument(`config ${file}: ${(err as Error).message}`);
+  }
+  overlay(config as unknown as Record<string, unknown>, parsed, shape, '', file);
+  return validateConfig(config, file);
+}

@@ -1,0 +1,55 @@
+// The one place where error kinds become gRPC status codes (server edge) and codes become kinds again
+// (client edge), as containerd's errdefs/errgrpc does.
+import { status as Status, type ServiceError, type StatusObject } from '@grpc/grpc-js';
+import { CtrdError, errnoCode, type ErrorKind } from '../errdefs.js';
+
+const kindToCode: Record<ErrorKind, Status> = {
+  unknown: Status.UNKNOWN,
+  'invalid-argument': Status.INVALID_ARGUMENT,
+  'not-found': Status.NOT_FOUND,
+  'already-exists': Status.ALREADY_EXISTS,
+  'failed-precondition': Status.FAILED_PRECONDITION,
+  unavailable: Status.UNAVAILABLE,
+  'not-implemented': Status.UNIMPLEMENTED,
+  'out-of-range': Status.OUT_OF_RANGE,
+  'resource-exhausted': Status.RESOURCE_EXHAUSTED,
+  canceled: Status.CANCELLED,
+  'deadline-exceeded': Status.DEADLINE_EXCEEDED,
+  unauthenticated: Status.UNAUTHENTICATED,
+  'permission-denied': Status.PERMISSION_DENIED,
+  aborted: Status.ABORTED,
+  internal: Status.INTERNAL,
+};
+
+const codeToKind = new Map<Status, ErrorKind>(
+  Object.entries(kindToCode).map(([kind, code]) => [code, kind as ErrorKind]),
+);
+
+/** System errors that have a natural kind; everything else unexpected stays Unknown. */
+const errnoToKind: Record<string, ErrorKind> = {
+  ENOSPC: 'resource-exhausted',
+  EDQUOT: 'resource-exhausted',
+  EMFILE: 'resource-exhausted',
+  EACCES: 'permission-denied',
+  EPERM: 'permission-denied',
+};
+
+export function toGrpcStatus(err: unknown): Partial<StatusObject> & { code: Status; details: string } {
+  if (err instanceof CtrdError) return { code: kindToCode[err.kind], details: err.message };
+  const message = err instanceof Error ? err.message : String(err);
+  const errno = errnoCode(err);
+  const kind = errno === undefined ? undefined : errnoToKind[errno];
+  return { code: kind ? kindToCode[kind] : Status.UNKNOWN, details: message };
+}
+
+export function isServiceError(err: unknown): err is ServiceError {
+  return err instanceof Error && typeof (err as Partial<ServiceError>).code === 'number' && 'details' in err;
+}
+
+/** Turns a gRPC error from a client call back into a CtrdError with the matching kind. */
+export function fromGrpcStatus(err: unknown): Error {
+  if (!isServiceError(err)) return err instanceof Error ? err : new Error(String(err));
+  return new CtrdError(codeToKind.get(err.code) ?? 'unknown', err.details || err.message, { cause: err });
+}
+
+export { Status };

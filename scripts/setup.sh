@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Brings a Debian 12 machine (as root) to where ctrd builds, runs and tests: Debian packages, npm packages,
+# then the build. Each step is skipped when it is already done, so `npm start` and `npm test` stay quick.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Debian packages: the build toolchain for native modules, and the real peers the tests drive.
+packages=(
+  build-essential python3 # node-gyp: better-sqlite3 and ctrd's addon
+  containerd              # the stock `ctr` client (the daemon itself is never started)
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  if [ "$(id -u)" != 0 ]; then
+    echo "setup: missing Debian packages (${missing[*]}); run as root to install them" >&2
+    exit 1
+  fi
+  echo "setup: installing ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # The package enables containerd's own service; ctrd only wants its ctr client.
+  if [[ " ${missing[*]} " == *" containerd "* ]] && command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
+    systemctl disable --now containerd >/dev/null 2>&1 || true
+  fi
+fi
+
+# npm packages, when node_modules is missing or older than the lock file.
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "setup: installing npm packages" >&2
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+
+bash scripts/build.sh

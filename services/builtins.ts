@@ -1,0 +1,95 @@
+// The daemon's built-in plugins, in dependency order: an explicit list, no registration by import side
+// effect. Each entry makes its part from the ones before it; Introspection.Plugins reports the list.
+import { join } from 'node:path';
+import type { Config } from '../daemon/config.js';
+import type { Logger } from '../lib/log.js';
+import { HandlerFactory } from '../lib/grpc/handlers.js';
+import { MetadataDB } from './metadata/db.js';
+import { Exchange } from './events/exchange.js';
+import { eventsService } from './events/grpc.js';
+import { LeaseStore } from './leases/store.js';
+import { leasesService } from './leases/grpc.js';
+import { LocalContentStore } from './content/local-store.js';
+import { ContentStore } from './content/store.js';
+import { contentService } from './content/grpc.js';
+import { NamespaceStore } from './namespaces/store.js';
+import { namespacesService } from './namespaces/grpc.js';
+import { versionService } from './version/grpc.js';
+import { introspectionService } from './introspection/grpc.js';
+import type { GrpcService } from './grpc-service.js';
+
+export interface PluginInfo {
+  readonly type: string;
+  readonly id: string;
+  readonly requires?: readonly string[];
+  readonly exports?: Readonly<Record<string, string>>;
+  readonly capabilities?: readonly string[];
+}
+
+export interface Builtins {
+  readonly db: MetadataDB;
+  readonly exchange: Exchange;
+  readonly leases: LeaseStore;
+  readonly content: ContentStore;
+  readonly namespaces: NamespaceStore;
+  readonly grpc: readonly GrpcService[];
+  readonly plugins: readonly PluginInfo[];
+  close(): void;
+}
+
+export function loadBuiltins(config: Config, log: Logger): Builtins {
+  const plugins: PluginInfo[] = [];
+  const h = new HandlerFactory(log);
+
+  const contentRoot = join(config.root, 'io.containerd.content.v1.content');
+  const local = new LocalContentStore(contentRoot);
+  plugins.push({ type: 'io.containerd.content.v1', id: 'content', exports: { root: contentRoot } });
+
+  const metadataPath = join(config.root, 'io.containerd.metadata.v1.sqlite', 'meta.db');
+  const db = MetadataDB.open(metadataPath);
+  plugins.push({
+    type: 'io.containerd.metadata.v1',
+    id: 'sqlite',
+    requires: ['io.containerd.content.v1'],
+    exports: { path: metadataPath },
+  });
+
+  const exchange = new Exchange(log.child({ component: 'events' }));
+  plugins.push({ type: 'io.containerd.event.v1', id: 'exchange' });
+
+  const leases = new LeaseStore(db);
+  plugins.push({ type: 'io.containerd.lease.v1', id: 'manager', requires: ['io.containerd.metadata.v1'] });
+
+  const content = new ContentStore(db, local, leases);
+  const namespaces = new NamespaceStore(db, [(ns) => (content.hasIngests(ns) ? ['ingests'] : [])]);
+
+  const uuid = db.serverUUID();
+  const grpc: GrpcService[] = [
+    versionService(h),
+    introspectionService(() => plugins, uuid, h),
+    namespacesService(namespaces, exchange, h),
+    contentService(content, exchange, h),
+    leasesService(leases, h),
+    eventsService(exchange, h),
+  ];
+  const grpcRequires: Record<string, string[]> = {
+    version: [],
+    introspection: [],
+    namespaces: ['io.containerd.metadata.v1', 'io.containerd.event.v1'],
+    content: ['io.containerd.content.v1', 'io.containerd.metadata.v1', 'io.containerd.event.v1'],
+    leases: ['io.containerd.lease.v1'],
+    events: ['io.containerd.event.v1'],
+  };
+  for (const [id, requires] of Object.entries(grpcRequires)) plugins.push({ type: 'io.containerd.grpc.v1', id, requires });
+
+  return {
+    db,
+    exchange,
+    leases,
+    content,
+    namespaces,
+    grpc,
+    plugins,
+    close: () => db.close(),
+  };
+}

@@ -1,0 +1,58 @@
+// The schema of ctrd's metadata database, as an ordered list of migrations. A database records the number
+// of migrations applied in PRAGMA user_version; start-up applies the rest, each in its own transaction.
+// Append only: a released migration is never edited, a change is a new entry (with a test).
+//
+// Labels are JSON objects in a TEXT column: they are read whole and filtered in memory, as containerd does.
+// Times are milliseconds since the epoch. Every object row is keyed by its namespace.
+
+export interface Migration {
+  readonly name: string;
+  readonly sql: string;
+}
+
+export const migrations: readonly Migration[] = [
+  {
+    name: 'namespaces, content, leases',
+    sql: `
+      CREATE TABLE settings (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+      ) STRICT;
+
+      CREATE TABLE namespaces (
+        name       TEXT PRIMARY KEY,
+        labels     TEXT NOT NULL DEFAULT '{}',
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+      ) STRICT;
+
+      CREATE TABLE content (
+        namespace  TEXT NOT NULL REFERENCES namespaces(name),
+        digest     TEXT NOT NULL,
+        size       INTEGER NOT NULL,
+        labels     TEXT NOT NULL DEFAULT '{}',
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        PRIMARY KEY (namespace, digest)
+      ) STRICT;
+      CREATE INDEX content_by_digest ON content(digest);
+
+      CREATE TABLE leases (
+        namespace  TEXT NOT NULL REFERENCES namespaces(name),
+        id         TEXT NOT NULL,
+        labels     TEXT NOT NULL DEFAULT '{}',
+        created_at INTEGER NOT NULL,
+        PRIMARY KEY (namespace, id)
+      ) STRICT;
+
+      CREATE TABLE lease_resources (
+        namespace TEXT NOT NULL,
+        lease     TEXT NOT NULL,
+        type      TEXT NOT NULL,
+        id        TEXT NOT NULL,
+        PRIMARY KEY (namespace, lease, type, id),
+        FOREIGN KEY (namespace, lease) REFERENCES leases(namespace, id) ON DELETE CASCADE
+      ) STRICT;
+    `,
+  },
+];
