@@ -85,6 +85,9 @@ export function validateConfig(config: Config, file = '(flags)'): Config {
   if (!logLevels.includes(config.debug.level as never)) {
     throw invalidArgument(`config ${file}: debug.level "${config.debug.level}" is not one of ${logLevels.join(', ')}`);
   }
+  if (!(config.lease_expiry_interval > 0)) {
+    throw invalidArgument(`config ${file}: lease_expiry_interval must be a positive number of seconds`);
+  }
   if (config.grpc.max_recv_message_size <= 0 || config.grpc.max_send_message_size <= 0) {
     throw invalidArgument(`config ${file}: grpc message sizes must be positive`);
   }

@@ -44,6 +44,7 @@ class Scanner {
     while (!this.done && /\s/.test(this.input[this.pos]!)) this.pos++;
   }
 
+  /** A "quoted string" with escapes, or a /regexp/ whose backslashes stay for the regexp (but \/). */
   quoted(): string {
     const quote = this.input[this.pos]!;
     let out = '';
@@ -53,7 +54,8 @@ class Scanner {
       if (c === quote) return out;
       if (c === '\\' && !this.done) {
         const e = this.input[this.pos++]!;
-        out += ({ n: '\n', t: '\t', r: '\r' } as Record<string, string>)[e] ?? e;
+        if (quote === '/') out += e === '/' ? '/' : `\\${e}`;
+        else out += ({ n: '\n', t: '\t', r: '\r' } as Record<string, string>)[e] ?? e;
       } else {
         out += c;
       }
@@ -124,9 +126,12 @@ function checkPath(path: string[], schema: FieldSchema, input: string): void {
   if (kind === 'value' && rest.length > 0) {
     throw invalidArgument(`filter "${input}": field "${field}" has no subfields`);
   }
-  if (kind === 'map' && rest.length > 1) {
-    throw invalidArgument(`filter "${input}": field "${field}" takes one key, as ${field}."<key>"`);
-  }
+}
+
+/** containerd joins the rest of a map field's path with dots: labels."x".post is the label "x.post". */
+function normalizePath(path: string[], schema: FieldSchema): string[] {
+  const [field, ...rest] = path;
+  return schema[field!] === 'map' && rest.length > 1 ? [field!, rest.join('.')] : path;
 }
 
 function matches(sel: Selector, actual: string | undefined): boolean {
@@ -155,7 +160,10 @@ export function compileFilters<T>(
     .filter((f) => f.trim() !== '')
     .map((f) => {
       const selectors = parseSelectors(f);
-      for (const sel of selectors) checkPath(sel.path, schema, f);
+      for (const sel of selectors) {
+        checkPath(sel.path, schema, f);
+        sel.path = normalizePath(sel.path, schema);
+      }
       return selectors;
     });
   if (alternatives.length === 0) return () => true;
@@ -170,7 +178,8 @@ export function recordReader<T extends object>(): FieldReader<T> {
       if (v === null || typeof v !== 'object') return undefined;
       v = (v as Record<string, unknown>)[p];
     }
-    if (v === undefined || v === null) return undefined;
-    return typeof v === 'object' ? JSON.stringify(v) : String(v);
+    // A map without a key (plain "labels") is no value, as in containerd.
+    if (v === undefined || v === null || typeof v === 'object') return undefined;
+    return String(v);
   };
 }

@@ -1,1 +1,53 @@
-export {};
+// ctrctl, the docker-style admin CLI for ctrd: a thin gRPC client, one file per verb group.
+//   ctrctl [-a ADDRESS] [-n NAMESPACE] version | info | namespace ls|create|rm|inspect | events
+// Exit status: 0 success, 1 a failure (reported as "ctrctl: <message>"), 2 a usage error.
+import { Command, CommanderError, Option } from 'commander';
+import { errnoCode } from '../../lib/errdefs.js';
+import { defaultAddress, defaultNamespace } from '../../lib/grpc/client.js';
+import { ctrdVersion, revision } from '../../lib/version.js';
+import { addEventsCommand } from './events.js';
+import { addInfoCommand } from './info.js';
+import { addNamespaceCommands } from './namespace.js';
+import { ExitStatus, printError } from './output.js';
+import { addVersionCommand } from './version.js';
+
+const usageError = 2;
+
+function cli(): Command {
+  const program = new Command('ctrctl')
+    .description('ctrctl: manage a ctrd daemon')
+    .version(`ctrctl version ${ctrdVersion}, build ${revision}`, '-v, --version', 'print the version and quit')
+    .addOption(
+      new Option('-a, --address <path>', 'address of ctrd (a unix socket path)').env('CTRD_ADDRESS').default(defaultAddress),
+    )
+    .addOption(new Option('-n, --namespace <name>', 'namespace to work in').env('CTRD_NAMESPACE').default(defaultNamespace))
+    // Settings made before the verbs are added are inherited by them.
+    .exitOverride()
+    .showHelpAfterError('(add --help for usage)');
+  addVersionCommand(program);
+  addInfoCommand(program);
+  addNamespaceCommands(program);
+  addEventsCommand(program);
+  return program;
+}
+
+async function main(argv: readonly string[]): Promise<number> {
+  try {
+    await cli().parseAsync(argv);
+    return 0;
+  } catch (err) {
+    // Commander has already printed its message (or the help, or the version).
+    if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : usageError;
+    if (err instanceof ExitStatus) return err.code;
+    printError(err);
+    return 1;
+  }
+}
+
+// `ctrctl events | head -1`: the reader has gone, which is not an error of ours.
+process.stdout.on('error', (err) => {
+  if (errnoCode(err) === 'EPIPE') process.exit(0);
+  throw err;
+});
+
+process.exitCode = await main(process.argv);

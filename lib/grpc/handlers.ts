@@ -95,7 +95,7 @@ export class HandlerFactory {
       const send = sender<Res>(call, ctx.signal);
       void (async () => {
         if (nsError) throw nsError;
-        await fn(call as AsyncIterable<Req>, ctx, send);
+        await fn(requestsOf<Req>(call), ctx, send);
       })().then(
         () => {
           finish(Status.OK);
@@ -112,6 +112,15 @@ export class HandlerFactory {
       throw notImplemented(`${method} is not implemented by ctrd yet`);
     });
   }
+}
+
+/**
+ * The requests of a bidi call. Neither the end of the requests nor a handler that stops early (it throws,
+ * or COMMIT ends a write) may destroy the call, as a stream's default iterator does: the status and any
+ * last response still have to go out.
+ */
+function requestsOf<Req>(call: ServerDuplexStream<Req, unknown>): AsyncIterable<Req> {
+  return call.iterator({ destroyOnReturn: false }) as AsyncIterable<Req>;
 }
 
 function fail(

@@ -35,6 +35,10 @@ export class LocalContentStore {
     this.ingestDir = join(root, 'ingest');
     mkdirSync(this.blobsDir, { recursive: true, mode: 0o700 });
     mkdirSync(this.ingestDir, { recursive: true, mode: 0o700 });
+    // Ingests a crash left half-removed (renamed aside, not yet deleted) are finished off.
+    for (const name of readdirSync(this.ingestDir)) {
+      if (isRemoving(name)) rmSync(join(this.ingestDir, name), { recursive: true, force: true });
+    }
   }
 
   blobPath(digest: Digest): string {
@@ -69,6 +73,7 @@ export class LocalContentStore {
   listIngests(ns?: string): Array<IngestStatus & { ns: string }> {
     const out: Array<IngestStatus & { ns: string }> = [];
     for (const name of readdirSync(this.ingestDir)) {
+      if (isRemoving(name)) continue;
       const status = this.readIngest(join(this.ingestDir, name));
       if (status && (ns === undefined || status.ns === ns)) out.push(status);
     }
@@ -148,9 +153,12 @@ export class LocalContentStore {
   }
 }
 
+const removingMark = '.removing-';
+const isRemoving = (name: string) => name.includes(removingMark);
+
 /** Removes a directory by renaming it aside first, so a crash never leaves a half-removed ingest in place. */
 function removeDir(dir: string): void {
-  const aside = `${dir}.removing-${process.pid}-${Date.now()}`;
+  const aside = `${dir}${removingMark}${process.pid}-${Date.now()}`;
   try {
     renameSync(dir, aside);
   } catch (err) {
@@ -276,26 +284,43 @@ export class Writer {
       );
     }
     await fh.sync();
-    await this.close();
-    const target = this.store.blobPath(digest);
-    const existed = existsSync(target);
-    if (!existed) {
-      chmodSync(join(this.dir, 'data'), 0o444);
-      renameSync(join(this.dir, 'data'), target);
+    // The file is closed but the ref stays locked until the blob is in place and the ingest is gone:
+    // a writer that got the ref in between would open the very file that becomes the blob.
+    await this.closeFile();
+    try {
+      const target = this.store.blobPath(digest);
+      const existed = existsSync(target);
+      if (!existed) {
+        chmodSync(join(this.dir, 'data'), 0o444);
+        renameSync(join(this.dir, 'data'), target);
+      }
+      removeDir(this.dir);
+      return { digest, existed };
+    } finally {
+      await this.close();
     }
-    removeDir(this.dir);
-    return { digest, existed };
   }
 
   private async discard(): Promise<void> {
-    await this.close();
-    removeDir(this.dir);
+    await this.closeFile();
+    try {
+      removeDir(this.dir);
+    } finally {
+      await this.close();
+    }
   }
 
+  private async closeFile(): Promise<void> {
+    const fh = this.fh;
+    this.fh = undefined;
+    await fh?.close();
+  }
+
+  /** Closes the file and frees the ref for the next writer. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    await this.closeFile();
     this.store.release(this.key, this);
-    await this.fh?.close();
   }
 }

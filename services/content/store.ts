@@ -128,7 +128,16 @@ export class ContentStore {
     }
     if (expected) this.adoptExisting(ns, expected, opts.lease);
     const writer = await this.local.writer(ns, ref, { total: opts.total, expected: expected ?? '' });
-    if (opts.lease !== undefined) this.leases.addResource(ns, opts.lease, { type: 'ingests', id: ref });
+    try {
+      // As in containerd, a namespace exists from its first write on (and cannot be deleted under it).
+      this.db.tx(() => {
+        this.db.ensureNamespace(ns);
+        if (opts.lease !== undefined) this.leases.addResource(ns, opts.lease, { type: 'ingests', id: ref });
+      });
+    } catch (err) {
+      await writer.close();
+      throw err;
+    }
     return new NamespacedWriter(this, writer, ns, opts.lease);
   }
 

@@ -123,9 +123,17 @@ export class Exchange implements Publisher {
   /** Envelopes from now on that match any of the filters; ends when the signal fires. */
   subscribe(filters: readonly string[], signal?: AbortSignal): AsyncIterableIterator<Envelope> {
     const match = compileFilters(filters, envelopeFilterFields, recordReader<Envelope>());
-    const sub = new Subscription(match, (s) => this.subscribers.delete(s));
+    const onAbort = () => sub.close();
+    const sub = new Subscription(match, (s) => {
+      this.subscribers.delete(s);
+      signal?.removeEventListener('abort', onAbort);
+    });
+    if (signal?.aborted) {
+      sub.close();
+      return sub;
+    }
     this.subscribers.add(sub);
-    signal?.addEventListener('abort', () => sub.close(), { once: true });
+    signal?.addEventListener('abort', onAbort, { once: true });
     return sub;
   }
 

@@ -25,13 +25,18 @@ export class MetadataDB {
   static open(path: string, opts: { migrations?: readonly Migration[] } = {}): MetadataDB {
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
     const sql = new Database(path);
-    sql.pragma('journal_mode = WAL');
-    sql.pragma('synchronous = NORMAL');
-    sql.pragma('foreign_keys = ON');
-    sql.pragma('busy_timeout = 5000');
-    const db = new MetadataDB(sql);
-    db.migrate(opts.migrations ?? migrations);
-    return db;
+    try {
+      sql.pragma('journal_mode = WAL');
+      sql.pragma('synchronous = NORMAL');
+      sql.pragma('foreign_keys = ON');
+      sql.pragma('busy_timeout = 5000');
+      const db = new MetadataDB(sql);
+      db.migrate(opts.migrations ?? migrations);
+      return db;
+    } catch (err) {
+      sql.close();
+      throw err;
+    }
   }
 
   /** The number of migrations applied. */
