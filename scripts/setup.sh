@@ -31,7 +31,8 @@ fi
 # npm packages, when node_modules is missing or older than the lock file.
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "setup: installing npm packages" >&2
-  npm ci --no-audit --no-fund --loglevel=error
+  # npm ci refuses lock files that lack the optional packages of other platforms (npm 11); install keeps to the lock.
+  npm install --no-audit --no-fund --loglevel=error
 fi
 
 bash scripts/build.sh
