@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { configToToml, defaultConfig, defaultConfigPath, loadConfig, validateConfig, type Config } from './config.js';
-import { CtrdError } from '../lib/errdefs.js';
+import { errorOf } from '../test/harness/errors.js';
 
 let dir: string;
 let n = 0;
@@ -24,15 +24,6 @@ function file(text: string): string {
   return path;
 }
 
-function errorOf(fn: () => unknown): CtrdError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(CtrdError);
-    return err as CtrdError;
-  }
-  throw new Error('expected a throw');
-}
 
 describe('defaultConfig', () => {
   it('is valid and in containerd layout', () => {

@@ -1,19 +1,11 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { digestOf, hexOf, parseDigest, sha256 } from './digest.js';
-import { CtrdError, kindOf } from './errdefs.js';
+import { kindOf } from './errdefs.js';
+import { errorOf } from '../test/harness/errors.js';
 
 const emptySha256 = 'sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
 
-function errorOf(fn: () => unknown): CtrdError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(CtrdError);
-    return err as CtrdError;
-  }
-  throw new Error('expected a throw');
-}
 
 describe('parseDigest', () => {
   it('accepts a sha256 digest of 64 lowercase hex characters and returns it unchanged', () => {

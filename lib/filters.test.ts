@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { compileFilters, recordReader, type FieldSchema } from './filters.js';
 import { CtrdError } from './errdefs.js';
+import { errorOf } from '../test/harness/errors.js';
 
 interface Entry {
   name: string;
@@ -29,15 +30,6 @@ function select(...filters: string[]): number[] {
   return corpus.flatMap((e, i) => (match(e) ? [i] : []));
 }
 
-function errorOf(fn: () => unknown): CtrdError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(CtrdError);
-    return err as CtrdError;
-  }
-  throw new Error('expected a throw');
-}
 
 const all = corpus.map((_, i) => i);
 

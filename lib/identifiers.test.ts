@@ -1,16 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { validateIdentifier } from './identifiers.js';
-import { CtrdError } from './errdefs.js';
+import { errorOf } from '../test/harness/errors.js';
 
-function errorOf(fn: () => unknown): CtrdError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(CtrdError);
-    return err as CtrdError;
-  }
-  throw new Error('expected a throw');
-}
 
 describe('validateIdentifier', () => {
   it.each(['default', 'k8s.io', 'moby', 'a', 'A1', 'a-b_c.d', 'x.y-z_0', 'a'.repeat(76)])('accepts %s', (id) => {

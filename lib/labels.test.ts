@@ -1,16 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { applyLabelMask, validateLabels } from './labels.js';
-import { CtrdError } from './errdefs.js';
+import { errorOf } from '../test/harness/errors.js';
 
-function errorOf(fn: () => unknown): CtrdError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(CtrdError);
-    return err as CtrdError;
-  }
-  throw new Error('expected a throw');
-}
 
 describe('validateLabels', () => {
   it('treats undefined as no labels', () => {

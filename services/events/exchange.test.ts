@@ -2,19 +2,11 @@ import { describe, expect, it } from 'vitest';
 import { Exchange, validateTopic, type Envelope, type EventPayload } from './exchange.js';
 import { CtrdError } from '../../lib/errdefs.js';
 import { silentLogger } from '../../lib/log.js';
+import { errorOf } from '../../test/harness/errors.js';
 
 const payload = (tag: string): EventPayload => ({ typeUrl: 'containerd.events.Test', value: Buffer.from(tag) });
 const tagOf = (env: Envelope) => env.event.value.toString();
 
-function errorOf(fn: () => unknown): CtrdError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(CtrdError);
-    return err as CtrdError;
-  }
-  throw new Error('expected a throw');
-}
 
 /** The next envelope, or 'timeout' when none comes within ms (a subscription that should have ended). */
 async function nextOrTimeout(sub: AsyncIterator<Envelope>, ms = 200): Promise<IteratorResult<Envelope> | 'timeout'> {

@@ -1,9 +1,9 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MetadataDB } from '../metadata/db.js';
 import { expireLabel, LeaseStore, parseExpiry, validateResource } from './store.js';
-import { CtrdError } from '../../lib/errdefs.js';
 import { validateIdentifier } from '../../lib/identifiers.js';
 import { sha256 } from '../../lib/digest.js';
+import { errorOf } from '../../test/harness/errors.js';
 
 let db: MetadataDB;
 let leases: LeaseStore;
@@ -17,15 +17,6 @@ afterEach(() => {
   db.close();
 });
 
-function errorOf(fn: () => unknown): CtrdError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(CtrdError);
-    return err as CtrdError;
-  }
-  throw new Error('expected a throw');
-}
 
 const resourceRows = () => (db.sql.prepare('SELECT count(*) AS n FROM lease_resources').get() as { n: number }).n;
 const blob = sha256('blob');

@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MetadataDB } from '../metadata/db.js';
 import { NamespaceStore } from './store.js';
-import { CtrdError } from '../../lib/errdefs.js';
+import { errorOf } from '../../test/harness/errors.js';
 
 let db: MetadataDB;
 let probed: string[];
@@ -24,15 +24,6 @@ afterEach(() => {
   db.close();
 });
 
-function errorOf(fn: () => unknown): CtrdError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(CtrdError);
-    return err as CtrdError;
-  }
-  throw new Error('expected a throw');
-}
 
 describe('NamespaceStore.get and list', () => {
   it('get of a namespace never made answers with no labels and does not make it', () => {
