@@ -8,6 +8,9 @@ cd "$(dirname "$0")/.."
 packages=(
   build-essential python3 # node-gyp: better-sqlite3 and ctrd's addon
   containerd              # the stock `ctr` client (the daemon itself is never started)
+  docker-registry         # a real OCI registry (distribution v2) on 127.0.0.1 for pull/push tests
+  skopeo umoci            # reference image tools: push test images, unpack them for comparison
+  busybox-static          # the test images' userland
 )
 missing=()
 for p in "${packages[@]}"; do
@@ -22,9 +25,9 @@ if ((${#missing[@]})); then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  # The package enables containerd's own service; ctrd only wants its ctr client.
-  if [[ " ${missing[*]} " == *" containerd "* ]] && command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
-    systemctl disable --now containerd >/dev/null 2>&1 || true
+  # The packages enable services of their own; ctrd's tests start what they need themselves.
+  if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
+    systemctl disable --now containerd docker-registry >/dev/null 2>&1 || true
   fi
 fi
 

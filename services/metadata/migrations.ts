@@ -55,4 +55,39 @@ export const migrations: readonly Migration[] = [
       ) STRICT;
     `,
   },
+  {
+    name: 'snapshots, images',
+    sql: `
+      -- One row per snapshot of every snapshotter. id names the snapshot's directory in its snapshotter's
+      -- root, so a commit (a new key for the same snapshot) moves no data. A parent cannot go while a child
+      -- stands on it.
+      CREATE TABLE snapshots (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        namespace   TEXT NOT NULL REFERENCES namespaces(name),
+        snapshotter TEXT NOT NULL,
+        key         TEXT NOT NULL,
+        parent_id   INTEGER REFERENCES snapshots(id) ON DELETE RESTRICT,
+        kind        TEXT NOT NULL CHECK (kind IN ('view', 'active', 'committed')),
+        labels      TEXT NOT NULL DEFAULT '{}',
+        created_at  INTEGER NOT NULL,
+        updated_at  INTEGER NOT NULL,
+        UNIQUE (namespace, snapshotter, key)
+      ) STRICT;
+      CREATE INDEX snapshots_by_parent ON snapshots(parent_id);
+
+      CREATE TABLE images (
+        namespace          TEXT NOT NULL REFERENCES namespaces(name),
+        name               TEXT NOT NULL,
+        labels             TEXT NOT NULL DEFAULT '{}',
+        target_media_type  TEXT NOT NULL,
+        target_digest      TEXT NOT NULL,
+        target_size        INTEGER NOT NULL,
+        target_annotations TEXT NOT NULL DEFAULT '{}',
+        created_at         INTEGER NOT NULL,
+        updated_at         INTEGER NOT NULL,
+        PRIMARY KEY (namespace, name)
+      ) STRICT;
+      CREATE INDEX images_by_target ON images(target_digest);
+    `,
+  },
 ];
