@@ -5,7 +5,9 @@
 //   2. concurrent ingest: each client writes a distinct blob through containerd's lock-step Content.Write;
 //   3. read back: each client streams its blob back with Content.Read and verifies size and digest;
 //   4. single-client ingest of one larger blob;
-// and reports each ingest's MB/s against sha256sum's MB/s on a file of the same bytes, as a ratio.
+// and reports each ingest's MB/s against sha256sum's MB/s on a file of the same bytes, as a ratio (and against
+// `openssl dgst -sha256` when installed: coreutils' sha256sum has its own SHA-256, without the CPU's SHA
+// instructions that OpenSSL, and so Node and ctrd, use).
 import { execFileSync, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
@@ -69,7 +71,7 @@ interface Transfer {
 }
 
 interface Reference {
-  tool: 'sha256sum';
+  tool: 'sha256sum' | 'openssl';
   bytes: number;
   wallSec: number;
   mbPerSec: number;
@@ -99,12 +101,17 @@ export interface LoadResult {
     reference: Reference;
     /** ctrd ingest MB/s ÷ sha256sum MB/s. */
     ratio: number;
+    /** A second, informative reference: OpenSSL's SHA-256 (as Node's) where sha256sum has its own. */
+    openssl?: Reference;
+    opensslRatio?: number;
   };
   single: {
     ingest: Transfer;
     reference: Reference;
     /** ctrd ingest MB/s ÷ sha256sum MB/s. */
     ratio: number;
+    openssl?: Reference;
+    opensslRatio?: number;
   };
 }
 
@@ -335,22 +342,48 @@ function transfer(bytes: number, m: { wallSec: number; cpuCores: CpuShare }): Tr
   return { bytes, wallSec: m.wallSec, mbPerSec: bytes / mb / m.wallSec, cpuCores: m.cpuCores };
 }
 
-/** The physical reference: sha256sum over the file, timed from spawn to exit; its answer is checked. */
-async function sha256sum(path: string, bytes: number, expected: string): Promise<Reference> {
+/** Runs a hashing tool over the file, timed from spawn to exit; its answer is checked. */
+async function hashTool(tool: Reference['tool'], path: string, bytes: number, expected: string): Promise<Reference> {
+  // Both print the hex digest first: "HEX  path", and with -r, "HEX *path".
+  const args = tool === 'sha256sum' ? [path] : ['dgst', '-sha256', '-r', path];
   const t0 = performance.now();
   const out = await new Promise<string>((resolve, reject) => {
-    const child = spawn('sha256sum', [path], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(tool, args, { stdio: ['ignore', 'pipe', 'inherit'] });
     const chunks: Buffer[] = [];
     child.stdout.on('data', (b: Buffer) => chunks.push(b));
     child.once('error', reject);
     child.once('close', (code) =>
-      code === 0 ? resolve(Buffer.concat(chunks).toString('utf8')) : reject(new Error(`sha256sum ${path} exited with ${code}`)),
+      code === 0 ? resolve(Buffer.concat(chunks).toString('utf8')) : reject(new Error(`${tool} ${path} exited with ${code}`)),
     );
   });
   const wallSec = (performance.now() - t0) / 1000;
-  const hex = out.split(/\s/)[0];
-  if (`sha256:${hex}` !== expected) throw new Error(`sha256sum ${path} gave ${hex}, expected ${expected}`);
-  return { tool: 'sha256sum', bytes, wallSec, mbPerSec: bytes / mb / wallSec };
+  const hex = out.trim().split(/\s+/)[0];
+  if (`sha256:${hex}` !== expected) throw new Error(`${tool} ${path} gave ${hex}, expected ${expected}`);
+  return { tool, bytes, wallSec, mbPerSec: bytes / mb / wallSec };
+}
+
+/** The references over one file: sha256sum (the issue's), and openssl when it is installed. */
+async function references(path: string, bytes: number, expected: string, openssl: boolean) {
+  const reference = await hashTool('sha256sum', path, bytes, expected);
+  const ossl = openssl ? await hashTool('openssl', path, bytes, expected) : undefined;
+  return { reference, openssl: ossl };
+}
+
+function hasOpenssl(): boolean {
+  try {
+    execFileSync('openssl', ['version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function compare(t: Transfer, refs: { reference: Reference; openssl: Reference | undefined }) {
+  return {
+    reference: refs.reference,
+    ratio: t.mbPerSec / refs.reference.mbPerSec,
+    ...(refs.openssl ? { openssl: refs.openssl, opensslRatio: t.mbPerSec / refs.openssl.mbPerSec } : {}),
+  };
 }
 
 function percentile(sorted: Float64Array, p: number): number {
@@ -479,15 +512,17 @@ export async function runLoad(p: LoadParams, progress: (line: string) => void): 
     const readM = await limit.race(
       measure(daemonPid, () => Promise.all(clients.map((c, i) => readBack(c.content, many.digests[i]!, p.blobSize)))),
     );
-    progress(`sha256sum over ${sizeText(totalBytes)}`);
-    const manyRef = await limit.race(sha256sum(join(dir, 'concurrent.bin'), totalBytes, many.fileDigest));
+    const openssl = hasOpenssl();
+    const tools = openssl ? 'sha256sum and openssl' : 'sha256sum (no openssl installed)';
+    progress(`${tools} over ${sizeText(totalBytes)}`);
+    const manyRef = await limit.race(references(join(dir, 'concurrent.bin'), totalBytes, many.fileDigest, openssl));
 
     progress(`single-client ingest of ${sizeText(p.singleSize)}`);
     const singleM = await limit.race(
       measure(daemonPid, () => ingest(first.content, `bench-${runId}-single`, single.blobs[0]!, single.digests[0]!, p.chunkSize)),
     );
-    progress(`sha256sum over ${sizeText(p.singleSize)}`);
-    const singleRef = await limit.race(sha256sum(join(dir, 'single.bin'), p.singleSize, single.fileDigest));
+    progress(`${tools} over ${sizeText(p.singleSize)}`);
+    const singleRef = await limit.race(references(join(dir, 'single.bin'), p.singleSize, single.fileDigest, openssl));
 
     const ingestT = transfer(totalBytes, ingestM);
     const singleT = transfer(p.singleSize, singleM);
@@ -503,10 +538,9 @@ export async function runLoad(p: LoadParams, progress: (line: string) => void): 
         blobBytes: p.blobSize,
         ingest: ingestT,
         read: transfer(totalBytes, readM),
-        reference: manyRef,
-        ratio: ingestT.mbPerSec / manyRef.mbPerSec,
+        ...compare(ingestT, manyRef),
       },
-      single: { ingest: singleT, reference: singleRef, ratio: singleT.mbPerSec / singleRef.mbPerSec },
+      single: { ingest: singleT, ...compare(singleT, singleRef) },
     };
   } finally {
     limit.clear();
@@ -538,24 +572,31 @@ export function formatLoad(r: LoadResult): string {
   const c = r.concurrent;
   const s = r.single;
   const cores = (x: CpuShare) => [f(x.ctrd, 2), f(x.bench, 2)];
-  const lines = [
+  const withOpenssl = c.openssl !== undefined;
+  const refs = (x: { reference: Reference; ratio: number; openssl?: Reference; opensslRatio?: number }) => [
+    f(x.reference.mbPerSec),
+    f(x.ratio, 3),
+    ...(withOpenssl ? [x.openssl ? f(x.openssl.mbPerSec) : '', x.opensslRatio !== undefined ? f(x.opensslRatio, 3) : ''] : []),
+  ];
+  const row = (name: string, t: Transfer, ref: string[]) => [name, sizeText(t.bytes), f(t.wallSec, 2), f(t.mbPerSec), ...ref, ...cores(t.cpuCores)];
+  const lat = u.latencyMs;
+  return [
     `ctrd load benchmark — revision ${r.revision}, node ${r.node}, ${r.cpus} CPUs`,
     '',
     `Unary: ${u.calls} calls alternating Version.Version and Namespaces.Get, ${u.inFlight} in flight over ${u.connections} connections`,
     table([
       ['', 'calls/s', 'mean ms', 'p50 ms', 'p99 ms', 'max ms', 'wall s', 'ctrd cores', 'bench cores'],
-      ['unary', f(u.callsPerSec, 0), f(u.latencyMs.mean, 2), f(u.latencyMs.p50, 2), f(u.latencyMs.p99, 2), f(u.latencyMs.max, 2), f(u.wallSec, 2), ...cores(u.cpuCores)],
+      ['unary', f(u.callsPerSec, 0), f(lat.mean, 2), f(lat.p50, 2), f(lat.p99, 2), f(lat.max, 2), f(u.wallSec, 2), ...cores(u.cpuCores)],
     ]),
     '',
-    `Content (MB = 10^6 bytes; ratio = ctrd MB/s ÷ sha256sum MB/s on a file of the same bytes, measured in this run)`,
+    'Content: MB = 10^6 bytes; ratio = ctrd MB/s ÷ the tool\'s MB/s over a file of the same bytes, in this run',
     table([
-      ['', 'bytes', 'wall s', 'MB/s', 'sha256sum MB/s', 'ratio', 'ctrd cores', 'bench cores'],
-      [`ingest, ${c.clients} clients × ${sizeText(c.blobBytes)}`, sizeText(c.ingest.bytes), f(c.ingest.wallSec, 2), f(c.ingest.mbPerSec), f(c.reference.mbPerSec), f(c.ratio, 3), ...cores(c.ingest.cpuCores)],
-      [`read + verify, ${c.clients} clients`, sizeText(c.read.bytes), f(c.read.wallSec, 2), f(c.read.mbPerSec), '', '', ...cores(c.read.cpuCores)],
-      [`ingest, 1 client × ${sizeText(s.ingest.bytes)}`, sizeText(s.ingest.bytes), f(s.ingest.wallSec, 2), f(s.ingest.mbPerSec), f(s.reference.mbPerSec), f(s.ratio, 3), ...cores(s.ingest.cpuCores)],
+      ['', 'bytes', 'wall s', 'MB/s', 'sha256sum MB/s', 'ratio', ...(withOpenssl ? ['openssl MB/s', 'ratio'] : []), 'ctrd cores', 'bench cores'],
+      row(`ingest, ${c.clients} clients × ${sizeText(c.blobBytes)}`, c.ingest, refs(c)),
+      row(`read + verify, ${c.clients} clients`, c.read, withOpenssl ? ['', '', '', ''] : ['', '']),
+      row(`ingest, 1 client × ${sizeText(s.ingest.bytes)}`, s.ingest, refs(s)),
     ]),
-  ];
-  return lines.join('\n');
+  ].join('\n');
 }
 
 /** The benchmark as bench/run.ts lists it. */
