@@ -93,6 +93,8 @@ export class Daemon {
     };
     expireLeases();
     const timers = [setInterval(expireLeases, config.lease_expiry_interval * 1000).unref()];
+    // As containerd, collect once shortly after start: a crash may have left files that no row refers to.
+    builtins.gc.schedule();
 
     log.info({ address: config.grpc.address, root: config.root, state: config.state }, 'ctrd serving');
     return new Daemon(config, builtins, server, log, timers);

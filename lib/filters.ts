@@ -16,7 +16,10 @@ interface Selector {
   regexp?: RegExp;
 }
 
-/** The fields an object offers to filters: 'value' is a scalar, 'map' takes one more path component (labels.x). */
+/**
+ * The fields an object offers to filters: 'value' is a scalar (nested ones by dotted path, 'target.digest'),
+ * 'map' takes one more path component (labels.x).
+ */
 export type FieldSchema = Readonly<Record<string, 'value' | 'map'>>;
 
 /** Reads a field path off an object; undefined means the field is absent. */
@@ -119,6 +122,8 @@ function parseSelectors(input: string): Selector[] {
 }
 
 function checkPath(path: string[], schema: FieldSchema, input: string): void {
+  // A nested scalar is declared by its dotted path: { 'target.digest': 'value' }.
+  if (path.length > 1 && schema[path.join('.')] === 'value') return;
   const [field, ...rest] = path;
   const kind = schema[field!];
   const known = Object.keys(schema).join(', ');

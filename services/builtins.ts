@@ -16,6 +16,9 @@ import { NamespaceStore } from './namespaces/store.js';
 import { namespacesService } from './namespaces/grpc.js';
 import { versionService } from './version/grpc.js';
 import { introspectionService } from './introspection/grpc.js';
+import { GarbageCollector } from './metadata/gc.js';
+import { ImageStore } from './images/store.js';
+import { imagesService } from './images/grpc.js';
 import type { GrpcService } from './grpc-service.js';
 
 export interface PluginInfo {
@@ -32,6 +35,8 @@ export interface Builtins {
   readonly leases: LeaseStore;
   readonly content: ContentStore;
   readonly namespaces: NamespaceStore;
+  readonly images: ImageStore;
+  readonly gc: GarbageCollector;
   readonly grpc: readonly GrpcService[];
   readonly plugins: readonly PluginInfo[];
   close(): void;
@@ -61,6 +66,9 @@ export function loadBuiltins(config: Config, log: Logger): Builtins {
   plugins.push({ type: 'io.containerd.lease.v1', id: 'manager', requires: ['io.containerd.metadata.v1'] });
 
   const content = new ContentStore(db, local, leases);
+  const gc = new GarbageCollector(db, local, leases, log.child({ component: 'gc' }));
+  plugins.push({ type: 'io.containerd.gc.v1', id: 'scheduler', requires: ['io.containerd.metadata.v1'] });
+  const images = new ImageStore(db);
   const namespaces = new NamespaceStore(db, [(ns) => (content.hasIngests(ns) ? ['ingests'] : [])]);
 
   const uuid = db.serverUUID();
@@ -68,8 +76,9 @@ export function loadBuiltins(config: Config, log: Logger): Builtins {
     versionService(h),
     introspectionService(() => plugins, uuid, h),
     namespacesService(namespaces, exchange, h),
-    contentService(content, exchange, h),
-    leasesService(leases, h),
+    contentService(content, exchange, gc, h),
+    leasesService(leases, gc, h),
+    imagesService(images, exchange, gc, h),
     eventsService(exchange, h),
   ];
   const grpcRequires: Record<string, string[]> = {
@@ -78,6 +87,7 @@ export function loadBuiltins(config: Config, log: Logger): Builtins {
     namespaces: ['io.containerd.metadata.v1', 'io.containerd.event.v1'],
     content: ['io.containerd.content.v1', 'io.containerd.metadata.v1', 'io.containerd.event.v1'],
     leases: ['io.containerd.lease.v1'],
+    images: ['io.containerd.metadata.v1', 'io.containerd.gc.v1'],
     events: ['io.containerd.event.v1'],
   };
   for (const [id, requires] of Object.entries(grpcRequires)) plugins.push({ type: 'io.containerd.grpc.v1', id, requires });
@@ -88,8 +98,13 @@ export function loadBuiltins(config: Config, log: Logger): Builtins {
     leases,
     content,
     namespaces,
+    images,
+    gc,
     grpc,
     plugins,
-    close: () => db.close(),
+    close: () => {
+      gc.close();
+      db.close();
+    },
   };
 }

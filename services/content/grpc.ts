@@ -14,13 +14,14 @@ import { invalidArgument } from '../../lib/errdefs.js';
 import type { Publisher } from '../events/exchange.js';
 import { pack } from '../events/payload.js';
 import type { GrpcService } from '../grpc-service.js';
+import type { GarbageCollector } from '../metadata/gc.js';
 import type { ContentStore, NamespacedWriter } from './store.js';
 import type { ContentInfo } from './types.js';
 
 /** Infos per List message: containerd batches its stream the same way. */
 const listBatch = 100;
 
-export function contentService(store: ContentStore, events: Publisher, h: HandlerFactory): GrpcService {
+export function contentService(store: ContentStore, events: Publisher, gc: GarbageCollector, h: HandlerFactory): GrpcService {
   const implementation: ContentServer = {
     info: h.unary('Content.Info', (req, ctx) => ({ info: store.info(requireNamespace(ctx), req.digest) })),
 
@@ -38,6 +39,7 @@ export function contentService(store: ContentStore, events: Publisher, h: Handle
       const ns = requireNamespace(ctx);
       store.delete(ns, req.digest);
       events.publish(ns, '/content/delete', pack('containerd.events.ContentDelete', ContentDelete, { digest: req.digest }));
+      gc.schedule();
       return {};
     }),
 

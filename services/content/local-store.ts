@@ -69,6 +69,18 @@ export class LocalContentStore {
     rmSync(this.blobPath(digest), { force: true });
   }
 
+  /** The digests of every committed blob on disk. */
+  listBlobs(): Digest[] {
+    return readdirSync(this.blobsDir)
+      .filter((name) => /^[a-f0-9]{64}$/.test(name))
+      .map((hex) => `sha256:${hex}` as Digest);
+  }
+
+  /** Whether a writer holds the ingest of (ns, ref) right now. */
+  isLocked(ns: string, ref: string): boolean {
+    return this.locks.has(ingestDirName(ns, ref));
+  }
+
   /** Every ingest on disk, of one namespace or all. */
   listIngests(ns?: string): Array<IngestStatus & { ns: string }> {
     const out: Array<IngestStatus & { ns: string }> = [];

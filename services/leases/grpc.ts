@@ -4,6 +4,7 @@ import type { HandlerFactory } from '../../lib/grpc/handlers.js';
 import { requireNamespace } from '../../lib/grpc/context.js';
 import { invalidArgument } from '../../lib/errdefs.js';
 import type { GrpcService } from '../grpc-service.js';
+import type { GarbageCollector } from '../metadata/gc.js';
 import type { LeaseResource, LeaseStore } from './store.js';
 
 function resource(r: Resource | undefined): LeaseResource {
@@ -11,11 +12,15 @@ function resource(r: Resource | undefined): LeaseResource {
   return { type: r.type, id: r.id };
 }
 
-export function leasesService(store: LeaseStore, h: HandlerFactory): GrpcService {
+export function leasesService(store: LeaseStore, gc: GarbageCollector, h: HandlerFactory): GrpcService {
   const implementation: LeasesServer = {
     create: h.unary('Leases.Create', (req, ctx) => ({ lease: store.create(requireNamespace(ctx), req.id, req.labels) })),
-    delete: h.unary('Leases.Delete', (req, ctx) => {
+    delete: h.unary('Leases.Delete', async (req, ctx) => {
       store.delete(requireNamespace(ctx), req.id);
+      // What the lease held may be garbage now. As containerd, collect before answering when asked to
+      // (sync), and otherwise leave it to the next collection: every client operation ends by deleting its
+      // lease, and what it made without referencing it (ctr content ingest) is not swept at once.
+      if (req.sync) await gc.collect();
       return {};
     }),
     list: h.unary('Leases.List', (req, ctx) => ({ leases: store.list(requireNamespace(ctx), req.filters) })),
