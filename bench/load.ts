@@ -1,19 +1,22 @@
-// The load benchmark: a real ctrd (the built daemon, on a temp root) driven by many clients at once, with
-// `sha256sum` over the same bytes in the same run as the physical reference. It measures
+// The load benchmark: a real ctrd (the built daemon, on a temp root) driven by many clients at once, each
+// figure beside a reference measured in the same run. It measures
 //   1. unary throughput: small calls (Version.Version and Namespaces.Get, alternating) with a bounded number
-//      in flight, spread over one connection per client;
+//      in flight, spread over one connection per client; the reference is a bare grpc-js server in its own
+//      process answering the same methods with constants, i.e. the transport alone on this machine;
 //   2. concurrent ingest: each client writes a distinct blob through containerd's lock-step Content.Write;
 //   3. read back: each client streams its blob back with Content.Read and verifies size and digest;
 //   4. single-client ingest of one larger blob;
 // and reports each ingest's MB/s against sha256sum's MB/s on a file of the same bytes, as a ratio (and against
 // `openssl dgst -sha256` when installed: coreutils' sha256sum has its own SHA-256, without the CPU's SHA
 // instructions that OpenSSL, and so Node and ctrd, use).
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { once } from 'node:events';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { pathToFileURL } from 'node:url';
 import { credentials, InterceptingCall, type ClientOptions, type Interceptor, type ServiceError } from '@grpc/grpc-js';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import {
@@ -27,6 +30,7 @@ import { NamespacesClient } from '../gen/containerd/services/namespaces/v1/names
 import { VersionClient } from '../gen/containerd/services/version/v1/version.js';
 import { unary } from '../lib/grpc/client.js';
 import { namespaceHeader } from '../lib/grpc/context.js';
+import { projectRoot } from '../lib/project-root.js';
 import { revision } from '../lib/version.js';
 import { isAlive, TestDaemon } from '../test/harness/daemon.js';
 
@@ -77,6 +81,16 @@ interface Reference {
   mbPerSec: number;
 }
 
+interface UnaryRun {
+  /** What answered: ctrd, or the bare grpc-js server. */
+  server: 'ctrd' | 'grpc-js';
+  wallSec: number;
+  callsPerSec: number;
+  latencyMs: { mean: number; p50: number; p99: number; max: number };
+  /** For the grpc-js run, "ctrd" is the reference server's process. */
+  cpuCores: CpuShare;
+}
+
 export interface LoadResult {
   benchmark: 'load';
   revision: string;
@@ -88,10 +102,10 @@ export interface LoadResult {
     inFlight: number;
     connections: number;
     methods: string[];
-    wallSec: number;
-    callsPerSec: number;
-    latencyMs: { mean: number; p50: number; p99: number; max: number };
-    cpuCores: CpuShare;
+    ctrd: UnaryRun;
+    reference: UnaryRun;
+    /** ctrd calls/s ÷ bare grpc-js calls/s. */
+    ratio: number;
   };
   concurrent: {
     clients: number;
@@ -255,7 +269,7 @@ function ingest(content: ContentClient, ref: string, data: Buffer, expected: str
       if (res.action !== waiting) return fail(`reply to action ${waiting} has action ${res.action}`);
       switch (waiting) {
         case WriteAction.STAT:
-          // A ref left by an earlier run resumes where it stopped, as containerd's clients do.
+          // An ingest the server already holds part of resumes at its offset, as containerd's clients do.
           if (res.offset > total) return fail(`STAT reports offset ${res.offset} beyond total ${total}`);
           offset = res.offset;
           return next();
@@ -404,6 +418,9 @@ function makeBlobs(count: number, size: number, file: string): { blobs: Buffer[]
       whole.update(b);
       for (let done = 0; done < b.length; ) done += writeSync(fd, b, done, b.length - done);
     }
+    // On disk before any clock starts, so that no timed phase shares the machine with their writeback;
+    // they stay in the page cache for the reference to read.
+    fsyncSync(fd);
   } finally {
     closeSync(fd);
   }
@@ -412,35 +429,135 @@ function makeBlobs(count: number, size: number, file: string): { blobs: Buffer[]
 
 // --- the run -------------------------------------------------------------------------------------------------
 
-async function runUnary(p: LoadParams, clients: BenchClient[], pid: number): Promise<LoadResult['unary']> {
-  const latencies = new Float64Array(p.calls);
+/** Issues `calls` unary calls, `inFlight` at a time; worker w keeps to client w, so each connection has its share. */
+async function unaryCalls(calls: number, inFlight: number, clients: BenchClient[], latencies?: Float64Array): Promise<void> {
   let issued = 0;
   const worker = async (w: number) => {
-    for (let i = issued++; i < p.calls; i = issued++) {
-      const c = clients[(w + i) % clients.length]!;
+    const c = clients[w % clients.length]!;
+    for (let i = issued++; i < calls; i = issued++) {
       const t0 = performance.now();
       if (i % 2 === 0) await unary(c.version, c.version.version, {});
       else await unary(c.namespaces, c.namespaces.get, { name: namespace });
-      latencies[i] = performance.now() - t0;
+      if (latencies) latencies[i] = performance.now() - t0;
     }
   };
-  const m = await measure(pid, () => Promise.all(Array.from({ length: Math.min(p.inFlight, p.calls) }, (_, w) => worker(w))));
-  const sorted = latencies.slice().sort();
-  return {
-    calls: p.calls,
-    inFlight: Math.min(p.inFlight, p.calls),
-    connections: clients.length,
-    methods: ['containerd.services.version.v1.Version/Version', 'containerd.services.namespaces.v1.Namespaces/Get'],
-    wallSec: m.wallSec,
-    callsPerSec: p.calls / m.wallSec,
-    latencyMs: {
-      mean: sorted.reduce((a, b) => a + b, 0) / sorted.length,
-      p50: percentile(sorted, 50),
-      p99: percentile(sorted, 99),
-      max: sorted[sorted.length - 1]!,
-    },
-    cpuCores: m.cpuCores,
+  await Promise.all(Array.from({ length: Math.min(inFlight, calls) }, (_, w) => worker(w)));
+}
+
+interface UnaryTarget {
+  server: UnaryRun['server'];
+  clients: BenchClient[];
+  pid: number;
+}
+
+/**
+ * The same calls to ctrd and to the reference, in quarters taken in Thue–Morse order (R C C R C R R C): each
+ * server's quarters sit at positions with the same sum and the same sum of squares, so a drift during the
+ * phase (the JIT, the heap, the host) that is linear or quadratic in time weighs on both alike. A plain
+ * R C C R order measurably favoured whichever server ran in the middle.
+ */
+async function runUnary(p: LoadParams, ctrd: UnaryTarget, reference: UnaryTarget): Promise<{ ctrd: UnaryRun; reference: UnaryRun }> {
+  const inFlight = Math.min(p.inFlight, p.calls);
+  // Untimed: connects every client and lets the JIT see the client's code before the clock starts.
+  const warmUp = Math.max(p.clients, Math.min(2000, Math.floor(p.calls / 5)));
+  for (const t of [reference, ctrd]) await unaryCalls(warmUp, inFlight, t.clients);
+  const quarters = [0, 1, 2, 3].map((q) => Math.floor(((q + 1) * p.calls) / 4) - Math.floor((q * p.calls) / 4));
+  const runs = new Map<UnaryTarget, { latencies: Float64Array; done: number; wallSec: number; ctrdSec: number; benchSec: number }>();
+  for (const t of [ctrd, reference]) runs.set(t, { latencies: new Float64Array(p.calls), done: 0, wallSec: 0, ctrdSec: 0, benchSec: 0 });
+  const order = [reference, ctrd, ctrd, reference, ctrd, reference, reference, ctrd];
+  const taken = new Map<UnaryTarget, number>();
+  for (const t of order) {
+    const r = runs.get(t)!;
+    const q = taken.get(t) ?? 0;
+    taken.set(t, q + 1);
+    const n = quarters[q]!;
+    const m = await measure(t.pid, () => unaryCalls(n, inFlight, t.clients, r.latencies.subarray(r.done, r.done + n)));
+    r.done += n;
+    r.wallSec += m.wallSec;
+    r.ctrdSec += m.cpuCores.ctrd * m.wallSec;
+    r.benchSec += m.cpuCores.bench * m.wallSec;
+  }
+  const result = (t: UnaryTarget): UnaryRun => {
+    const r = runs.get(t)!;
+    const sorted = r.latencies.slice().sort();
+    return {
+      server: t.server,
+      wallSec: r.wallSec,
+      callsPerSec: p.calls / r.wallSec,
+      latencyMs: {
+        mean: sorted.reduce((a, b) => a + b, 0) / sorted.length,
+        p50: percentile(sorted, 50),
+        p99: percentile(sorted, 99),
+        max: sorted[sorted.length - 1]!,
+      },
+      cpuCores: { ctrd: r.ctrdSec / r.wallSec, bench: r.benchSec / r.wallSec },
+    };
   };
+  return { ctrd: result(ctrd), reference: result(reference) };
+}
+
+/**
+ * The unary reference: grpc-js alone, in a process of its own as ctrd is, serving the same generated
+ * services with the same message limits and answering with constants: no namespace check, no database, no log.
+ */
+const referenceServerSource = `
+import { Server, ServerCredentials } from '@grpc/grpc-js';
+const gen = process.argv[1];
+const { VersionService } = await import(gen + '/containerd/services/version/v1/version.js');
+const { NamespacesService } = await import(gen + '/containerd/services/namespaces/v1/namespace.js');
+const limit = ${maxMessageSize};
+const server = new Server({ 'grpc.max_receive_message_length': limit, 'grpc.max_send_message_length': limit });
+server.addService(VersionService, { version: (_call, cb) => cb(null, { version: 'reference', revision: 'reference' }) });
+server.addService(NamespacesService, { get: (call, cb) => cb(null, { namespace: { name: call.request.name, labels: {} } }) });
+server.bindAsync('unix://' + process.argv[2], ServerCredentials.createInsecure(), (err) => {
+  if (err) throw err;
+  process.stdout.write('ready\\n');
+});
+process.on('SIGTERM', () => process.exit(0));
+`;
+
+class ReferenceServer {
+  private constructor(
+    readonly child: ChildProcess,
+    readonly address: string,
+  ) {}
+
+  static async start(dir: string): Promise<ReferenceServer> {
+    const address = join(dir, 'grpc-js.sock');
+    const gen = pathToFileURL(join(projectRoot, 'dist', 'gen')).href;
+    // Run from the checkout so that '@grpc/grpc-js' resolves to ctrd's own copy.
+    const child = spawn(process.execPath, ['--input-type=module', '-e', referenceServerSource, gen, address], {
+      cwd: projectRoot,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    const server = new ReferenceServer(child, address);
+    try {
+      await new Promise<void>((resolve, reject) => {
+        child.stdout!.once('data', () => resolve());
+        child.once('error', reject);
+        child.once('exit', (code) => reject(new Error(`the grpc-js reference server exited with ${code} before serving`)));
+      });
+    } catch (err) {
+      await server.stop();
+      throw err;
+    }
+    return server;
+  }
+
+  get pid(): number {
+    return this.child.pid!;
+  }
+
+  /** Stops it by its PID; SIGKILL if SIGTERM is not enough. */
+  async stop(): Promise<void> {
+    const c = this.child;
+    if (c.exitCode !== null || c.signalCode !== null) return;
+    const exited = once(c, 'exit');
+    c.kill('SIGTERM');
+    const timer = setTimeout(() => c.kill('SIGKILL'), 5_000);
+    await exited;
+    clearTimeout(timer);
+  }
 }
 
 /** Fails with a clear message when the run outlives its time; the caller's finally cleans up. */
@@ -470,14 +587,15 @@ export async function runLoad(p: LoadParams, progress: (line: string) => void): 
   const dir = mkdtempSync(join(tmpdir(), 'ctrd-bench-'));
   // Debug logging writes a line per call; a benchmark measures the daemon, not its log.
   const daemon = new TestDaemon(['--log-level', 'warn']);
+  let reference: ReferenceServer | undefined;
   let clients: BenchClient[] = [];
-  let daemonPid: number | undefined;
+  let referenceClients: BenchClient[] = [];
+  const pids: number[] = [];
   const limit = deadline(p.timeoutSec);
-  // Ctrl-C mid-run still stops the daemon and removes the temp dirs.
+  // Ctrl-C mid-run still stops what this run started, by PID, and removes the temp dirs.
   const onSignal = (signal: NodeJS.Signals) => {
     process.stderr.write(`bench: ${signal}: cleaning up\n`);
-    for (const c of clients) c.close();
-    if (daemonPid !== undefined && isAlive(daemonPid)) process.kill(daemonPid, 'SIGKILL');
+    for (const pid of pids) if (isAlive(pid)) process.kill(pid, 'SIGKILL');
     rmSync(daemon.dir, { recursive: true, force: true });
     rmSync(dir, { recursive: true, force: true });
     process.exit(130);
@@ -485,21 +603,28 @@ export async function runLoad(p: LoadParams, progress: (line: string) => void): 
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
-    progress(`generating ${p.clients} × ${sizeText(p.blobSize)} and 1 × ${sizeText(p.singleSize)} of random bytes in ${dir}`);
-    const many = makeBlobs(p.clients, p.blobSize, join(dir, 'concurrent.bin'));
-    const single = makeBlobs(1, p.singleSize, join(dir, 'single.bin'));
-
     await limit.race(daemon.start());
-    daemonPid = daemon.pid!;
+    const daemonPid = daemon.pid!;
+    pids.push(daemonPid);
     progress(`ctrd pid ${daemonPid} serving on ${daemon.address}`);
     clients = Array.from({ length: p.clients }, () => new BenchClient(daemon.address, namespace));
     const first = clients[0]!;
     await limit.race(unary(first.namespaces, first.namespaces.create, { namespace: { name: namespace, labels: {} } }));
-    // Connect every client before any clock starts.
-    await limit.race(Promise.all(clients.map((c) => unary(c.version, c.version.version, {}))));
 
-    progress(`unary: ${p.calls} calls, ${p.inFlight} in flight over ${p.clients} connections`);
-    const unaryResult = await limit.race(runUnary(p, clients, daemonPid));
+    reference = await limit.race(ReferenceServer.start(dir));
+    pids.push(reference.pid);
+    referenceClients = Array.from({ length: p.clients }, () => new BenchClient(reference!.address, namespace));
+    progress(`unary: ${p.calls} calls, ${p.inFlight} in flight over ${p.clients} connections, to ctrd and to bare grpc-js (pid ${reference.pid})`);
+    const unaryRuns = await limit.race(
+      runUnary(p, { server: 'ctrd', clients, pid: daemonPid }, { server: 'grpc-js', clients: referenceClients, pid: reference.pid }),
+    );
+    for (const c of referenceClients) c.close();
+    await reference.stop();
+
+    // Made after the unary phase, whose figures their hundreds of MiB in this process's heap would disturb.
+    progress(`generating ${p.clients} × ${sizeText(p.blobSize)} and 1 × ${sizeText(p.singleSize)} of random bytes in ${dir}`);
+    const many = makeBlobs(p.clients, p.blobSize, join(dir, 'concurrent.bin'));
+    const single = makeBlobs(1, p.singleSize, join(dir, 'single.bin'));
 
     const runId = randomBytes(4).toString('hex');
     progress(`ingest: ${p.clients} clients × ${sizeText(p.blobSize)}`);
@@ -532,7 +657,14 @@ export async function runLoad(p: LoadParams, progress: (line: string) => void): 
       node: process.version,
       cpus: cpus().length,
       params: p,
-      unary: unaryResult,
+      unary: {
+        calls: p.calls,
+        inFlight: Math.min(p.inFlight, p.calls),
+        connections: p.clients,
+        methods: ['containerd.services.version.v1.Version/Version', 'containerd.services.namespaces.v1.Namespaces/Get'],
+        ...unaryRuns,
+        ratio: unaryRuns.ctrd.callsPerSec / unaryRuns.reference.callsPerSec,
+      },
       concurrent: {
         clients: p.clients,
         blobBytes: p.blobSize,
@@ -544,16 +676,19 @@ export async function runLoad(p: LoadParams, progress: (line: string) => void): 
     };
   } finally {
     limit.clear();
-    for (const c of clients) c.close();
+    for (const c of [...referenceClients, ...clients]) c.close();
     try {
+      await reference?.stop();
       await stopDaemon(daemon);
     } finally {
       rmSync(dir, { recursive: true, force: true });
       process.removeListener('SIGINT', onSignal);
       process.removeListener('SIGTERM', onSignal);
     }
+    const alive = pids.filter(isAlive);
+    if (alive.length > 0) throw new Error(`pids ${alive.join(', ')} are still running after the benchmark`);
     if (existsSync(dir)) throw new Error(`${dir} is still there after the benchmark`);
-    progress('ctrd stopped, temp files removed');
+    progress(`stopped pids ${pids.join(', ')}, removed ${dir} and ${daemon.dir}`);
   }
 }
 
@@ -579,17 +714,22 @@ export function formatLoad(r: LoadResult): string {
     ...(withOpenssl ? [x.openssl ? f(x.openssl.mbPerSec) : '', x.opensslRatio !== undefined ? f(x.opensslRatio, 3) : ''] : []),
   ];
   const row = (name: string, t: Transfer, ref: string[]) => [name, sizeText(t.bytes), f(t.wallSec, 2), f(t.mbPerSec), ...ref, ...cores(t.cpuCores)];
-  const lat = u.latencyMs;
+  const unaryRow = (name: string, x: UnaryRun, ratio: string) => {
+    const l = x.latencyMs;
+    return [name, f(x.callsPerSec, 0), ratio, f(l.mean, 2), f(l.p50, 2), f(l.p99, 2), f(l.max, 2), f(x.wallSec, 2), ...cores(x.cpuCores)];
+  };
   return [
     `ctrd load benchmark — revision ${r.revision}, node ${r.node}, ${r.cpus} CPUs`,
     '',
-    `Unary: ${u.calls} calls alternating Version.Version and Namespaces.Get, ${u.inFlight} in flight over ${u.connections} connections`,
+    `Unary: ${u.calls} calls alternating Version.Version and Namespaces.Get, ${u.inFlight} in flight over ${u.connections} connections;`,
+    'ratio = ctrd calls/s ÷ bare grpc-js calls/s, in this run; "server cores" is the CPU of the process that answered',
     table([
-      ['', 'calls/s', 'mean ms', 'p50 ms', 'p99 ms', 'max ms', 'wall s', 'ctrd cores', 'bench cores'],
-      ['unary', f(u.callsPerSec, 0), f(lat.mean, 2), f(lat.p50, 2), f(lat.p99, 2), f(lat.max, 2), f(u.wallSec, 2), ...cores(u.cpuCores)],
+      ['', 'calls/s', 'ratio', 'mean ms', 'p50 ms', 'p99 ms', 'max ms', 'wall s', 'server cores', 'bench cores'],
+      unaryRow('ctrd', u.ctrd, f(u.ratio, 3)),
+      unaryRow('bare grpc-js (reference)', u.reference, ''),
     ]),
     '',
-    'Content: MB = 10^6 bytes; ratio = ctrd MB/s ÷ the tool\'s MB/s over a file of the same bytes, in this run',
+    "Content: MB = 10^6 bytes; ratio = ctrd MB/s ÷ the tool's MB/s over a file of the same bytes, in this run",
     table([
       ['', 'bytes', 'wall s', 'MB/s', 'sha256sum MB/s', 'ratio', ...(withOpenssl ? ['openssl MB/s', 'ratio'] : []), 'ctrd cores', 'bench cores'],
       row(`ingest, ${c.clients} clients × ${sizeText(c.blobBytes)}`, c.ingest, refs(c)),
@@ -602,7 +742,7 @@ export function formatLoad(r: LoadResult): string {
 /** The benchmark as bench/run.ts lists it. */
 export const loadBenchmark = {
   name: 'load',
-  description: `${loadDefaults.clients} concurrent clients: unary calls, blob ingest and read-back, against sha256sum`,
+  description: `${loadDefaults.clients} concurrent clients: unary calls against bare grpc-js, blob ingest and read-back against sha256sum`,
   addOptions,
   run: (flags: Record<string, unknown>, progress: (line: string) => void) => runLoad(paramsFrom(flags), progress),
   format: formatLoad,
