@@ -19,6 +19,12 @@ import { introspectionService } from './introspection/grpc.js';
 import { GarbageCollector } from './metadata/gc.js';
 import { ImageStore } from './images/store.js';
 import { imagesService } from './images/grpc.js';
+import { ImageManager, imageEventsOn } from './images/manager.js';
+import { ctrdImagesService } from './images/ctrd-grpc.js';
+import { OverlaySnapshotter } from './snapshots/overlay.js';
+import { NativeSnapshotter } from './snapshots/native.js';
+import { SnapshotStore } from './snapshots/store.js';
+import { snapshotsService } from './snapshots/grpc.js';
 import type { GrpcService } from './grpc-service.js';
 
 export interface PluginInfo {
@@ -35,6 +41,7 @@ export interface Builtins {
   readonly leases: LeaseStore;
   readonly content: ContentStore;
   readonly namespaces: NamespaceStore;
+  readonly snapshots: SnapshotStore;
   readonly images: ImageStore;
   readonly gc: GarbageCollector;
   readonly grpc: readonly GrpcService[];
@@ -70,6 +77,17 @@ export function loadBuiltins(config: Config, log: Logger): Builtins {
   plugins.push({ type: 'io.containerd.gc.v1', id: 'scheduler', requires: ['io.containerd.metadata.v1'] });
   const images = new ImageStore(db);
   const namespaces = new NamespaceStore(db, [(ns) => (content.hasIngests(ns) ? ['ingests'] : [])]);
+  const snapshotters = [
+    new OverlaySnapshotter(join(config.root, 'io.containerd.snapshotter.v1.overlayfs')),
+    new NativeSnapshotter(join(config.root, 'io.containerd.snapshotter.v1.native')),
+  ];
+  for (const s of snapshotters) plugins.push({ type: 'io.containerd.snapshotter.v1', id: s.name, exports: { root: s.root } });
+  const snapshots = new SnapshotStore(db, leases, snapshotters, log.child({ component: 'snapshots' }));
+  for (const s of snapshotters) gc.addSnapshotter(s.name, (name, id) => snapshots.removeDirectory(name, id));
+
+  const imageEvents = imageEventsOn(exchange);
+  const imageManager = new ImageManager(images, content, gc, imageEvents, log.child({ component: 'images' }));
+  plugins.push({ type: 'io.containerd.grpc.v1', id: 'ctrd-images', requires: ['io.containerd.metadata.v1', 'io.containerd.gc.v1'] });
 
   const uuid = db.serverUUID();
   const grpc: GrpcService[] = [
@@ -78,8 +96,10 @@ export function loadBuiltins(config: Config, log: Logger): Builtins {
     namespacesService(namespaces, exchange, h),
     contentService(content, exchange, gc, h),
     leasesService(leases, gc, h),
-    imagesService(images, exchange, gc, h),
+    imagesService(images, imageEvents, gc, h),
+    ctrdImagesService(imageManager, h),
     eventsService(exchange, h),
+    snapshotsService(snapshots, exchange, h),
   ];
   const grpcRequires: Record<string, string[]> = {
     version: [],
@@ -89,6 +109,7 @@ export function loadBuiltins(config: Config, log: Logger): Builtins {
     leases: ['io.containerd.lease.v1'],
     images: ['io.containerd.metadata.v1', 'io.containerd.gc.v1'],
     events: ['io.containerd.event.v1'],
+    snapshots: ['io.containerd.snapshotter.v1', 'io.containerd.metadata.v1', 'io.containerd.event.v1'],
   };
   for (const [id, requires] of Object.entries(grpcRequires)) plugins.push({ type: 'io.containerd.grpc.v1', id, requires });
 
@@ -98,6 +119,7 @@ export function loadBuiltins(config: Config, log: Logger): Builtins {
     leases,
     content,
     namespaces,
+    snapshots,
     images,
     gc,
     grpc,

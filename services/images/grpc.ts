@@ -5,12 +5,10 @@ import {
   type Image as PbImage,
   type ImagesServer,
 } from '../../gen/containerd/services/images/v1/images.js';
-import { ImageCreate, ImageDelete, ImageUpdate } from '../../gen/containerd/services/images/v1/image_events.js';
 import type { HandlerFactory } from '../../lib/grpc/handlers.js';
 import { requireNamespace } from '../../lib/grpc/context.js';
 import { invalidArgument } from '../../lib/errdefs.js';
-import type { Publisher } from '../events/exchange.js';
-import { pack } from '../events/payload.js';
+import type { ImageEvents } from './manager.js';
 import type { GarbageCollector } from '../metadata/gc.js';
 import type { GrpcService } from '../grpc-service.js';
 import type { ImageStore } from './store.js';
@@ -20,20 +18,20 @@ function fromPb(img: PbImage | undefined) {
   return { name: img.name, labels: img.labels, target: img.target };
 }
 
-export function imagesService(store: ImageStore, events: Publisher, gc: GarbageCollector, h: HandlerFactory): GrpcService {
+export function imagesService(store: ImageStore, events: ImageEvents, gc: GarbageCollector, h: HandlerFactory): GrpcService {
   const implementation: ImagesServer = {
     get: h.unary('Images.Get', (req, ctx) => ({ image: store.get(requireNamespace(ctx), req.name) })),
     list: h.unary('Images.List', (req, ctx) => ({ images: store.list(requireNamespace(ctx), req.filters) })),
     create: h.unary('Images.Create', (req, ctx) => {
       const ns = requireNamespace(ctx);
       const image = store.create(ns, fromPb(req.image));
-      events.publish(ns, '/images/create', pack('containerd.services.images.v1.ImageCreate', ImageCreate, image));
+      events.created(ns, image);
       return { image };
     }),
     update: h.unary('Images.Update', (req, ctx) => {
       const ns = requireNamespace(ctx);
       const image = store.update(ns, fromPb(req.image), req.updateMask ?? []);
-      events.publish(ns, '/images/update', pack('containerd.services.images.v1.ImageUpdate', ImageUpdate, image));
+      events.updated(ns, image);
       // A new target may leave the old one unreferenced.
       gc.schedule();
       return { image };
@@ -41,7 +39,7 @@ export function imagesService(store: ImageStore, events: Publisher, gc: GarbageC
     delete: h.unary('Images.Delete', async (req, ctx) => {
       const ns = requireNamespace(ctx);
       store.delete(ns, req.name);
-      events.publish(ns, '/images/delete', pack('containerd.services.images.v1.ImageDelete', ImageDelete, { name: req.name }));
+      events.deleted(ns, req.name);
       if (req.sync) await gc.collect();
       else gc.schedule();
       return {};

@@ -1,0 +1,84 @@
+// ctrd.services.images.v1.ImageService: the docker-style image operations (and pull) for any gRPC client.
+import {
+  ImageServiceService,
+  type ImageServiceServer,
+  type ImageSummary as PbImageSummary,
+  type HistoryEntry,
+} from '../../gen/ctrd/services/images/v1/images.js';
+import type { HandlerFactory } from '../../lib/grpc/handlers.js';
+import { requireNamespace } from '../../lib/grpc/context.js';
+import { notImplemented } from '../../lib/errdefs.js';
+import type { GrpcService } from '../grpc-service.js';
+import type { ImageManager, ImageSummary } from './manager.js';
+import type { ResolvedImage } from './manifest.js';
+
+export function toPbSummary(s: ImageSummary): PbImageSummary {
+  return {
+    name: s.name,
+    target: s.target,
+    id: s.id,
+    created: s.created,
+    size: s.size,
+    unpackedSize: s.unpackedSize,
+    platform: s.platform,
+    labels: s.labels,
+    repoDigest: s.repoDigest,
+  };
+}
+
+/** docker history: the config's history, newest first, each non-empty entry matched with its layer. */
+export function history(r: ResolvedImage): HistoryEntry[] {
+  const layers = [...r.manifest.layers];
+  const entries = (r.config.history ?? []).map((h) => {
+    const layer = h.empty_layer ? undefined : layers.shift();
+    const created = h.created ? new Date(h.created) : undefined;
+    return {
+      created: created && !Number.isNaN(created.getTime()) ? created : undefined,
+      createdBy: h.created_by ?? '',
+      comment: h.comment ?? '',
+      emptyLayer: h.empty_layer ?? false,
+      size: layer?.size ?? 0,
+      layer: layer?.digest ?? '',
+    };
+  });
+  // Layers the history does not mention (images built without history) still show, one entry each.
+  for (const layer of layers) {
+    entries.push({ created: undefined, createdBy: '', comment: '', emptyLayer: false, size: layer.size, layer: layer.digest });
+  }
+  return entries.reverse();
+}
+
+export function ctrdImagesService(manager: ImageManager, h: HandlerFactory): GrpcService {
+  const implementation: ImageServiceServer = {
+    pull: h.serverStream('ImageService.Pull', () => {
+      throw notImplemented('ImageService.Pull is not implemented by ctrd yet');
+    }),
+    list: h.unary('ImageService.List', async (req, ctx) => ({
+      images: (await manager.list(requireNamespace(ctx), req.filters)).map(toPbSummary),
+    })),
+    inspect: h.unary('ImageService.Inspect', async (req, ctx) => {
+      const { summary, names, resolved } = await manager.inspect(requireNamespace(ctx), req.reference);
+      return {
+        image: toPbSummary(summary),
+        names,
+        manifest: Buffer.from(JSON.stringify(resolved.manifest)),
+        config: Buffer.from(JSON.stringify(resolved.config)),
+        history: history(resolved),
+      };
+    }),
+    tag: h.unary('ImageService.Tag', async (req, ctx) => ({
+      image: toPbSummary(await manager.tag(requireNamespace(ctx), req.source, req.target)),
+    })),
+    remove: h.unary('ImageService.Remove', async (req, ctx) => ({
+      results: (await manager.remove(requireNamespace(ctx), req.references, req.force)).map((r) => ({
+        reference: r.reference,
+        untagged: r.untagged,
+        deleted: r.deleted,
+        error: r.error ?? '',
+      })),
+    })),
+    prune: h.unary('ImageService.Prune', async (req, ctx) => manager.prune(requireNamespace(ctx), req.all)),
+    diskUsage: h.unary('ImageService.DiskUsage', async (_req, ctx) => manager.diskUsage(requireNamespace(ctx))),
+  };
+  return { definition: ImageServiceService, implementation };
+}
