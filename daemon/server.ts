@@ -69,6 +69,8 @@ export class Daemon {
     await claimSocket(config.grpc.address, log);
 
     const builtins = loadBuiltins(config, log);
+    // Before serving, while no snapshot is being built: directories a crash left half-made or half-removed go.
+    for (const name of builtins.snapshots.names()) await builtins.snapshots.cleanup(name);
     const server = new Server({
       'grpc.max_receive_message_length': config.grpc.max_recv_message_size,
       'grpc.max_send_message_length': config.grpc.max_send_message_size,

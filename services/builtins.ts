@@ -99,7 +99,7 @@ export function loadBuiltins(config: Config, log: Logger): Builtins {
     imagesService(images, imageEvents, gc, h),
     ctrdImagesService(imageManager, h),
     eventsService(exchange, h),
-    snapshotsService(snapshots, exchange, h),
+    snapshotsService(snapshots, exchange, gc, h),
   ];
   const grpcRequires: Record<string, string[]> = {
     version: [],

@@ -14,6 +14,7 @@ import { invalidArgument } from '../../lib/errdefs.js';
 import type { Publisher } from '../events/exchange.js';
 import { pack } from '../events/payload.js';
 import type { GrpcService } from '../grpc-service.js';
+import type { GarbageCollector } from '../metadata/gc.js';
 import type { SnapshotStore } from './store.js';
 import type { Mount, SnapshotInfo, SnapshotKind } from './types.js';
 
@@ -33,7 +34,7 @@ const toPbInfo = (i: SnapshotInfo): PbInfo => ({
 
 const toPbMounts = (mounts: Mount[]): PbMount[] => mounts.map((m) => ({ type: m.type, source: m.source, target: '', options: m.options }));
 
-export function snapshotsService(store: SnapshotStore, events: Publisher, h: HandlerFactory): GrpcService {
+export function snapshotsService(store: SnapshotStore, events: Publisher, gc: GarbageCollector, h: HandlerFactory): GrpcService {
   const implementation: SnapshotsServer = {
     prepare: h.unary('Snapshots.Prepare', async (req, ctx) => {
       const ns = requireNamespace(ctx);
@@ -62,6 +63,8 @@ export function snapshotsService(store: SnapshotStore, events: Publisher, h: Han
       const ns = requireNamespace(ctx);
       await store.remove(ns, req.snapshotter, req.key, { lease: ctx.lease });
       events.publish(ns, '/snapshot/remove', pack('containerd.events.SnapshotRemove', SnapshotRemove, { key: req.key }));
+      // Its parents may be garbage now.
+      gc.schedule();
       return {};
     }),
 
