@@ -19,6 +19,12 @@ export interface Config {
   debug: {
     level: string;
   };
+  images: {
+    /** Where pulls unpack when the client names no snapshotter: overlayfs or native. */
+    snapshotter: string;
+    /** Layers one pull fetches at once. */
+    max_concurrent_downloads: number;
+  };
   /** Seconds between sweeps of expired leases. */
   lease_expiry_interval: number;
 }
@@ -38,6 +44,7 @@ export function defaultConfig(): Config {
       max_send_message_size: 16 * 1024 * 1024,
     },
     debug: { level: 'info' },
+    images: { snapshotter: 'overlayfs', max_concurrent_downloads: 3 },
     lease_expiry_interval: 60,
   };
 }
@@ -54,6 +61,7 @@ const shape: Shape = {
   state: 'string',
   grpc: { address: 'string', uid: 'number', gid: 'number', max_recv_message_size: 'number', max_send_message_size: 'number' },
   debug: { level: 'string' },
+  images: { snapshotter: 'string', max_concurrent_downloads: 'number' },
   lease_expiry_interval: 'number',
 };
 
@@ -84,6 +92,12 @@ export function validateConfig(config: Config, file = '(flags)'): Config {
   }
   if (!logLevels.includes(config.debug.level as never)) {
     throw invalidArgument(`config ${file}: debug.level "${config.debug.level}" is not one of ${logLevels.join(', ')}`);
+  }
+  if (!['overlayfs', 'native'].includes(config.images.snapshotter)) {
+    throw invalidArgument(`config ${file}: images.snapshotter "${config.images.snapshotter}" is not one of overlayfs, native`);
+  }
+  if (!Number.isInteger(config.images.max_concurrent_downloads) || config.images.max_concurrent_downloads < 1) {
+    throw invalidArgument(`config ${file}: images.max_concurrent_downloads must be a positive integer`);
   }
   if (!(config.lease_expiry_interval > 0)) {
     throw invalidArgument(`config ${file}: lease_expiry_interval must be a positive number of seconds`);

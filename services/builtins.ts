@@ -21,6 +21,9 @@ import { ImageStore } from './images/store.js';
 import { imagesService } from './images/grpc.js';
 import { ImageManager, imageEventsOn } from './images/manager.js';
 import { ctrdImagesService } from './images/ctrd-grpc.js';
+import { Puller } from './images/pull.js';
+import { WalkingDiffer } from './diff/differ.js';
+import { diffService } from './diff/grpc.js';
 import { OverlaySnapshotter } from './snapshots/overlay.js';
 import { NativeSnapshotter } from './snapshots/native.js';
 import { SnapshotStore } from './snapshots/store.js';
@@ -85,8 +88,15 @@ export function loadBuiltins(config: Config, log: Logger): Builtins {
   const snapshots = new SnapshotStore(db, leases, snapshotters, log.child({ component: 'snapshots' }));
   for (const s of snapshotters) gc.addSnapshotter(s.name, (name, id) => snapshots.removeDirectory(name, id));
 
+  const differ = new WalkingDiffer(content, join(config.state, 'diff-mounts'), log.child({ component: 'diff' }));
+  plugins.push({ type: 'io.containerd.differ.v1', id: 'walking', requires: ['io.containerd.content.v1'] });
   const imageEvents = imageEventsOn(exchange);
   const imageManager = new ImageManager(images, content, gc, imageEvents, log.child({ component: 'images' }));
+  const puller = new Puller(content, images, leases, snapshots, differ, gc, imageEvents, log.child({ component: 'pull' }), {
+    defaultSnapshotter: config.images.snapshotter,
+    concurrency: config.images.max_concurrent_downloads,
+    registry: {},
+  });
   plugins.push({ type: 'io.containerd.grpc.v1', id: 'ctrd-images', requires: ['io.containerd.metadata.v1', 'io.containerd.gc.v1'] });
 
   const uuid = db.serverUUID();
@@ -97,7 +107,8 @@ export function loadBuiltins(config: Config, log: Logger): Builtins {
     contentService(content, exchange, gc, h),
     leasesService(leases, gc, h),
     imagesService(images, imageEvents, gc, h),
-    ctrdImagesService(imageManager, h),
+    ctrdImagesService(imageManager, puller, h),
+    diffService(differ, h),
     eventsService(exchange, h),
     snapshotsService(snapshots, exchange, gc, h),
   ];
@@ -108,6 +119,7 @@ export function loadBuiltins(config: Config, log: Logger): Builtins {
     content: ['io.containerd.content.v1', 'io.containerd.metadata.v1', 'io.containerd.event.v1'],
     leases: ['io.containerd.lease.v1'],
     images: ['io.containerd.metadata.v1', 'io.containerd.gc.v1'],
+    diff: ['io.containerd.differ.v1'],
     events: ['io.containerd.event.v1'],
     snapshots: ['io.containerd.snapshotter.v1', 'io.containerd.metadata.v1', 'io.containerd.event.v1'],
   };

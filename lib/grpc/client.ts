@@ -12,10 +12,12 @@ import {
 } from '@grpc/grpc-js';
 import { ContentClient } from '../../gen/containerd/services/content/v1/content.js';
 import { EventsClient } from '../../gen/containerd/services/events/v1/events.js';
+import { ImagesClient } from '../../gen/containerd/services/images/v1/images.js';
 import { IntrospectionClient } from '../../gen/containerd/services/introspection/v1/introspection.js';
 import { LeasesClient } from '../../gen/containerd/services/leases/v1/leases.js';
 import { NamespacesClient } from '../../gen/containerd/services/namespaces/v1/namespace.js';
 import { VersionClient } from '../../gen/containerd/services/version/v1/version.js';
+import { ImageServiceClient } from '../../gen/ctrd/services/images/v1/images.js';
 import { leaseHeader, namespaceHeader } from './context.js';
 import { fromGrpcStatus } from './status.js';
 
@@ -51,6 +53,9 @@ export class Clients {
   readonly content: ContentClient;
   readonly leases: LeasesClient;
   readonly events: EventsClient;
+  readonly images: ImagesClient;
+  /** ctrd's own image service (pull, docker-style list, rmi, prune), beside containerd's image records. */
+  readonly ctrdImages: ImageServiceClient;
   private readonly all: Client[] = [];
 
   constructor(readonly target: ClientTarget) {
@@ -75,6 +80,8 @@ export class Clients {
     this.content = make(ContentClient);
     this.leases = make(LeasesClient);
     this.events = make(EventsClient);
+    this.images = make(ImagesClient);
+    this.ctrdImages = make(ImageServiceClient);
   }
 
   close(): void {

@@ -20,7 +20,7 @@ const knownArch = new Set([
   '386', 'amd64', 'amd64p32', 'arm', 'armbe', 'arm64', 'arm64be', 'ppc64', 'ppc64le', 'loong64', 'mips', 'mipsle',
   'mips64', 'mips64le', 'mips64p32', 'mips64p32le', 'ppc', 'riscv', 'riscv64', 's390', 's390x', 'sparc', 'sparc64', 'wasm',
 ]);
-const specifierComponent = /^[A-Za-z0-9_-]+$/;
+const specifierComponent = /^[A-Za-z0-9_.-]+$/;
 
 /** Node's process.platform and process.arch in Go's (and OCI's) words. */
 function hostOS(): string {

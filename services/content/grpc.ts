@@ -39,7 +39,7 @@ export function contentService(store: ContentStore, events: Publisher, gc: Garba
       const ns = requireNamespace(ctx);
       store.delete(ns, req.digest);
       events.publish(ns, '/content/delete', pack('containerd.events.ContentDelete', ContentDelete, { digest: req.digest }));
-      gc.schedule();
+      gc.dirty();
       return {};
     }),
 

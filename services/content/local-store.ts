@@ -182,7 +182,7 @@ function removeDir(dir: string): void {
 
 export class Writer {
   private fh: FileHandle | undefined;
-  private hash: Hash = createHash('sha256');
+  private digester: Hash = createHash('sha256');
   private offset = 0;
   private meta!: IngestMeta;
   private updatedAt = new Date();
@@ -212,7 +212,7 @@ export class Writer {
     const st = await this.fh.stat();
     if (st.size > 0) {
       for await (const chunk of this.fh.createReadStream({ start: 0, end: st.size - 1, autoClose: false })) {
-        this.hash.update(chunk as Buffer);
+        this.digester.update(chunk as Buffer);
       }
     }
     this.offset = st.size;
@@ -233,6 +233,11 @@ export class Writer {
     if (changed) writeFileSync(join(this.dir, 'meta.json'), JSON.stringify(this.meta), { mode: 0o600 });
   }
 
+  /** A copy of the running sha256 of what was written: a resumed download can verify the whole blob. */
+  hash(): Hash {
+    return this.digester.copy();
+  }
+
   status(): WriterStatus {
     return {
       ref: this.ref,
@@ -241,7 +246,7 @@ export class Writer {
       expected: this.meta.expected,
       startedAt: new Date(this.meta.startedAt),
       updatedAt: this.updatedAt,
-      digest: `sha256:${this.hash.copy().digest('hex')}`,
+      digest: `sha256:${this.digester.copy().digest('hex')}`,
     };
   }
 
@@ -259,7 +264,7 @@ export class Writer {
     }
     if (offset === 0 && this.offset > 0) {
       await fh.truncate(0);
-      this.hash = createHash('sha256');
+      this.digester = createHash('sha256');
       this.offset = 0;
     }
     if (data.length === 0) return;
@@ -268,7 +273,7 @@ export class Writer {
       const { bytesWritten } = await fh.write(data, done, data.length - done, this.offset + done);
       done += bytesWritten;
     }
-    this.hash.update(data);
+    this.digester.update(data);
     this.offset += data.length;
     this.updatedAt = new Date();
   }
@@ -288,7 +293,7 @@ export class Writer {
       await this.discard();
       throw failedPrecondition(`${message}; the ingest was discarded`);
     }
-    const digest: Digest = `sha256:${this.hash.copy().digest('hex')}`;
+    const digest: Digest = `sha256:${this.digester.copy().digest('hex')}`;
     if (want.digest && want.digest !== digest) {
       await this.discard();
       throw failedPrecondition(

@@ -1,6 +1,7 @@
 // The content store as clients see it: blobs owned per namespace (rows in the metadata database) over the
 // shared bytes of LocalContentStore, as containerd's "shared" content policy. Writes made under a lease are
 // recorded as the lease's resources. A blob's row is committed only after its bytes are in place.
+import type { Hash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type { MetadataDB } from '../metadata/db.js';
 import { parseLabels } from '../metadata/db.js';
@@ -186,6 +187,11 @@ export class NamespacedWriter {
 
   status(): WriterStatus {
     return this.writer.status();
+  }
+
+  /** A copy of the running sha256 of the bytes written so far. */
+  hash(): Hash {
+    return this.writer.hash();
   }
 
   setExpectations(opts: { total?: number; expected?: string }): void {

@@ -4,10 +4,11 @@ import {
   type ImageServiceServer,
   type ImageSummary as PbImageSummary,
   type HistoryEntry,
+  BlobState,
 } from '../../gen/ctrd/services/images/v1/images.js';
+import type { BlobProgress, BlobState as PullBlobState, Puller } from './pull.js';
 import type { HandlerFactory } from '../../lib/grpc/handlers.js';
 import { requireNamespace } from '../../lib/grpc/context.js';
-import { notImplemented } from '../../lib/errdefs.js';
 import type { GrpcService } from '../grpc-service.js';
 import type { ImageManager, ImageSummary } from './manager.js';
 import type { ResolvedImage } from './manifest.js';
@@ -48,10 +49,68 @@ export function history(r: ResolvedImage): HistoryEntry[] {
   return entries.reverse();
 }
 
-export function ctrdImagesService(manager: ImageManager, h: HandlerFactory): GrpcService {
+const blobStates: Record<PullBlobState, BlobState> = {
+  waiting: BlobState.BLOB_STATE_WAITING,
+  downloading: BlobState.BLOB_STATE_DOWNLOADING,
+  exists: BlobState.BLOB_STATE_EXISTS,
+  downloaded: BlobState.BLOB_STATE_DOWNLOADED,
+  extracting: BlobState.BLOB_STATE_EXTRACTING,
+  extracted: BlobState.BLOB_STATE_EXTRACTED,
+  failed: BlobState.BLOB_STATE_FAILED,
+};
+
+function toPbBlob(b: BlobProgress) {
+  const d = b.descriptor;
+  return {
+    descriptor: { mediaType: d.mediaType, digest: d.digest, size: d.size, annotations: d.annotations ?? {} },
+    kind: b.kind,
+    state: blobStates[b.state],
+    offset: b.offset,
+    total: b.total,
+  };
+}
+
+export function ctrdImagesService(manager: ImageManager, puller: Puller, h: HandlerFactory): GrpcService {
   const implementation: ImageServiceServer = {
-    pull: h.serverStream('ImageService.Pull', () => {
-      throw notImplemented('ImageService.Pull is not implemented by ctrd yet');
+    pull: h.serverStream('ImageService.Pull', async (req, ctx, send) => {
+      const ns = requireNamespace(ctx);
+      // Progress goes out on every change of a blob's state, and for bytes at most every 100 ms.
+      let sending = Promise.resolve();
+      let latest: readonly BlobProgress[] = [];
+      let states = '';
+      let dirty = false;
+      const flush = () => {
+        dirty = false;
+        const progress = { blobs: latest.map(toPbBlob) };
+        sending = sending.then(() => send({ progress }));
+      };
+      const timer = setInterval(() => dirty && flush(), 100);
+      try {
+        const image = await puller.pull(ns, req.reference, {
+          platform: req.platform,
+          snapshotter: req.snapshotter,
+          ...(req.auth && (req.auth.username || req.auth.password || req.auth.token)
+            ? { auth: { username: req.auth.username, password: req.auth.password || req.auth.token } }
+            : {}),
+          signal: ctx.signal,
+          onProgress: (blobs) => {
+            latest = blobs;
+            const now = blobs.map((b) => b.state).join();
+            if (now !== states) {
+              states = now;
+              flush();
+            } else {
+              dirty = true;
+            }
+          },
+        });
+        clearInterval(timer);
+        flush();
+        await sending;
+        await send({ image: toPbSummary(await manager.summary(ns, image)) });
+      } finally {
+        clearInterval(timer);
+      }
     }),
     list: h.unary('ImageService.List', async (req, ctx) => ({
       images: (await manager.list(requireNamespace(ctx), req.filters)).map(toPbSummary),

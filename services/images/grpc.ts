@@ -33,7 +33,7 @@ export function imagesService(store: ImageStore, events: ImageEvents, gc: Garbag
       const image = store.update(ns, fromPb(req.image), req.updateMask ?? []);
       events.updated(ns, image);
       // A new target may leave the old one unreferenced.
-      gc.schedule();
+      gc.dirty();
       return { image };
     }),
     delete: h.unary('Images.Delete', async (req, ctx) => {
@@ -41,7 +41,7 @@ export function imagesService(store: ImageStore, events: ImageEvents, gc: Garbag
       store.delete(ns, req.name);
       events.deleted(ns, req.name);
       if (req.sync) await gc.collect();
-      else gc.schedule();
+      else gc.dirty();
       return {};
     }),
   };

@@ -175,7 +175,7 @@ export class ImageManager {
       if ((err as { kind?: string }).kind !== 'already-exists') throw err;
       image = this.images.update(ns, { name, labels: src!.image.labels, target: src!.image.target }, ['target']);
       this.events.updated(ns, image);
-      this.gc.schedule();
+      this.gc.dirty();
     }
     return this.summary(ns, image);
   }

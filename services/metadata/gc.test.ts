@@ -28,7 +28,7 @@ describe('GarbageCollector', () => {
     leases = new LeaseStore(db);
     content = new ContentStore(db, local, leases);
     images = new ImageStore(db);
-    gc = new GarbageCollector(db, local, leases, silentLogger, { ingestExpiryMs: 60_000, debounceMs: 10 });
+    gc = new GarbageCollector(db, local, leases, silentLogger, { ingestExpiryMs: 60_000, debounceMs: 10, mutationThreshold: 3 });
     removed.length = 0;
     gc.addSnapshotter('overlayfs', (sn, id) => removed.push([sn, id]));
   });
@@ -139,7 +139,7 @@ describe('GarbageCollector', () => {
     await held.close();
     const fresh = await content.writer('default', 'fresh', { total: 0, expected: '', lease: undefined });
     await fresh.close();
-    const old = new GarbageCollector(db, local, leases, silentLogger, { ingestExpiryMs: 0, debounceMs: 10 });
+    const old = new GarbageCollector(db, local, leases, silentLogger, { ingestExpiryMs: 0, debounceMs: 10, mutationThreshold: 3 });
     // With a zero expiry every unleased, unlocked ingest is stale; 'fresh' stays under the default gc.
     expect((await gc.collect()).ingests).toBe(0);
     const stats = await old.collect();
@@ -148,6 +148,17 @@ describe('GarbageCollector', () => {
     await open.close();
     old.close();
     expect(readdirSync(join(dir, 'content', 'ingest')).length).toBe(2);
+  });
+
+  it('dirty() schedules a collection only once the mutation threshold is reached', async () => {
+    const d = await put('default', 'y');
+    gc.dirty();
+    gc.dirty();
+    await new Promise((r) => setTimeout(r, 60));
+    expect(blobs()).toContain(d);
+    gc.dirty();
+    await new Promise((r) => setTimeout(r, 60));
+    expect(blobs()).not.toContain(d);
   });
 
   it('schedule() debounces many deletions into one collection', async () => {

@@ -53,7 +53,11 @@ export interface GcOptions {
   ingestExpiryMs: number;
   /** How long schedule() waits for more deletions before it collects. */
   debounceMs: number;
+  /** After this many deletions reported by dirty(), a collection is scheduled (containerd's mutation threshold). */
+  mutationThreshold: number;
 }
+
+export const defaultGcOptions: GcOptions = { ingestExpiryMs: 60 * 60 * 1000, debounceMs: 200, mutationThreshold: 100 };
 
 export class GarbageCollector {
   private timer: NodeJS.Timeout | undefined;
@@ -65,8 +69,18 @@ export class GarbageCollector {
     private readonly content: LocalContentStore,
     private readonly leases: LeaseStore,
     private readonly log: Logger,
-    private readonly opts: GcOptions = { ingestExpiryMs: 60 * 60 * 1000, debounceMs: 200 },
+    private readonly opts: GcOptions = defaultGcOptions,
   ) {}
+
+  private mutations = 0;
+
+  /**
+   * Records a deletion that may have made something garbage. As containerd's scheduler, a collection follows
+   * only after many of them: an unreferenced snapshot a client just prepared is not swept from under it.
+   */
+  dirty(): void {
+    if (++this.mutations >= this.opts.mutationThreshold) this.schedule();
+  }
 
   /** Registers the snapshotter that owns the directories of snapshots with its name. */
   addSnapshotter(name: string, remove: SnapshotDirRemover): void {
@@ -90,6 +104,7 @@ export class GarbageCollector {
       this.timer = undefined;
     }
     while (this.running) await this.running.catch(() => undefined);
+    this.mutations = 0;
     this.running = this.run();
     try {
       return await this.running;

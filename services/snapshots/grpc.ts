@@ -64,7 +64,7 @@ export function snapshotsService(store: SnapshotStore, events: Publisher, gc: Ga
       await store.remove(ns, req.snapshotter, req.key, { lease: ctx.lease });
       events.publish(ns, '/snapshot/remove', pack('containerd.events.SnapshotRemove', SnapshotRemove, { key: req.key }));
       // Its parents may be garbage now.
-      gc.schedule();
+      gc.dirty();
       return {};
     }),
 

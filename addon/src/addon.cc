@@ -1,0 +1,14 @@
+// The module's entry point: ctrd.node, loaded by lib/native.ts only.
+#include "ctrd.h"
+
+namespace ctrd {
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  InitFs(env, exports);
+  InitMount(env, exports);
+  return exports;
+}
+
+NODE_API_MODULE(ctrd, Init)
+
+}  // namespace ctrd
