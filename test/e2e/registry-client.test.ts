@@ -508,6 +508,21 @@ describe('registry client against a scripted registry', () => {
     const desc = await c.resolve(`${fake.host}/${repo}:nodigest`);
     expect(desc).toEqual({ mediaType: mediaTypes.ociIndex, digest: sha256Of(manifest), size: manifest.length });
     expect(fake.requestsTo(`/v2/${repo}/manifests/nodigest`).map((r) => r.method)).toEqual(['HEAD', 'GET']);
+    // Served as plain application/json: the body tells what it is.
+    const manifestJson = JSON.stringify({ schemaVersion: 2, config: { mediaType: mediaTypes.ociConfig, digest: sha256Of('{}'), size: 2 }, layers: [] });
+    fake.manifest(repo, manifestJson, mediaTypes.ociManifest, { tag: 'generic', contentType: 'application/json; charset=utf-8' });
+    const generic = await c.resolveImage(`${fake.host}/${repo}:generic`);
+    expect(generic.root.mediaType).toBe(mediaTypes.ociManifest);
+    expect(generic.manifest.manifest.layers).toEqual([]);
+  });
+
+  it('fails a manifest whose bytes do not match its digest', async () => {
+    const real = fake.manifest(repo, JSON.stringify({ schemaVersion: 2, manifests: [] }), mediaTypes.ociIndex);
+    const claimed = sha256Of('another index');
+    fake.route('*', `/v2/${repo}/manifests/${claimed}`, { body: JSON.stringify({ schemaVersion: 2, manifests: [] }), headers: { 'content-type': mediaTypes.ociIndex } });
+    const err = await failure(c.fetchManifest(ref(), { ...real, digest: claimed }));
+    expect(err.kind).toBe('failed-precondition');
+    expect(err.message).toBe(`manifest ${fake.host}/${repo}@${claimed}: digest mismatch: got ${real.digest} (${real.size} bytes)`);
   });
 
   it('maps 403 to permission-denied with the registry message', async () => {

@@ -6,13 +6,15 @@
 //   test/multilayer:latest  3 gzip layers: modes, owners, setuid, symlinks, a hardlink, an xattr; whiteouts,
 //                           an opaque dir and a rewritten file in the top layer
 //   test/big:latest         3 layers of 50 MiB random data each (gzip level 0: stored, quick to make)
-// Images are built once per process; removeTestImages() deletes the layout (a process exit hook too).
+// Images are built once per test file (vitest runs each file in its own process); the layout is deleted
+// when the file's tests are done, or earlier by removeTestImages().
 import { createHash, randomBytes, type Hash } from 'node:crypto';
 import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { afterAll } from 'vitest';
 import { createGzip } from 'node:zlib';
 import { pack as tarPack, type Header, type Pack } from 'tar-stream';
 import type { Digest } from '../../lib/digest.js';
@@ -243,12 +245,13 @@ class LayoutWriter {
 let layout: LayoutWriter | undefined;
 
 function theLayout(): LayoutWriter {
-  if (!layout) {
-    layout = new LayoutWriter(mkdtempSync(join(tmpdir(), 'ctrd-images-')));
-    process.once('exit', removeTestImages);
-  }
+  layout ??= new LayoutWriter(mkdtempSync(join(tmpdir(), 'ctrd-images-')));
   return layout;
 }
+
+// A file-level hook of whichever test file imports this: vitest ends its workers without running 'exit'
+// handlers, so a layout left to the end of the process would stay in /tmp.
+afterAll(() => removeTestImages());
 
 /** The layout dir of this process's test images, if any was made. */
 export const testImagesDir = () => layout?.dir;
@@ -310,7 +313,8 @@ export function buildMultilayer(): Promise<BuiltImage> {
       { path: 'data', type: 'file', content: 'data v1\n', mode: 0o644, uid: 1000, gid: 1000 },
       { path: 'a/rel', type: 'symlink', linkname: '../data' },
       { path: 'a/abs', type: 'symlink', linkname: '/data' },
-      { path: 'a/hard', type: 'link', linkname: 'data' },
+      // As tar writes a hardlink: with the metadata of the file it links to.
+      { path: 'a/hard', type: 'link', linkname: 'data', mode: 0o644, uid: 1000, gid: 1000 },
       dir('bin/'),
       { path: 'bin/suid', type: 'file', content: '#!/bin/sh\necho suid\n', mode: 0o4755 },
       { path: 'secret', type: 'file', content: 'top secret\n', mode: 0o600, uid: 1000, gid: 1001 },
