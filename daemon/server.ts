@@ -8,6 +8,7 @@ import type { Config } from './config.js';
 import type { Logger } from '../lib/log.js';
 import { errnoCode, failedPrecondition } from '../lib/errdefs.js';
 import { loadBuiltins, type Builtins } from '../services/builtins.js';
+import { pullLeaseLabel } from '../services/images/pull.js';
 
 /** Resolves true when something accepts connections on the unix socket at path. */
 function socketIsLive(path: string): Promise<boolean> {
@@ -69,8 +70,10 @@ export class Daemon {
     await claimSocket(config.grpc.address, log);
 
     const builtins = loadBuiltins(config, log);
-    // Before serving, while no snapshot is being built: directories a crash left half-made or half-removed go.
+    // Before serving, while no snapshot is being built: directories a crash left half-made or half-removed go,
+    // and so do the leases of pulls that died with the last daemon (their ingests stay, to be resumed).
     for (const name of builtins.snapshots.names()) await builtins.snapshots.cleanup(name);
+    for (const l of builtins.leases.deleteLabelled(pullLeaseLabel)) log.info({ ns: l.ns, lease: l.id }, 'removed the lease of an interrupted pull');
     const server = new Server({
       'grpc.max_receive_message_length': config.grpc.max_recv_message_size,
       'grpc.max_send_message_length': config.grpc.max_send_message_size,

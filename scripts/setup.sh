@@ -10,6 +10,7 @@ packages=(
   containerd              # the stock `ctr` client (the daemon itself is never started)
   docker-registry         # a real OCI registry (distribution v2) on 127.0.0.1 for pull/push tests
   skopeo umoci            # reference image tools: push test images, unpack them for comparison
+  openssl                 # the test token server signs its tokens
   busybox-static          # the test images' userland
 )
 missing=()

@@ -91,6 +91,7 @@ function parseAction(text: string): Call[] {
     if (current.length === 0) throw templateError(`missing command in {{${text}}}`);
     const [head, ...rest] = current;
     if (functions[head!]) calls.push({ fn: head!, args: rest.map((t) => operand(t, text)) });
+    else if (/^[A-Za-z_]/.test(head!)) throw templateError(`function "${head}" not defined`);
     else if (rest.length > 0) throw templateError(`can't give argument to non-function ${head} in {{${text}}}`);
     else calls.push({ args: [operand(head!, text)] });
     current = [];
@@ -202,6 +203,8 @@ export class Template {
 
 /** A --format value: a table (header row and aligned columns) or one rendering per item. */
 export interface OutputFormat {
+  /** The value as given. */
+  source: string;
   table: boolean;
   template: Template;
 }
@@ -216,7 +219,7 @@ export function parseFormat(source: string): OutputFormat {
   if (table) text = text.slice('table'.length);
   else if (text === 'json') text = '{{json .}}';
   text = text.replace(/^ +| +$/g, '').replace(/\\t/g, '\t').replace(/\\n/g, '\n');
-  return { table, template: new Template(text) };
+  return { source, table, template: new Template(text) };
 }
 
 /** The commander parser of a --format option. */

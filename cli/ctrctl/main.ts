@@ -1,11 +1,13 @@
 // ctrctl, the docker-style admin CLI for ctrd: a thin gRPC client, one file per verb group.
 //   ctrctl [-a ADDRESS] [-n NAMESPACE] version | info | namespace ls|create|rm|inspect | events
+//          | pull | images | tag | rmi | history | image ls|pull|tag|rm|inspect|history|prune | system df
 // Exit status: 0 success, 1 a failure (reported as "ctrctl: <message>"), 2 a usage error.
 import { Command, CommanderError, Option } from 'commander';
 import { errnoCode } from '../../lib/errdefs.js';
 import { defaultAddress, defaultNamespace } from '../../lib/grpc/client.js';
 import { ctrdVersion, revision } from '../../lib/version.js';
 import { addEventsCommand } from './events.js';
+import { addImageCommands } from './images.js';
 import { addInfoCommand } from './info.js';
 import { addNamespaceCommands } from './namespace.js';
 import { ExitStatus, printError } from './output.js';
@@ -21,6 +23,8 @@ function cli(): Command {
       new Option('-a, --address <path>', 'address of ctrd (a unix socket path)').env('CTRD_ADDRESS').default(defaultAddress),
     )
     .addOption(new Option('-n, --namespace <name>', 'namespace to work in').env('CTRD_NAMESPACE').default(defaultNamespace))
+    // As docker's: the global flags come before the verb, so that a verb's own -a or -n (images -a) is its own.
+    .enablePositionalOptions()
     // Settings made before the verbs are added are inherited by them.
     .exitOverride()
     .showHelpAfterError('(add --help for usage)');
@@ -28,6 +32,7 @@ function cli(): Command {
   addInfoCommand(program);
   addNamespaceCommands(program);
   addEventsCommand(program);
+  addImageCommands(program);
   return program;
 }
 

@@ -1,7 +1,7 @@
 // Registry authentication, per host: anonymous until a 401 says otherwise, then Basic credentials or Bearer
 // tokens (distribution's token spec): GET <realm>?service=..&scope=repository:<name>:pull[,push] with Basic
 // credentials when there are any, the answer's token or access_token cached per scope until expires_in.
-import { CtrdError, internal } from '../errdefs.js';
+import { canceled, CtrdError, internal } from '../errdefs.js';
 import { silentLogger, type Logger } from '../log.js';
 import type { CredentialsProvider } from './credentials.js';
 import { readErrorMessage, registryErrorMessage, statusError, statusMessage } from './errors.js';
@@ -157,18 +157,21 @@ export class Authorizer {
     return `Basic ${Buffer.from(`${creds.username}:${creds.password}`).toString('base64')}`;
   }
 
-  /** One token fetch per host and scope set at a time; concurrent pulls of one image share it. */
+  /**
+   * One token fetch per host and scope set at a time; concurrent pulls of one image share it. The fetch is
+   * not tied to any one caller's signal (one pull canceled must not fail the others); a caller stops waiting.
+   */
   private token(host: string, auth: { realm: string; service?: string }, scopes: readonly string[], extra: readonly string[], signal?: AbortSignal) {
     const key = tokenKey(host, scopes);
     let p = this.pending.get(key);
     if (!p) {
-      p = this.fetchToken(host, auth, scopes, extra, signal).finally(() => this.pending.delete(key));
+      p = this.fetchToken(host, auth, scopes, extra).finally(() => this.pending.delete(key));
       this.pending.set(key, p);
     }
-    return p;
+    return untilAborted(p, signal);
   }
 
-  private async fetchToken(host: string, auth: { realm: string; service?: string }, scopes: readonly string[], extra: readonly string[], signal?: AbortSignal): Promise<string> {
+  private async fetchToken(host: string, auth: { realm: string; service?: string }, scopes: readonly string[], extra: readonly string[]): Promise<string> {
     let url: URL;
     try {
       url = new URL(auth.realm);
@@ -182,7 +185,7 @@ export class Authorizer {
     const basic = await this.basic(host);
     if (basic) headers.authorization = basic;
     const started = Date.now();
-    const res = await this.transport.request({ method: 'GET', url, headers, ...(signal ? { signal } : {}) });
+    const res = await this.transport.request({ method: 'GET', url, headers });
     if (res.status === 401 || res.status === 403) {
       // The token server's words are what the user needs: "unauthorized: incorrect username or password".
       throw unauthenticated(statusMessage(401, await readErrorMessage(res)));
@@ -203,6 +206,16 @@ export class Authorizer {
     this.log.debug({ host, scopes, lifetime }, 'registry token fetched');
     return token;
   }
+}
+
+function untilAborted<T>(p: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return p;
+  if (signal.aborted) return Promise.reject(canceled('token request canceled'));
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(canceled('token request canceled'));
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
 }
 
 function tokenKey(host: string, scopes: readonly string[]): string {

@@ -11,7 +11,7 @@ import { Authorizer, repositoryScope } from './auth.js';
 import { dockerConfigCredentials, type CredentialsProvider } from './credentials.js';
 import { statusError } from './errors.js';
 import { registryEndpoints, type Capability, type HostsConfig, type RegistryEndpoint } from './hosts.js';
-import { maxManifestSize, parseManifest, type Descriptor, type FetchedManifest } from './manifest.js';
+import { maxManifestSize, parseManifest, sniffManifestType, type Descriptor, type FetchedManifest } from './manifest.js';
 import { bareMediaType, isGenericType, isIndexType, isManifestType, manifestAccept } from './media-types.js';
 import { defaultPlatform, onlyPlatform, type Platform, type PlatformMatcher } from './platform.js';
 import { formatReference, referenceObject, repositoryName, toReference, type Reference } from './reference.js';
@@ -224,7 +224,8 @@ export class RegistryClient {
           yield out;
         }
       }
-      if (failure === undefined && at === s.size) break;
+      // Every byte is in (a connection that broke after the last one loses nothing): the digest decides.
+      if (at === s.size) break;
       const why = failure instanceof Error ? failure.message : 'the body ended early';
       if (opens >= this.transport.retry.attempts) {
         throw unavailable(`blob ${s.digest}: body cut short after ${s.pos} of ${s.size} bytes (${why}), ${opens} tries`, failure);
@@ -293,9 +294,13 @@ export class RegistryClient {
     const bytes = await readBody(res, maxManifestSize, () => invalidArgument(`manifest ${name} is larger than 4 MiB`));
     const actual = sha256(bytes);
     if (ref.digest !== undefined && actual !== ref.digest) throw failedPrecondition(`${name}: digest mismatch: got ${actual}`);
-    const served = headerDigest(res);
-    if (served !== undefined && served !== actual) throw failedPrecondition(`${name}: registry says digest ${served} but the body's is ${actual}`);
-    return { mediaType: bareMediaType(res.headers['content-type']), digest: actual, size: bytes.length };
+    const servedDigest = headerDigest(res);
+    if (servedDigest !== undefined && servedDigest !== actual) {
+      throw failedPrecondition(`${name}: registry says digest ${servedDigest} but the body's is ${actual}`);
+    }
+    const servedType = bareMediaType(res.headers['content-type']);
+    const mediaType = isGenericType(servedType) ? (sniffManifestType(bytes) ?? servedType) : servedType;
+    return { mediaType, digest: actual, size: bytes.length };
   }
 
   /** Runs a request on each endpoint with the capability in turn until one answers; the last error stands. */

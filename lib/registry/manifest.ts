@@ -121,6 +121,16 @@ function detectMediaType(json: Json): string | undefined {
   return undefined;
 }
 
+/** The media type manifest bytes declare or show, for a registry that serves them as application/json. */
+export function sniffManifestType(bytes: Buffer): string | undefined {
+  try {
+    const json: unknown = JSON.parse(bytes.toString('utf8'));
+    return isObject(json) ? detectMediaType(json) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * Parses and checks manifest or index bytes served as `mediaType` (the descriptor's or the Content-Type).
  * `name` identifies it in errors (e.g. "127.0.0.1:5000/test/busybox@sha256:...").

@@ -143,7 +143,12 @@ export class ContentStore {
   }
 
   private adoptExisting(ns: string, digest: Digest, lease: string | undefined): void {
-    if (this.row(ns, digest)) throw alreadyExists(`content ${digest}: already exists`);
+    if (this.row(ns, digest)) {
+      // As containerd: the writer's lease now holds the blob too, so no collection takes it from under the
+      // client between "already exists" and the reference the client is about to make.
+      if (lease !== undefined) this.leases.addResource(ns, lease, { type: 'content', id: digest });
+      throw alreadyExists(`content ${digest}: already exists`);
+    }
     const size = this.local.blobSize(digest);
     if (size === undefined) return;
     this.addRow(ns, digest, size, {}, lease);

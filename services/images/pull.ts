@@ -48,6 +48,8 @@ export interface PullerOptions {
 }
 
 const uncompressedLabel = 'containerd.io/uncompressed';
+/** Marks the leases of ctrd's own pulls: a daemon that starts again deletes those a crash left behind. */
+export const pullLeaseLabel = 'ctrd.io/pull';
 /** How long a pull's lease outlives a daemon that died during the pull. */
 const leaseExpiryMs = 60 * 60 * 1000;
 
@@ -77,6 +79,7 @@ export class Puller {
     });
     const lease = this.leases.create(ns, `pull-${Date.now()}-${randomBytes(4).toString('hex')}`, {
       'containerd.io/gc.expire': new Date(Date.now() + leaseExpiryMs).toISOString(),
+      [pullLeaseLabel]: name,
     }).id;
     const progress = new Progress(opts.onProgress);
     const started = Date.now();
@@ -264,6 +267,8 @@ export class Puller {
     const p = progress.find(layer);
     try {
       this.snapshots.stat(ns, snapshotter, chainId);
+      // Held by the pull's lease until the config's gc.ref label takes over.
+      this.leases.addResource(ns, lease, { type: `snapshots/${snapshotter}`, id: chainId });
       this.addLabels(ns, layer.digest, { [uncompressedLabel]: diffId });
       progress.set(p, 'extracted');
       return;

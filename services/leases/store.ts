@@ -139,6 +139,16 @@ export class LeaseStore {
     return this.db.sql.prepare('SELECT 1 FROM lease_resources WHERE type = ? AND id = ? LIMIT 1').get(type, id) !== undefined;
   }
 
+  /** Deletes every lease, in every namespace, that carries the label `key`; returns what it deleted. */
+  deleteLabelled(key: string): Array<{ ns: string; id: string }> {
+    const rows = this.db.sql.prepare('SELECT namespace, id, labels FROM leases').all() as Array<{ namespace: string; id: string; labels: string }>;
+    const doomed = rows.filter((r) => parseLabels(r.labels)[key] !== undefined);
+    this.db.tx(() => {
+      for (const r of doomed) this.db.sql.prepare('DELETE FROM leases WHERE namespace = ? AND id = ?').run(r.namespace, r.id);
+    });
+    return doomed.map((r) => ({ ns: r.namespace, id: r.id }));
+  }
+
   /** Deletes every lease whose gc.expire time has passed; returns what it deleted. */
   deleteExpired(now = new Date()): Array<{ ns: string; id: string }> {
     const rows = this.db.sql.prepare('SELECT namespace, id, labels FROM leases').all() as Array<{
