@@ -2,7 +2,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { configToToml, defaultConfig, defaultConfigPath, loadConfig, validateConfig, type Config } from './config.js';
+import { configToToml, defaultConfig, defaultConfigPath, hostsConfig, loadConfig, validateConfig, type Config } from './config.js';
 import { errorOf } from '../test/harness/errors.js';
 
 let dir: string;
@@ -126,5 +126,27 @@ describe('validateConfig', () => {
     const c = defaultConfig();
     c.root = 'relative';
     expect(errorOf(() => validateConfig(c)).message).toBe('config (flags): root "relative" must be an absolute path');
+  });
+});
+
+describe('registry hosts', () => {
+  it('reads mirrors, insecure and skip_verify per host, and hands them to the registry client', () => {
+    const c = loadConfig(
+      file('version = 2\n[registry.hosts."docker.io"]\nmirrors = ["127.0.0.1:5001", "https://mirror.example"]\n[registry.hosts."reg.local:5000"]\ninsecure = true\nskip_verify = true\n'),
+    );
+    expect(c.registry.hosts).toEqual({
+      'docker.io': { mirrors: ['127.0.0.1:5001', 'https://mirror.example'] },
+      'reg.local:5000': { insecure: true, skip_verify: true },
+    });
+    expect(hostsConfig(c)).toEqual({
+      'docker.io': { mirrors: ['127.0.0.1:5001', 'https://mirror.example'] },
+      'reg.local:5000': { insecure: true, skipVerify: true },
+    });
+  });
+
+  it('refuses wrong types and unknown keys, naming them', () => {
+    expect(errorOf(() => loadConfig(file('version = 2\n[registry.hosts."h"]\nmirrors = "one"\n'))).message).toContain('"registry.hosts."h".mirrors" must be a list of strings');
+    expect(errorOf(() => loadConfig(file('version = 2\n[registry.hosts."h"]\ninsecure = "yes"\n'))).message).toContain('must be true or false');
+    expect(errorOf(() => loadConfig(file('version = 2\n[registry.hosts."h"]\nmirror = []\n'))).message).toContain('unknown key "registry.hosts."h".mirror"');
   });
 });

@@ -25,6 +25,10 @@ export interface Config {
     /** Layers one pull fetches at once. */
     max_concurrent_downloads: number;
   };
+  registry: {
+    /** Per registry host ("docker.io", "127.0.0.1:5000"): mirrors tried first, plain http, no TLS checks. */
+    hosts: Record<string, { mirrors?: string[]; insecure?: boolean; skip_verify?: boolean }>;
+  };
   /** Seconds between sweeps of expired leases. */
   lease_expiry_interval: number;
 }
@@ -45,6 +49,7 @@ export function defaultConfig(): Config {
     },
     debug: { level: 'info' },
     images: { snapshotter: 'overlayfs', max_concurrent_downloads: 3 },
+    registry: { hosts: {} },
     lease_expiry_interval: 60,
   };
 }
@@ -53,7 +58,7 @@ export function configToToml(config: Config): string {
   return stringify(config as unknown as Record<string, unknown>) + '\n';
 }
 
-type Shape = { [key: string]: 'string' | 'number' | Shape };
+type Shape = { [key: string]: 'string' | 'number' | 'hosts' | Shape };
 
 const shape: Shape = {
   version: 'number',
@@ -62,6 +67,7 @@ const shape: Shape = {
   grpc: { address: 'string', uid: 'number', gid: 'number', max_recv_message_size: 'number', max_send_message_size: 'number' },
   debug: { level: 'string' },
   images: { snapshotter: 'string', max_concurrent_downloads: 'number' },
+  registry: { hosts: 'hosts' },
   lease_expiry_interval: 'number',
 };
 
@@ -71,7 +77,9 @@ function overlay(into: Record<string, unknown>, from: Record<string, unknown>, s
     const want = sh[key];
     const path = where ? `${where}.${key}` : key;
     if (want === undefined) throw invalidArgument(`config ${file}: unknown key "${path}"`);
-    if (typeof want === 'object') {
+    if (want === 'hosts') {
+      into[key] = registryHosts(value, path, file);
+    } else if (typeof want === 'object') {
       if (typeof value !== 'object' || value === null || Array.isArray(value)) {
         throw invalidArgument(`config ${file}: "${path}" must be a table`);
       }
@@ -83,6 +91,41 @@ function overlay(into: Record<string, unknown>, from: Record<string, unknown>, s
       into[key] = want === 'number' ? Number(value) : value;
     }
   }
+}
+
+/** [registry.hosts."<host>"] tables: mirrors (strings), insecure and skip_verify (booleans). */
+function registryHosts(value: unknown, path: string, file: string): Config['registry']['hosts'] {
+  const table = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+  if (!table(value)) throw invalidArgument(`config ${file}: "${path}" must be a table of registry hosts`);
+  const out: Config['registry']['hosts'] = {};
+  for (const [host, h] of Object.entries(value)) {
+    const where = `${path}."${host}"`;
+    if (!table(h)) throw invalidArgument(`config ${file}: "${where}" must be a table`);
+    const entry: Config['registry']['hosts'][string] = {};
+    for (const [k, v] of Object.entries(h)) {
+      if (k === 'mirrors') {
+        if (!Array.isArray(v) || v.some((m) => typeof m !== 'string')) throw invalidArgument(`config ${file}: "${where}.mirrors" must be a list of strings`);
+        entry.mirrors = v as string[];
+      } else if (k === 'insecure' || k === 'skip_verify') {
+        if (typeof v !== 'boolean') throw invalidArgument(`config ${file}: "${where}.${k}" must be true or false`);
+        entry[k] = v;
+      } else {
+        throw invalidArgument(`config ${file}: unknown key "${where}.${k}"`);
+      }
+    }
+    out[host] = entry;
+  }
+  return out;
+}
+
+/** The registry client's hosts config from the daemon's. */
+export function hostsConfig(config: Config): Record<string, { mirrors?: string[]; insecure?: boolean; skipVerify?: boolean }> {
+  return Object.fromEntries(
+    Object.entries(config.registry.hosts).map(([host, h]) => [
+      host,
+      { ...(h.mirrors ? { mirrors: h.mirrors } : {}), ...(h.insecure !== undefined ? { insecure: h.insecure } : {}), ...(h.skip_verify !== undefined ? { skipVerify: h.skip_verify } : {}) },
+    ]),
+  );
 }
 
 export function validateConfig(config: Config, file = '(flags)'): Config {

@@ -1,7 +1,7 @@
 // The daemon's built-in plugins, in dependency order: an explicit list, no registration by import side
 // effect. Each entry makes its part from the ones before it; Introspection.Plugins reports the list.
 import { join } from 'node:path';
-import type { Config } from '../daemon/config.js';
+import { hostsConfig, type Config } from '../daemon/config.js';
 import type { Logger } from '../lib/log.js';
 import { HandlerFactory } from '../lib/grpc/handlers.js';
 import { MetadataDB } from './metadata/db.js';
@@ -95,7 +95,7 @@ export function loadBuiltins(config: Config, log: Logger): Builtins {
   const puller = new Puller(content, images, leases, snapshots, differ, gc, imageEvents, log.child({ component: 'pull' }), {
     defaultSnapshotter: config.images.snapshotter,
     concurrency: config.images.max_concurrent_downloads,
-    registry: {},
+    registry: { hosts: hostsConfig(config) },
   });
   plugins.push({ type: 'io.containerd.grpc.v1', id: 'ctrd-images', requires: ['io.containerd.metadata.v1', 'io.containerd.gc.v1'] });
 
