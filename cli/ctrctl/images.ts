@@ -51,7 +51,7 @@ interface Filter {
 const filterKeys = new Set<Filter['key']>(['dangling', 'reference', 'before', 'since', 'label']);
 
 /** --filter key=value, repeatable; the keys and values are checked here, so a bad one is a usage error. */
-function collectFilter(value: string, previous: Filter[]): Filter[] {
+function collectFilter(value: string, previous: Filter[] = []): Filter[] {
   const eq = value.indexOf('=');
   if (eq <= 0) throw new InvalidArgumentError('bad format of filter (expected name=value)');
   const key = value.slice(0, eq).trim().toLowerCase();
@@ -65,7 +65,7 @@ function collectFilter(value: string, previous: Filter[]): Filter[] {
 }
 
 /** Go's path.Match as a RegExp: '*' is any run of non-'/' characters, '?' one of them, [a-z] and [^...] classes. */
-export function globRegExp(pattern: string): RegExp | undefined {
+function globRegExp(pattern: string): RegExp | undefined {
   const esc = (c: string) => c.replace(/[\\^$.*+?()[\]{}|/-]/g, '\\$&');
   let re = '';
   for (let i = 0; i < pattern.length; i++) {
@@ -232,7 +232,7 @@ interface ListOptions {
   all?: boolean;
   digests?: boolean;
   trunc: boolean;
-  filter: Filter[];
+  filter?: Filter[];
   format?: OutputFormat;
 }
 
@@ -245,10 +245,10 @@ function addListCommand(parent: Command, name: string, alias?: string): void {
     .option('-a, --all', 'show all images (ctrd keeps no intermediate images: the same as without)')
     .option('--digests', 'show digests')
     .option('--no-trunc', "don't truncate output")
-    .option('-f, --filter <filter>', 'filter output: dangling=true|false, reference=PATTERN, before=IMAGE, since=IMAGE, label=KEY[=VALUE] (repeatable)', collectFilter, [])
+    .option('-f, --filter <filter>', 'filter output: dangling=true|false, reference=PATTERN, before=IMAGE, since=IMAGE, label=KEY[=VALUE] (repeatable)', collectFilter)
     .option('--format <template>', "format output with a Go template ('table ...' for a table, 'json')", formatArgument)
     .action(async (repository: string | undefined, opts: ListOptions, command: Command) => {
-      const filters = repository ? [...opts.filter, { key: 'reference' as const, value: repository }] : opts.filter;
+      const filters = [...(opts.filter ?? []), ...(repository ? [{ key: 'reference' as const, value: repository }] : [])];
       const listed = await withClients(command, (c) => listImages(c, filters));
       if (opts.quiet && !opts.format) {
         const ids = [...new Set(listed.map((l) => truncateId(l.id, opts.trunc)))];
@@ -327,6 +327,14 @@ function addTagCommand(parent: Command): void {
     });
 }
 
+/**
+ * docker's "Untagged: x" and "Deleted: y" lines. ctrd names the repository digest of every name it untags, so
+ * two names of one repository (or a digest-only name) give the same line twice: docker prints it once.
+ */
+function untaggedAndDeleted(untagged: readonly string[], deleted: readonly string[], u: string, d: string): string[] {
+  return [...new Set([...untagged.map((x) => `${u}: ${x}`), ...deleted.map((x) => `${d}: ${x}`)])];
+}
+
 function addRemoveCommand(parent: Command, name: string, alias?: string): void {
   const cmd = parent.command(name).description('remove one or more images');
   if (alias) cmd.alias(alias);
@@ -340,7 +348,7 @@ function addRemoveCommand(parent: Command, name: string, alias?: string): void {
       // As docker rmi: every reference is tried and answered in turn, and the status says whether any failed.
       let failed = false;
       for (const r of results) {
-        const lines = [...r.untagged.map((u) => `Untagged: ${u}`), ...r.deleted.map((d) => `Deleted: ${d}`)];
+        const lines = untaggedAndDeleted(r.untagged, r.deleted, 'Untagged', 'Deleted');
         if (lines.length > 0) print(lines.join('\n'));
         if (r.error) {
           printError(r.error);
@@ -520,7 +528,7 @@ function addPruneCommand(image: Command): void {
         if (!(await confirm(`${warning}\nAre you sure you want to continue?`))) return;
       }
       const report = await withClients(command, (c) => unary(c.ctrdImages, c.ctrdImages.prune, { all: Boolean(opts.all) }));
-      const lines = [...report.untagged.map((u) => `untagged: ${u}`), ...report.deleted.map((d) => `deleted: ${d}`)];
+      const lines = untaggedAndDeleted(report.untagged, report.deleted, 'untagged', 'deleted');
       if (lines.length > 0) process.stdout.write(`Deleted Images:\n${lines.join('\n')}\n\n`);
       print(`Total reclaimed space: ${humanSize(lines.length > 0 ? report.reclaimed : 0)}`);
     });

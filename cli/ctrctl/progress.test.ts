@@ -76,8 +76,8 @@ describe('pull progress', () => {
 
   it('says the image is up to date when nothing of it was downloaded, and names docker.io images familiarly', () => {
     const again = [
-      progress(blob(manifest, 'manifest', DOWNLOADED, 480), blob(config, 'config', EXISTS, 900), blob(layerA, 'layer', EXISTS), blob(layerB, 'layer', EXISTS)),
-      progress(blob(manifest, 'manifest', DOWNLOADED, 480), blob(config, 'config', EXISTS, 900), blob(layerA, 'layer', EXTRACTED), blob(layerB, 'layer', EXISTS)),
+      progress(blob(manifest, 'manifest', EXISTS, 480), blob(config, 'config', EXISTS, 900), blob(layerA, 'layer', EXISTS), blob(layerB, 'layer', EXISTS)),
+      progress(blob(manifest, 'manifest', EXISTS, 480), blob(config, 'config', EXISTS, 900), blob(layerA, 'layer', EXTRACTED), blob(layerB, 'layer', EXISTS)),
     ];
     const out = render(again, 'busybox', { tty: false });
     expect(out.split('\n')).toEqual([
@@ -89,6 +89,25 @@ describe('pull progress', () => {
       'docker.io/library/busybox:latest',
       '',
     ]);
+  });
+
+  it('a layer there already but unpacked now (another namespace had the blob) makes the image new here', () => {
+    const out = render(
+      [
+        progress(blob(manifest, 'manifest', EXISTS, 480), blob(config, 'config', EXISTS, 900), blob(layerA, 'layer', EXISTS)),
+        progress(blob(manifest, 'manifest', EXISTS, 480), blob(config, 'config', EXISTS, 900), blob(layerA, 'layer', EXTRACTING)),
+        progress(blob(manifest, 'manifest', EXISTS, 480), blob(config, 'config', EXISTS, 900), blob(layerA, 'layer', EXTRACTED)),
+      ],
+      'busybox',
+      { tty: false },
+    );
+    expect(out.split('\n').slice(1, 5)).toEqual([
+      'a1b2c3d4e5f6: Already exists',
+      'a1b2c3d4e5f6: Extracting',
+      'a1b2c3d4e5f6: Pull complete',
+      `Digest: ${manifest.digest}`,
+    ]);
+    expect(out).toContain('Status: Downloaded newer image for busybox:latest\n');
   });
 
   it('a digest reference heads the output with its digest', () => {

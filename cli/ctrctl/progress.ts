@@ -70,7 +70,7 @@ export class PullRenderer {
   private readonly layers: LayerLine[] = [];
   private readonly byId = new Map<string, LayerLine>();
   private started = false;
-  /** Whether anything of the image itself (config or a layer) came from the registry. */
+  /** Whether the pull fetched or unpacked anything. */
   private fetched = false;
 
   constructor(
@@ -106,7 +106,9 @@ export class PullRenderer {
   private blob(blob: BlobProgress): void {
     const digest = blob.descriptor?.digest;
     if (!digest) return;
-    if ((blob.kind === 'layer' || blob.kind === 'config') && fetching.has(blob.state)) this.fetched = true;
+    // A blob written now (a manifest too: ctrd reports one it had as "exists"), or a layer unpacked now, means
+    // the image is new here; only a pull that found everything in place is "up to date".
+    if (fetching.has(blob.state) || (blob.kind === 'layer' && blob.state === BlobState.BLOB_STATE_EXTRACTING)) this.fetched = true;
     // docker shows layers only: the index, manifest and config are small and come first.
     if (blob.kind !== 'layer') return;
     const id = shortId(digest);

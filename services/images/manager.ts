@@ -163,8 +163,12 @@ export class ImageManager {
 
   /** docker tag SOURCE TARGET: TARGET names SOURCE's target from now on (an existing TARGET is moved). */
   async tag(ns: string, source: string, target: string): Promise<ImageSummary> {
-    const [src, ...others] = await this.lookup(ns, source);
-    if (others.length > 0) throw failedPrecondition(`"${source}" is ambiguous: it matches several images`);
+    const found = await this.lookup(ns, source);
+    // Several names of one image (one ID) are one source; several IDs are ambiguous.
+    if (new Set(found.map((f) => f.summary.id || f.image.target.digest)).size > 1) {
+      throw failedPrecondition(`"${source}" is ambiguous: it matches several images`);
+    }
+    const src = found[0];
     const name = formatReference(parseReference(target));
     if (parseReference(target).digest) throw invalidArgument(`cannot tag with a digest reference "${target}"`);
     let image: Image;
@@ -206,7 +210,9 @@ export class ImageManager {
         for (const { image } of matches) {
           this.images.delete(ns, image.name);
           this.events.deleted(ns, image.name);
-          result.untagged.push(displayName(image.name), repoDigest(image));
+          for (const line of [displayName(image.name), repoDigest(image)]) {
+            if (!result.untagged.includes(line)) result.untagged.push(line);
+          }
         }
         const remaining = new Set((await this.list(ns, [])).map((s) => s.id || s.target.digest));
         for (const id of ids) if (!remaining.has(id)) result.deleted.push(id);
