@@ -147,12 +147,12 @@ export function parseSize(s: string): number {
   return n;
 }
 
-function parseCount(s: string): number {
+export function parseCount(s: string): number {
   if (!/^\d+$/.test(s) || Number(s) <= 0) throw new InvalidArgumentError(`"${s}" is not a positive whole number`);
   return Number(s);
 }
 
-function sizeText(n: number): string {
+export function sizeText(n: number): string {
   if (n % (1 << 30) === 0) return `${n / (1 << 30)} GiB`;
   if (n % (1 << 20) === 0) return `${n / (1 << 20)} MiB`;
   if (n % (1 << 10) === 0) return `${n / (1 << 10)} KiB`;
@@ -172,7 +172,7 @@ function addOptions(cmd: Command): void {
     .addOption(
       new Option('--chunk-size <size>', 'bytes per Write message').argParser(parseSize).default(d.chunkSize, sizeText(d.chunkSize)),
     )
-    .addOption(new Option('--timeout <seconds>', 'give up after this long').argParser(parseCount).default(d.timeoutSec));
+    .addOption(new Option('--timeout <seconds>', 'give up on each benchmark after this long').argParser(parseCount).default(d.timeoutSec));
 }
 
 function paramsFrom(flags: Record<string, unknown>): LoadParams {
@@ -327,7 +327,7 @@ const clockTicks = (() => {
 })();
 
 /** CPU seconds (user + system) a process has used so far, from /proc. */
-function processCpuSec(pid: number): number {
+export function processCpuSec(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   // Fields 14 and 15 of proc(5), utime and stime, counted from field 3 (the state) after the command name.
@@ -561,17 +561,17 @@ class ReferenceServer {
 }
 
 /** Fails with a clear message when the run outlives its time; the caller's finally cleans up. */
-function deadline(seconds: number): { race<T>(p: Promise<T>): Promise<T>; clear(): void } {
+export function deadline(seconds: number, benchmark = 'load'): { race<T>(p: Promise<T>): Promise<T>; clear(): void } {
   let timer: NodeJS.Timeout | undefined;
   const expired = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`the load benchmark did not finish within ${seconds} s (--timeout)`)), seconds * 1000);
+    timer = setTimeout(() => reject(new Error(`the ${benchmark} benchmark did not finish within ${seconds} s (--timeout)`)), seconds * 1000);
   });
   expired.catch(() => {});
   return { race: (p) => Promise.race([p, expired]), clear: () => clearTimeout(timer) };
 }
 
 /** Stops the daemon by its PID and removes its temp dir; SIGKILL if it does not stop in time. */
-async function stopDaemon(d: TestDaemon): Promise<void> {
+export async function stopDaemon(d: TestDaemon): Promise<void> {
   const pid = d.pid;
   const graceful = d.cleanup();
   const late = await Promise.race([graceful.then(() => false), new Promise<boolean>((r) => setTimeout(() => r(true), 15_000).unref())]);
@@ -695,7 +695,7 @@ export async function runLoad(p: LoadParams, progress: (line: string) => void): 
 // --- the report ----------------------------------------------------------------------------------------------
 
 /** Plain-text columns: the first left-aligned, the rest right-aligned. */
-function table(rows: string[][]): string {
+export function table(rows: string[][]): string {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   return rows.map((r) => r.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('   ').trimEnd()).join('\n');
 }

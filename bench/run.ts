@@ -8,6 +8,7 @@ import { cpus } from 'node:os';
 import { Command, CommanderError } from 'commander';
 import { revision } from '../lib/version.js';
 import { loadBenchmark } from './load.js';
+import { pullBenchmark } from './pull.js';
 
 interface Benchmark<R> {
   name: string;
@@ -36,7 +37,7 @@ function runnable<R>(b: Benchmark<R>): Runnable {
 }
 
 /** Every benchmark, in the order they run. */
-const benchmarks: Runnable[] = [runnable(loadBenchmark)];
+const benchmarks: Runnable[] = [runnable(loadBenchmark), runnable(pullBenchmark)];
 
 function cli(): Command {
   const program = new Command('bench')

@@ -74,7 +74,3 @@ export function native(): Native {
   }
   return loaded;
 }
-
-export function isNativeError(err: unknown): err is NativeError {
-  return err instanceof Error && typeof (err as Partial<NativeError>).code === 'string' && typeof (err as Partial<NativeError>).syscall === 'string';
-}

@@ -11,6 +11,7 @@ packages=(
   docker-registry         # a real OCI registry (distribution v2) on 127.0.0.1 for pull/push tests
   skopeo umoci            # reference image tools: push test images, unpack them for comparison
   openssl                 # the test token server signs its tokens
+  zstd                    # zstd-compressed test layers
   busybox-static          # the test images' userland
 )
 missing=()

@@ -272,15 +272,14 @@ class Applier {
   }
 
   private async opaque(dir: string, header: Header): Promise<void> {
+    const st = await lstatOrUndefined(dir);
+    if (st && !st.isDirectory()) throw invalidArgument(`opaque whiteout "${header.name}": parent is not a directory`);
     if (this.target.whiteouts === 'overlay') {
       await mkdir(dir, { recursive: true, mode: 0o755 });
       native().lsetxattr(dir, overlayOpaqueXattr, Buffer.from('y'));
       return;
     }
-    const st = await lstatOrUndefined(dir);
-    if (!st) return;
-    if (!st.isDirectory()) throw invalidArgument(`opaque whiteout "${header.name}": parent is not a directory`);
-    await this.removeUnwritten(dir);
+    if (st) await this.removeUnwritten(dir);
   }
 
   /** Removes what dir holds that this layer did not write, descending into what it did write. */

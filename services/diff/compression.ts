@@ -1,6 +1,8 @@
 // Layer compression as streams: gzip through Node's zlib, zstd through fzstd (decompression only; Node 20's
 // zlib has no zstd). As containerd's compression.DecompressStream, the format of a compressed layer is told
-// by its magic bytes, not by its media type.
+// by its magic bytes, not by its media type. fzstd does not verify a zstd frame's content checksum: corrupt
+// block data can decode to other bytes, which then show as a wrong diff ID (callers check it against the
+// image config, as containerd's client does); corrupt framing fails here.
 import { once } from 'node:events';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { createGunzip, createGzip } from 'node:zlib';
@@ -26,7 +28,8 @@ export function decompressor(c: Compression): Transform | undefined {
     case 'none':
       return undefined;
     case 'gzip':
-      return createGunzip();
+      // 1 MiB slices: the default 16 KiB makes hashing, tar parsing and file writes per slice dominate an unpack.
+      return createGunzip({ chunkSize: 1 << 20 });
     case 'zstd':
       return new ZstdDecompress();
   }

@@ -16,7 +16,6 @@ import { Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import { pack as tarPack, type Header, type Pack } from 'tar-stream';
-import { afterAll } from 'vitest';
 import type { Digest } from '../../lib/digest.js';
 import { mediaTypes } from '../../lib/registry/media-types.js';
 import type { Descriptor, ImageIndex, ImageManifest } from '../../lib/registry/manifest.js';
@@ -249,9 +248,6 @@ function theLayout(): LayoutWriter {
   return layout;
 }
 
-// A file-level hook of whichever test file imports this: vitest ends its workers without running 'exit'
-// handlers, so a layout left to the end of the process would stay in /tmp.
-afterAll(() => removeTestImages());
 
 /** The layout dir of this process's test images, if any was made. */
 export const testImagesDir = () => layout?.dir;

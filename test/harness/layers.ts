@@ -17,8 +17,10 @@ export async function packTar(entries: readonly PackEntry[]): Promise<Buffer> {
   const p = pack();
   for (const { body, ...header } of entries) {
     const h = { mtime: new Date(1_600_000_000_000), uid: 0, gid: 0, ...header };
-    if (body === undefined) p.entry(h);
-    else p.entry(h, body);
+    // A file entry without a body is empty: tar-stream would wait for its data otherwise.
+    const isFile = h.type === undefined || h.type === 'file' || h.type === 'contiguous-file';
+    if (body === undefined && !isFile) p.entry(h);
+    else p.entry(h, body ?? '');
   }
   p.finalize();
   const parts: Buffer[] = [];
