@@ -125,3 +125,35 @@ function asStaged(s: StagedDir): Staged {
   if (!(s instanceof Staged)) throw new TypeError('not a directory staged by SnapshotDirs');
   return s;
 }
+
+/**
+ * What every directory-backed snapshotter does the same way: moving snapshot directories aside, back, and
+ * away, all through SnapshotDirs. A backend adds how it builds a snapshot and how it is mounted.
+ */
+export abstract class DirBackedSnapshotter {
+  protected readonly dirs: SnapshotDirs;
+
+  constructor(readonly root: string) {
+    this.dirs = new SnapshotDirs(root);
+  }
+
+  detach(id: string): DetachedDir | undefined {
+    return this.dirs.detach(id);
+  }
+
+  reattach(dir: DetachedDir): void {
+    this.dirs.reattach(dir);
+  }
+
+  purge(dir: DetachedDir): Promise<void> {
+    return this.dirs.purge(dir);
+  }
+
+  recover(live: ReadonlySet<string>): void {
+    this.dirs.recover(live);
+  }
+
+  orphans(live: ReadonlySet<string>): DetachedDir[] {
+    return this.dirs.orphans(live);
+  }
+}

@@ -7,8 +7,8 @@ import { execFile } from 'node:child_process';
 import { chmod } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { diskUsage } from './disk-usage.js';
-import { SnapshotDirs } from './dirs.js';
-import type { DetachedDir, Mount, SnapshotRef, Snapshotter, StagedDir, Usage } from './types.js';
+import { DirBackedSnapshotter } from './dirs.js';
+import type { Mount, SnapshotRef, Snapshotter, StagedDir, Usage } from './types.js';
 
 const execFileP = promisify(execFile);
 
@@ -22,12 +22,11 @@ export async function copyTree(src: string, dst: string): Promise<void> {
   }
 }
 
-export class NativeSnapshotter implements Snapshotter {
+export class NativeSnapshotter extends DirBackedSnapshotter implements Snapshotter {
   readonly name = 'native';
-  private readonly dirs: SnapshotDirs;
 
-  constructor(readonly root: string) {
-    this.dirs = new SnapshotDirs(root);
+  constructor(root: string) {
+    super(root);
   }
 
   dirPath(id: string): string {
@@ -60,25 +59,5 @@ export class NativeSnapshotter implements Snapshotter {
   async usage(ref: SnapshotRef): Promise<Usage> {
     if (ref.kind === 'view') return { size: 0, inodes: 0 };
     return diskUsage(this.dirs.path(ref.id));
-  }
-
-  detach(id: string): DetachedDir | undefined {
-    return this.dirs.detach(id);
-  }
-
-  reattach(dir: DetachedDir): void {
-    this.dirs.reattach(dir);
-  }
-
-  purge(dir: DetachedDir): Promise<void> {
-    return this.dirs.purge(dir);
-  }
-
-  recover(live: ReadonlySet<string>): void {
-    this.dirs.recover(live);
-  }
-
-  orphans(live: ReadonlySet<string>): DetachedDir[] {
-    return this.dirs.orphans(live);
   }
 }

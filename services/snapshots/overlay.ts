@@ -11,8 +11,8 @@ import { existsSync } from 'node:fs';
 import { lchown, mkdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { diskUsage } from './disk-usage.js';
-import { SnapshotDirs } from './dirs.js';
-import type { DetachedDir, Mount, SnapshotRef, Snapshotter, StagedDir, Usage } from './types.js';
+import { DirBackedSnapshotter } from './dirs.js';
+import type { Mount, SnapshotRef, Snapshotter, StagedDir, Usage } from './types.js';
 
 export interface OverlayOptions {
   /** Whether to pass index=off; by default, whether the kernel's overlay module has the index parameter. */
@@ -21,16 +21,12 @@ export interface OverlayOptions {
 
 export const overlayIndexParameter = '/sys/module/overlay/parameters/index';
 
-export class OverlaySnapshotter implements Snapshotter {
+export class OverlaySnapshotter extends DirBackedSnapshotter implements Snapshotter {
   readonly name = 'overlayfs';
-  private readonly dirs: SnapshotDirs;
   private readonly indexOff: boolean;
 
-  constructor(
-    readonly root: string,
-    opts: OverlayOptions = {},
-  ) {
-    this.dirs = new SnapshotDirs(root);
+  constructor(root: string, opts: OverlayOptions = {}) {
+    super(root);
     this.indexOff = opts.indexOff ?? existsSync(overlayIndexParameter);
   }
 
@@ -82,25 +78,5 @@ export class OverlaySnapshotter implements Snapshotter {
   async usage(ref: SnapshotRef): Promise<Usage> {
     if (ref.kind === 'view') return { size: 0, inodes: 0 };
     return diskUsage(this.upperPath(ref.id));
-  }
-
-  detach(id: string): DetachedDir | undefined {
-    return this.dirs.detach(id);
-  }
-
-  reattach(dir: DetachedDir): void {
-    this.dirs.reattach(dir);
-  }
-
-  purge(dir: DetachedDir): Promise<void> {
-    return this.dirs.purge(dir);
-  }
-
-  recover(live: ReadonlySet<string>): void {
-    this.dirs.recover(live);
-  }
-
-  orphans(live: ReadonlySet<string>): DetachedDir[] {
-    return this.dirs.orphans(live);
   }
 }

@@ -11,8 +11,8 @@ import { MetadataDB } from '../../services/metadata/db.js';
 import { LeaseStore } from '../../services/leases/store.js';
 import { NamespaceStore } from '../../services/namespaces/store.js';
 import { hexOf, sha256, type Digest } from '../../lib/digest.js';
-import { CtrdError, type ErrorKind } from '../../lib/errdefs.js';
 import type { Labels } from '../../lib/labels.js';
+import { expectKind } from '../harness/errors.js';
 
 /** One running instance of a backend over a root dir; restart() is what a daemon restart makes of it. */
 interface Instance {
@@ -80,24 +80,7 @@ async function readAll(stream: Readable): Promise<Buffer> {
   return Buffer.concat(parts);
 }
 
-/** Runs fn and returns the CtrdError it throws (or rejects with), failing when it does not. */
-async function errorOf(fn: () => unknown): Promise<CtrdError> {
-  try {
-    await fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(CtrdError);
-    return err as CtrdError;
-  }
-  throw new Error('expected an error');
-}
 
-async function expectKind(fn: () => unknown, kind: ErrorKind, message?: string | RegExp): Promise<CtrdError> {
-  const err = await errorOf(fn);
-  expect(err.kind, err.message).toBe(kind);
-  if (typeof message === 'string') expect(err.message).toContain(message);
-  else if (message) expect(err.message).toMatch(message);
-  return err;
-}
 
 const tops: string[] = [];
 

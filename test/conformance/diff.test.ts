@@ -15,10 +15,11 @@ import { MetadataDB } from '../../services/metadata/db.js';
 import { WalkingDiffer } from '../../services/diff/differ.js';
 import { mountsUnder } from '../../services/diff/mounts.js';
 import { mediaTypes, uncompressedLabel, type Differ, type Mount } from '../../services/diff/types.js';
-import { CtrdError, type ErrorKind } from '../../lib/errdefs.js';
+import { CtrdError } from '../../lib/errdefs.js';
 import { native } from '../../lib/native.js';
 import { copyTree, gzip, hasZstd, listTree, netRawCapability, packTar, rawEntry, sha256Of, zstd } from '../harness/layers.js';
 import { endOfArchive } from '../../services/diff/tar-header.js';
+import { expectKind } from '../harness/errors.js';
 
 interface Instance {
   differ: Differ;
@@ -48,23 +49,6 @@ const backends: Backend[] = [
 ];
 
 const ns = 'conformance';
-
-async function errorOf(p: Promise<unknown>): Promise<CtrdError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(CtrdError);
-  return err as CtrdError;
-}
-
-async function expectKind(p: Promise<unknown>, kind: ErrorKind, message?: string | RegExp): Promise<CtrdError> {
-  const err = await errorOf(p);
-  expect(err.kind, err.message).toBe(kind);
-  if (typeof message === 'string') expect(err.message).toContain(message);
-  else if (message) expect(err.message).toMatch(message);
-  return err;
-}
 
 const T = (s: number) => new Date(s * 1000);
 
@@ -280,15 +264,15 @@ describe.each(backends)('differ conformance: $name', (backend) => {
     it('answers NotImplemented for a media type that is no layer, naming it', async () => {
       const digest = await put(Buffer.from('{}'));
       for (const mediaType of ['application/vnd.oci.image.config.v1+json', 'application/vnd.oci.image.layer.v1.tar+encrypted', '']) {
-        await expectKind(inst.differ.apply(ns, { mediaType, digest, size: 2 }, active([]).mounts), 'not-implemented', `"${mediaType}"`);
+        await expectKind(() => inst.differ.apply(ns, { mediaType, digest, size: 2 }, active([]).mounts), 'not-implemented', `"${mediaType}"`);
       }
     });
 
     it('answers NotFound for a blob the namespace does not have', async () => {
       const digest = await put(await packTar([{ name: 'f', body: 'x' }]));
-      await expectKind(inst.differ.apply('other-ns', { mediaType: mediaTypes.layer, digest, size: 0 }, active([]).mounts), 'not-found');
-      await expectKind(inst.differ.apply(ns, { mediaType: mediaTypes.layer, digest: sha256Of(Buffer.from('nope')), size: 0 }, active([]).mounts), 'not-found');
-      await expectKind(inst.differ.apply(ns, { mediaType: mediaTypes.layer, digest: 'md5:abc', size: 0 }, active([]).mounts), 'invalid-argument');
+      await expectKind(() => inst.differ.apply('other-ns', { mediaType: mediaTypes.layer, digest, size: 0 }, active([]).mounts), 'not-found');
+      await expectKind(() => inst.differ.apply(ns, { mediaType: mediaTypes.layer, digest: sha256Of(Buffer.from('nope')), size: 0 }, active([]).mounts), 'not-found');
+      await expectKind(() => inst.differ.apply(ns, { mediaType: mediaTypes.layer, digest: 'md5:abc', size: 0 }, active([]).mounts), 'invalid-argument');
     });
 
     it('answers InvalidArgument naming the layer for a corrupt blob, and unmounts', async () => {
@@ -299,7 +283,7 @@ describe.each(backends)('differ conformance: $name', (backend) => {
       // of a snapshot directory stands in for "anything else".
       const target = dir('plain-target');
       const mounts: Mount[] = [{ type: 'bind', source: target, options: ['rbind', 'nosuid'] }, { type: 'bind', source: target, options: ['rbind'] }];
-      await expectKind(inst.differ.apply(ns, { mediaType: mediaTypes.layerGzip, digest, size: 0 }, mounts), 'invalid-argument', `layer ${digest}`);
+      await expectKind(() => inst.differ.apply(ns, { mediaType: mediaTypes.layerGzip, digest, size: 0 }, mounts), 'invalid-argument', `layer ${digest}`);
     });
 
     it('applies through a real mount when the mounts are not one directory', async () => {
@@ -436,7 +420,7 @@ describe.each(backends)('differ conformance: $name', (backend) => {
     it('answers NotImplemented for media types it cannot write, before any work', async () => {
       const lower = dir('l');
       for (const mediaType of [mediaTypes.layerZstd, 'application/json']) {
-        await expectKind(inst.differ.diff(ns, bindRo(lower), bindRo(lower), { mediaType }), 'not-implemented');
+        await expectKind(() => inst.differ.diff(ns, bindRo(lower), bindRo(lower), { mediaType }), 'not-implemented');
       }
       expect(inst.content.listStatuses(ns, [])).toEqual([]);
     });
@@ -447,7 +431,7 @@ describe.each(backends)('differ conformance: $name', (backend) => {
       ac.abort(new CtrdError('canceled', 'client went away'));
       const lowerCopy = dir('lower-copy');
       copyTree(lower, lowerCopy);
-      await expectKind(inst.differ.diff(ns, bindRo(lowerCopy), snap.mounts, { ref: 'doomed', signal: ac.signal }), 'canceled');
+      await expectKind(() => inst.differ.diff(ns, bindRo(lowerCopy), snap.mounts, { ref: 'doomed', signal: ac.signal }), 'canceled');
       expect(inst.content.listStatuses(ns, [])).toEqual([]);
       expect(existsSync(join(base, 'root', 'content', 'ingest')) ? readdirSync(join(base, 'root', 'content', 'ingest')) : []).toEqual([]);
     });

@@ -13,8 +13,8 @@ import { SnapshotStore } from '../../services/snapshots/store.js';
 import { OverlaySnapshotter } from '../../services/snapshots/overlay.js';
 import { NativeSnapshotter } from '../../services/snapshots/native.js';
 import type { Mount, SnapshotInfo, Snapshotter } from '../../services/snapshots/types.js';
-import { CtrdError, type ErrorKind } from '../../lib/errdefs.js';
 import { Mounter, mountsUnder } from '../harness/mounts.js';
+import { expectKind } from '../harness/errors.js';
 
 interface Backend {
   name: string;
@@ -36,23 +36,7 @@ interface Instance {
   close(): void;
 }
 
-async function errorOf(fn: () => unknown): Promise<CtrdError> {
-  try {
-    await fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(CtrdError);
-    return err as CtrdError;
-  }
-  throw new Error('expected an error');
-}
 
-async function expectKind(fn: () => unknown, kind: ErrorKind, message?: string | RegExp): Promise<CtrdError> {
-  const err = await errorOf(fn);
-  expect(err.kind, err.message).toBe(kind);
-  if (typeof message === 'string') expect(err.message).toContain(message);
-  else if (message) expect(err.message).toMatch(message);
-  return err;
-}
 
 const tops: string[] = [];
 
