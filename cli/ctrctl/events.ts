@@ -1,5 +1,4 @@
 // ctrctl events: the daemon's event stream until Ctrl-C, each payload decoded by its containerd type URL.
-import { status as Status, type ServiceError } from '@grpc/grpc-js';
 import type { Command } from 'commander';
 import { ContainerCreate, ContainerDelete, ContainerUpdate } from '../../gen/containerd/events/container.js';
 import { ContentDelete } from '../../gen/containerd/events/content.js';
@@ -22,8 +21,8 @@ import { ImageCreate, ImageDelete, ImageUpdate } from '../../gen/containerd/serv
 import type { Any } from '../../gen/google/protobuf/any.js';
 import { unavailable } from '../../lib/errdefs.js';
 import type { Clients } from '../../lib/grpc/client.js';
-import { fromGrpcStatus } from '../../lib/grpc/status.js';
 import { withClients } from './connect.js';
+import { readUntilInterrupted } from './stream.js';
 import { formatOption, print, type Format } from './output.js';
 
 type Decoder = (bytes: Uint8Array) => unknown;
@@ -84,27 +83,10 @@ function formatEnvelope(env: Envelope, format: Format): string {
 }
 
 /** Prints envelopes until SIGINT or SIGTERM (a clean end) or until the stream fails or the daemon ends it. */
-function follow(c: Clients, filters: string[], format: Format): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const call = c.events.subscribe({ filters });
-    let stopping = false;
-    const stop = () => {
-      stopping = true;
-      call.cancel();
-    };
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
-    const finish = (err?: Error) => {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
-      if (err) reject(err);
-      else resolve();
-    };
-    call.on('data', (env: Envelope) => print(formatEnvelope(env, format)));
-    call.on('error', (err: ServiceError) => finish(stopping && err.code === Status.CANCELLED ? undefined : fromGrpcStatus(err)));
-    // A stream that ends without being asked to is the daemon going away: as ctr does, that is a failure.
-    call.on('end', () => finish(stopping ? undefined : unavailable('ctrd closed the event stream')));
-  });
+async function follow(c: Clients, filters: string[], format: Format): Promise<void> {
+  const end = await readUntilInterrupted(c.events.subscribe({ filters }), (env: Envelope) => print(formatEnvelope(env, format)));
+  // A stream that ends without being asked to is the daemon going away: as ctr does, that is a failure.
+  if (end.ended) throw unavailable('ctrd closed the event stream');
 }
 
 export function addEventsCommand(program: Command): void {

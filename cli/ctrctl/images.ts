@@ -4,15 +4,14 @@
 //   image inspect [-f T] IMAGE...         history / image history [--no-trunc] [-q] [--format T] IMAGE
 //   image prune [-a] [-f]                 system df [--format T]
 import { createInterface } from 'node:readline';
-import { status as Status, type ServiceError } from '@grpc/grpc-js';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import type { Image as ContainerdImage } from '../../gen/containerd/services/images/v1/images.js';
 import type { HistoryEntry, ImageSummary, InspectResponse, PullResponse } from '../../gen/ctrd/services/images/v1/images.js';
 import { failedPrecondition, unavailable } from '../../lib/errdefs.js';
 import { unary, type Clients } from '../../lib/grpc/client.js';
-import { fromGrpcStatus } from '../../lib/grpc/status.js';
 import { familiarString, formatReference, parseReference, type Reference } from '../../lib/registry/reference.js';
 import { withClients } from './connect.js';
+import { readUntilInterrupted } from './stream.js';
 import { formatArgument, parseFormat, renderFormat, type OutputFormat } from './go-template.js';
 import { ExitStatus, print, printError, printJson } from './output.js';
 import { PullRenderer, shortId } from './progress.js';
@@ -273,28 +272,12 @@ async function pull(c: Clients, reference: string, ref: Reference, opts: { quiet
   const renderer = opts.quiet ? undefined : new PullRenderer(process.stdout, ref, { tty, columns: process.stdout.columns ?? 80 });
   const call = c.ctrdImages.pull({ reference, platform: opts.platform ?? '', snapshotter: '', auth: undefined });
   let image: ImageSummary | undefined;
-  await new Promise<void>((resolve, reject) => {
-    let interrupted = false;
-    const stop = () => {
-      interrupted = true;
-      call.cancel();
-    };
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
-    const finish = (err?: Error) => {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
-      if (err) reject(err);
-      else resolve();
-    };
-    call.on('data', (res: PullResponse) => {
-      if (res.image) image = res.image;
-      else renderer?.update(res);
-    });
-    // Ctrl-C ends the pull (the daemon keeps what it fetched, for the next try) with the shell's 128+SIGINT.
-    call.on('error', (err: ServiceError) => finish(interrupted && err.code === Status.CANCELLED ? new ExitStatus(130) : fromGrpcStatus(err)));
-    call.on('end', () => finish());
+  const end = await readUntilInterrupted(call, (res: PullResponse) => {
+    if (res.image) image = res.image;
+    else renderer?.update(res);
   });
+  // Ctrl-C ends the pull (the daemon keeps what it fetched, for the next try) with the shell's 128+SIGINT.
+  if (end.interrupted) throw new ExitStatus(130);
   if (!image) throw unavailable('ctrd ended the pull without reporting the image');
   if (renderer) renderer.finish(image);
   else print(formatReference(ref));
