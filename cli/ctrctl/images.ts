@@ -267,10 +267,16 @@ function addListCommand(parent: Command, name: string, alias?: string): void {
 
 // ---- pull ----
 
-async function pull(c: Clients, reference: string, ref: Reference, opts: { quiet?: boolean; platform?: string }): Promise<void> {
+interface PullFlags {
+  quiet?: boolean;
+  platform?: string;
+  snapshotter?: string;
+}
+
+async function pull(c: Clients, reference: string, ref: Reference, opts: PullFlags): Promise<void> {
   const tty = Boolean(process.stdout.isTTY);
   const renderer = opts.quiet ? undefined : new PullRenderer(process.stdout, ref, { tty, columns: process.stdout.columns ?? 80 });
-  const call = c.ctrdImages.pull({ reference, platform: opts.platform ?? '', snapshotter: '', auth: undefined });
+  const call = c.ctrdImages.pull({ reference, platform: opts.platform ?? '', snapshotter: opts.snapshotter ?? '', auth: undefined });
   let image: ImageSummary | undefined;
   const end = await readUntilInterrupted(call, (res: PullResponse) => {
     if (res.image) image = res.image;
@@ -290,7 +296,8 @@ function addPullCommand(parent: Command): void {
     .argument('<reference>', 'NAME[:TAG|@DIGEST]')
     .option('-q, --quiet', 'suppress verbose output: print only the reference')
     .option('--platform <platform>', 'os/arch[/variant] to pull, when the image is multi-platform')
-    .action(async (reference: string, opts: { quiet?: boolean; platform?: string }, command: Command) => {
+    .option('--snapshotter <name>', "where to unpack: overlayfs or native (default: the daemon's)")
+    .action(async (reference: string, opts: PullFlags, command: Command) => {
       // Checked before connecting: a typo is reported at once, in the words of the reference grammar.
       const ref = parseReference(reference);
       await withClients(command, (c) => pull(c, reference, ref, opts));

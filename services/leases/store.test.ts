@@ -52,13 +52,17 @@ describe('LeaseStore.create and get', () => {
   });
 
   it('refuses invalid ids, labels and expiry times and makes nothing', () => {
-    expect(errorOf(() => leases.create('ns1', 'a b', {})).message).toContain('lease id "a b"');
+    expect(errorOf(() => leases.create('ns1', 'a\0b', {})).message).toContain('is not a valid id');
     expect(errorOf(() => leases.create('ns1', 'x', { '': 'v' })).kind).toBe('invalid-argument');
     const err = errorOf(() => leases.create('ns1', 'x', { [expireLabel]: 'tomorrow' }));
     expect(err.kind).toBe('invalid-argument');
     expect(err.message).toContain(`${expireLabel}="tomorrow"`);
     expect(leases.list('ns1', [])).toEqual([]);
     expect(db.namespaceContents('ns1')).toEqual([]);
+  });
+
+  it('takes the ids containerd takes, such as the random ones ctr makes', () => {
+    for (const id of ['881487506-pmB-', 'x__y', 'a b']) expect(leases.create('ns1', id, {}).id).toBe(id);
   });
 
   it('get of a missing lease is not-found, naming it', () => {

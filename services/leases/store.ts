@@ -70,7 +70,9 @@ export class LeaseStore {
   /** Creates a lease; an empty id gets a random one, as containerd's lease service does. */
   create(ns: string, requestedId: string, labels: Labels): Lease {
     const id = requestedId === '' ? `${Date.now()}-${randomBytes(6).toString('hex')}` : requestedId;
-    validateIdentifier(id, 'lease id');
+    // containerd takes any non-empty lease id (its clients make ids like "881487506-pmB-" that are not
+    // identifiers); only what cannot be a sane key is refused.
+    if (id.length > 1024 || id.includes('\0')) throw invalidArgument(`lease id "${id.slice(0, 64)}" is not a valid id`);
     const checked = validateLabels(labels);
     parseExpiry(checked);
     return this.db.tx(() => {

@@ -91,14 +91,15 @@ describe('pull from a real registry', () => {
 
   for (const snapshotter of ['overlayfs', 'native']) {
     it(`ctrd pulls the multi-layer image into ${snapshotter}: the top snapshot is what umoci unpacks`, async () => {
-      const { messages, error } = await pullImage(d.address, multi.ref, { snapshotter });
-      expect(error).toBeUndefined();
-      const image = messages[messages.length - 1]!.image!;
-      expect(image.name).toBe(multi.ref);
-      expect(image.id).toBe(multi.config.digest);
-      // Progress was streamed per blob, and every layer ended extracted.
-      const last = messages.filter((m) => m.progress).pop()!.progress!;
-      expect(last.blobs.filter((b) => b.kind === 'layer')).toHaveLength(multi.layers.length);
+      // With the CLI, as a person pulls.
+      const r = await d.ctrctl(['pull', '--snapshotter', snapshotter, multi.ref]);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout.trim().split('\n').pop()).toBe(multi.ref);
+      expect(r.stdout).toContain(`Digest: ${multi.manifest.digest}`);
+      const c = d.clients();
+      const { image } = await unary(c.ctrdImages, c.ctrdImages.inspect, { reference: multi.ref });
+      c.close();
+      expect(image!.id).toBe(multi.config.digest);
 
       const chainTop = (await d.ctr(['snapshots', '--snapshotter', snapshotter, 'ls'])).stdout;
       expect(chainTop).toContain(multi.layers[0]!.diffId);
@@ -125,11 +126,10 @@ describe('pull from a real registry', () => {
   it('rmi: garbage collection leaves no blob, snapshot or ingest of the image on disk', async () => {
     const before = readdirSync(join(contentDir(d), 'blobs', 'sha256')).length;
     expect(before).toBeGreaterThan(0);
-    const c = d.clients();
-    const res = await unary(c.ctrdImages, c.ctrdImages.remove, { references: [multi.ref], force: false });
-    c.close();
-    expect(res.results[0]!.error).toBe('');
-    expect(res.results[0]!.deleted).toContain(multi.config.digest);
+    const rmi = await d.ctrctl(['rmi', multi.ref]);
+    expect(rmi.code, rmi.stderr).toBe(0);
+    expect(rmi.stdout).toContain(`Untagged: ${multi.ref}`);
+    expect(rmi.stdout).toContain(`Deleted: ${multi.config.digest}`);
     expect((await d.ctr(['content', 'ls', '-q'])).stdout + (await d.ctr(['leases', 'ls', '-q'])).stdout).toBe('');
     expect(readdirSync(join(contentDir(d), 'blobs', 'sha256'))).toEqual([]);
     expect(readdirSync(join(contentDir(d), 'ingest'))).toEqual([]);
