@@ -11,6 +11,7 @@ export type Sqlite = Database.Database;
 
 /** Which tables hold namespaced objects, with the word containerd uses for them in "not empty" errors. */
 const namespacedTables: ReadonlyArray<{ table: string; noun: string }> = [
+  { table: 'containers', noun: 'containers' },
   { table: 'images', noun: 'images' },
   { table: 'content', noun: 'blobs' },
   { table: 'snapshots', noun: 'snapshots' },

@@ -86,6 +86,23 @@ describe('GarbageCollector', () => {
     expect(removed.map(([, id]) => id)).toEqual([top, base]);
   });
 
+  it('keeps the snapshot a container stands on, and its parents', async () => {
+    db.ensureNamespace('default');
+    const base = snapshot('default', 'sha256:base', null);
+    const rw = Number(
+      db.sql
+        .prepare("INSERT INTO snapshots (namespace, snapshotter, key, parent_id, kind, labels, created_at, updated_at) VALUES ('default', 'overlayfs', 'c1', ?, 'active', '{}', 0, 0)")
+        .run(base).lastInsertRowid,
+    );
+    db.sql
+      .prepare("INSERT INTO containers (namespace, id, runtime_name, snapshotter, snapshot_key, created_at, updated_at) VALUES ('default', 'c1', 'io.containerd.runc.v2', 'overlayfs', 'c1', 0, 0)")
+      .run();
+    expect((await gc.collect()).snapshots).toBe(0);
+    db.sql.prepare("DELETE FROM containers WHERE id = 'c1'").run();
+    expect((await gc.collect()).snapshots).toBe(2);
+    expect(removed.map(([, id]) => id)).toEqual([rw, base]);
+  });
+
   it('keeps what live leases hold and what is labelled gc.root or not yet expired', async () => {
     leases.create('default', 'l1', {});
     const leased = await put('default', 'leased', {}, 'l1');

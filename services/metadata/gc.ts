@@ -1,5 +1,5 @@
 // Garbage collection: mark and sweep over containerd's label scheme, across every namespace.
-//   roots:  images (their target), leases that have not expired (their resources), content and snapshots
+//   roots:  images (their target), containers (their snapshot), leases that have not expired (their resources), content and snapshots
 //           labelled containerd.io/gc.root or with a containerd.io/gc.expire still in the future
 //   edges:  containerd.io/gc.ref.content[.*]=<digest>, containerd.io/gc.ref.snapshot.<snapshotter>[/*]=<key>
 //           on content and snapshots; a snapshot's parent
@@ -209,6 +209,16 @@ export class GarbageCollector {
       else if (r.type.startsWith('snapshots/')) {
         markSnapshot(snapshotsByKey.get(`${r.namespace}\0${r.type.slice('snapshots/'.length)}\0${r.id}`));
       }
+    }
+    // Containers hold their snapshot, and what their gc.ref labels name.
+    for (const r of sql.prepare('SELECT namespace, snapshotter, snapshot_key, labels FROM containers').all() as Array<{
+      namespace: string;
+      snapshotter: string;
+      snapshot_key: string;
+      labels: string;
+    }>) {
+      if (r.snapshot_key !== '') markSnapshot(snapshotsByKey.get(`${r.namespace}\0${r.snapshotter}\0${r.snapshot_key}`));
+      followRefs(r.namespace, parseLabels(r.labels));
     }
     for (const [k, labels] of content) {
       if (isRooted(labels, now)) markContent(k.split('\0')[0]!, k.split('\0')[1]!);

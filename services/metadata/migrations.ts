@@ -90,4 +90,29 @@ export const migrations: readonly Migration[] = [
       CREATE INDEX images_by_target ON images(target_digest);
     `,
   },
+  {
+    name: 'containers',
+    sql: `
+      -- containerd's container records. The OCI spec, the runtime options and extensions are protobuf Any
+      -- values, kept as their type URL and bytes so that what a client stored is what it reads back.
+      CREATE TABLE containers (
+        namespace            TEXT NOT NULL REFERENCES namespaces(name),
+        id                   TEXT NOT NULL,
+        labels               TEXT NOT NULL DEFAULT '{}',
+        image                TEXT NOT NULL DEFAULT '',
+        runtime_name         TEXT NOT NULL,
+        runtime_options_type TEXT NOT NULL DEFAULT '',
+        runtime_options      BLOB,
+        spec_type            TEXT NOT NULL DEFAULT '',
+        spec                 BLOB,
+        snapshotter          TEXT NOT NULL DEFAULT '',
+        snapshot_key         TEXT NOT NULL DEFAULT '',
+        -- JSON: { "<name>": { "type_url": "...", "value": "<base64>" } }
+        extensions           TEXT NOT NULL DEFAULT '{}',
+        created_at           INTEGER NOT NULL,
+        updated_at           INTEGER NOT NULL,
+        PRIMARY KEY (namespace, id)
+      ) STRICT;
+    `,
+  },
 ];
