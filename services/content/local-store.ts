@@ -180,9 +180,22 @@ function removeDir(dir: string): void {
   rmSync(aside, { recursive: true, force: true });
 }
 
+/** Bytes a writer may have on their way to the file at once. */
+const maxPendingBytes = 8 << 20;
+
+async function writeAll(fh: FileHandle, data: Uint8Array, position: number): Promise<void> {
+  for (let done = 0; done < data.length; ) {
+    const { bytesWritten } = await fh.write(data, done, data.length - done, position + done);
+    done += bytesWritten;
+  }
+}
+
 export class Writer {
   private fh: FileHandle | undefined;
   private digester: Hash = createHash('sha256');
+  private pending: Promise<void> = Promise.resolve();
+  private pendingBytes = 0;
+  private writeError: unknown;
   private offset = 0;
   private meta!: IngestMeta;
   private updatedAt = new Date();
@@ -255,27 +268,50 @@ export class Writer {
     return this.fh;
   }
 
-  /** Writes data at offset, which must be the current end; offset 0 on a non-empty ingest restarts it. */
+  /**
+   * Writes data at offset, which must be the current end; offset 0 on a non-empty ingest restarts it. The
+   * bytes are hashed and counted at once and reach the file behind the caller's back, in order, with at
+   * most maxPendingBytes in flight: a lock-step client gets its answer without waiting for the disk. A
+   * failed write surfaces on the next call; commit waits for every byte.
+   */
   async write(offset: number, data: Uint8Array): Promise<void> {
     const fh = this.handle();
+    this.throwWriteError();
     if (offset < 0) throw invalidArgument(`write offset ${offset} of "${this.ref}" must not be negative`);
     if (offset > 0 && offset !== this.offset) {
       throw outOfRange(`write at offset ${offset} of "${this.ref}" must occur at the current offset ${this.offset}`);
     }
     if (offset === 0 && this.offset > 0) {
+      await this.flush();
       await fh.truncate(0);
       this.digester = createHash('sha256');
       this.offset = 0;
     }
     if (data.length === 0) return;
-    let done = 0;
-    while (done < data.length) {
-      const { bytesWritten } = await fh.write(data, done, data.length - done, this.offset + done);
-      done += bytesWritten;
-    }
+    const at = this.offset;
     this.digester.update(data);
     this.offset += data.length;
     this.updatedAt = new Date();
+    this.pendingBytes += data.length;
+    this.pending = this.pending
+      .then(() => writeAll(fh, data, at))
+      .catch((err: unknown) => {
+        this.writeError ??= err;
+      })
+      .finally(() => {
+        this.pendingBytes -= data.length;
+      });
+    if (this.pendingBytes > maxPendingBytes) await this.flush();
+  }
+
+  /** Waits until every byte written so far is in the file. */
+  private async flush(): Promise<void> {
+    await this.pending;
+    this.throwWriteError();
+  }
+
+  private throwWriteError(): void {
+    if (this.writeError !== undefined) throw this.writeError;
   }
 
   /**
@@ -286,6 +322,7 @@ export class Writer {
    */
   async commit(size: number, expected: string): Promise<{ digest: Digest; existed: boolean }> {
     const fh = this.handle();
+    await this.flush();
     const want = { size: size > 0 ? size : this.meta.total, digest: expected || this.meta.expected };
     if (want.size > 0 && want.size !== this.offset) {
       const message = `commit of "${this.ref}": unexpected commit size ${this.offset}, expected ${want.size}`;
@@ -330,6 +367,7 @@ export class Writer {
   private async closeFile(): Promise<void> {
     const fh = this.fh;
     this.fh = undefined;
+    await this.pending;
     await fh?.close();
   }
 
