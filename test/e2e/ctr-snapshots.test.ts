@@ -1,39 +1,25 @@
 // Stock `ctr snapshots` against a real ctrd: prepare, mounts (whose printed mount command is run as is),
 // commit, view, ls, tree, info, usage, label, rm, on the overlayfs and native snapshotters, and the events.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { run, TestDaemon } from '../harness/daemon.js';
+import { run, TestDaemon, type CtrEvents } from '../harness/daemon.js';
 import { mountsUnder } from '../harness/mounts.js';
-import { NamespaceCreate } from '../../gen/containerd/events/namespace.js';
-import { unary } from '../../lib/grpc/client.js';
 
 describe('stock ctr snapshots against ctrd', () => {
   let d: TestDaemon;
-  let events: ChildProcess;
-  let eventsOut = '';
+  let events: CtrEvents;
   const mounted: string[] = [];
   let points = 0;
 
   beforeAll(async () => {
     d = await new TestDaemon().start();
-    events = spawn('ctr', ['-a', d.address, 'events'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    events.stdout!.on('data', (b: Buffer) => (eventsOut += b.toString()));
-    // Publish probes until ctr prints one: then its subscription is in place and no later event is missed.
-    const c = d.clients();
-    const probe = { typeUrl: 'containerd.events.NamespaceCreate', value: Buffer.from(NamespaceCreate.encode({ name: 'probe', labels: {} }).finish()) };
-    for (let i = 0; i < 400 && !eventsOut.includes('/test/probe'); i++) {
-      await unary(c.events, c.events.publish, { topic: '/test/probe', event: probe });
-      await new Promise((r) => setTimeout(r, 25));
-    }
-    c.close();
-    expect(eventsOut).toContain('/test/probe');
+    events = await d.ctrEvents();
   });
 
   afterAll(async () => {
     for (const target of mounted.reverse()) await run('umount', ['-R', '-l', target]);
-    if (events.exitCode === null) events.kill('SIGTERM');
+    await events.stop();
     expect(mountsUnder(d.dir)).toEqual([]);
     await d.cleanup();
   });
@@ -200,16 +186,16 @@ describe('stock ctr snapshots against ctrd', () => {
       ['/snapshot/prepare', '"key":"n1"'],
     ];
     const deadline = Date.now() + 5000;
-    while (!eventsOut.includes('"key":"n1"') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
-    const lines = eventsOut.split('\n');
+    while (!events.text().includes('"key":"n1"') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+    const lines = events.text().split('\n');
     let last = -1;
     for (const [topic, payload] of want) {
       const i = lines.findIndex((l, n) => n > last && l.includes(` default ${topic} `) && l.includes(payload!));
-      expect(i, `${topic} ${payload} in:\n${eventsOut}`).toBeGreaterThan(last);
+      expect(i, `${topic} ${payload} in:\n${events.text()}`).toBeGreaterThan(last);
       last = i;
     }
     // A view publishes no event, as in containerd.
-    expect(eventsOut).not.toMatch(/\/snapshot\/prepare \{"key":"(v3|nv)"/);
-    expect(eventsOut).toContain('/snapshot/remove {"key":"v3"}');
+    expect(events.text()).not.toMatch(/\/snapshot\/prepare \{"key":"(v3|nv)"/);
+    expect(events.text()).toContain('/snapshot/remove {"key":"v3"}');
   });
 });

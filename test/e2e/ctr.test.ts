@@ -1,38 +1,26 @@
 // The stock containerd client (`ctr` from Debian's containerd package) driving a real ctrd.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TestDaemon } from '../harness/daemon.js';
+import { TestDaemon, type CtrEvents } from '../harness/daemon.js';
 import { writeRandomFile } from '../harness/files.js';
-import { NamespaceCreate } from '../../gen/containerd/events/namespace.js';
 import { unary } from '../../lib/grpc/client.js';
 import { version } from '../../lib/version.js';
 
 describe('stock ctr against ctrd', () => {
   let d: TestDaemon;
-  let events: ChildProcess;
-  let eventsOut = '';
+  let events: CtrEvents;
 
   beforeAll(async () => {
     d = await new TestDaemon().start();
     // `ctr events` runs through the whole file and must print the events of every call below.
-    events = spawn('ctr', ['-a', d.address, 'events'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    events.stdout!.on('data', (b: Buffer) => (eventsOut += b.toString()));
-    // Publish probes until ctr prints one: then its subscription is in place and no later event is missed.
-    const c = d.clients();
-    const probe = { typeUrl: 'containerd.events.NamespaceCreate', value: Buffer.from(NamespaceCreate.encode({ name: 'probe', labels: {} }).finish()) };
-    for (let i = 0; i < 400 && !eventsOut.includes('/test/probe'); i++) {
-      await unary(c.events, c.events.publish, { topic: '/test/probe', event: probe });
-      await new Promise((r) => setTimeout(r, 25));
-    }
-    c.close();
-    expect(eventsOut).toContain('/test/probe');
+    events = await d.ctrEvents();
   });
 
   afterAll(async () => {
-    if (events.exitCode === null) events.kill('SIGTERM');
+    await events.stop();
     await d.cleanup();
   });
 
@@ -123,12 +111,12 @@ describe('stock ctr against ctrd', () => {
       ['team-a', '/namespaces/delete', '"name":"team-a"'],
       ['default', '/content/delete', '"digest":"sha256:'],
     ];
-    await waitUntil(() => want.every(([, topic]) => eventsOut.includes(topic!)));
-    const lines = eventsOut.split('\n');
+    await waitUntil(() => want.every(([, topic]) => events.text().includes(topic!)));
+    const lines = events.text().split('\n');
     let last = -1;
     for (const [ns, topic, payload] of want) {
       const i = lines.findIndex((l) => l.includes(` ${ns} ${topic} `) && l.includes(payload!));
-      expect(i, `${topic} in:\n${eventsOut}`).toBeGreaterThan(last);
+      expect(i, `${topic} in:\n${events.text()}`).toBeGreaterThan(last);
       last = i;
     }
   });

@@ -7,7 +7,8 @@ import { tmpdir, constants as osConstants } from 'node:os';
 import { join } from 'node:path';
 import { once } from 'node:events';
 import { projectRoot } from '../../lib/project-root.js';
-import { Clients } from '../../lib/grpc/client.js';
+import { Clients, unary } from '../../lib/grpc/client.js';
+import { NamespaceCreate } from '../../gen/containerd/events/namespace.js';
 
 export const ctrdBin = join(projectRoot, 'bin', 'ctrd.js');
 export const ctrctlBin = join(projectRoot, 'bin', 'ctrctl.js');
@@ -149,6 +150,40 @@ export class TestDaemon {
     return run(process.execPath, [ctrctlBin, ...args], { ...opts, env });
   }
 
+  /**
+   * Starts the stock `ctr events` against this daemon and returns once its subscription is in place: probe
+   * events are published until ctr prints one, so no event after this call is missed.
+   */
+  async ctrEvents(): Promise<CtrEvents> {
+    const child = spawn('ctr', ['-a', this.address, 'events'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.pids.push(child.pid!);
+    let out = '';
+    child.stdout!.on('data', (b: Buffer) => (out += b.toString()));
+    const c = this.clients();
+    const probe = {
+      typeUrl: 'containerd.events.NamespaceCreate',
+      value: Buffer.from(NamespaceCreate.encode({ name: 'probe', labels: {} }).finish()),
+    };
+    try {
+      for (let i = 0; i < 400 && !out.includes('/test/probe'); i++) {
+        await unary(c.events, c.events.publish, { topic: '/test/probe', event: probe });
+        await new Promise((r) => setTimeout(r, 25));
+      }
+    } finally {
+      c.close();
+    }
+    if (!out.includes('/test/probe')) throw new Error('ctr events printed no probe event');
+    return {
+      text: () => out,
+      stop: async () => {
+        if (child.exitCode !== null || child.signalCode !== null) return;
+        const closed = once(child, 'close');
+        child.kill('SIGTERM');
+        await closed;
+      },
+    };
+  }
+
   clients(namespace = 'default', lease?: string): Clients {
     return new Clients({ address: this.address, namespace, lease });
   }
@@ -162,6 +197,12 @@ export class TestDaemon {
     }
     if (existsSync(this.dir)) throw new Error(`${this.dir} is still there after cleanup`);
   }
+}
+
+export interface CtrEvents {
+  /** What ctr events printed so far. */
+  text(): string;
+  stop(): Promise<void>;
 }
 
 export function isAlive(pid: number): boolean {
