@@ -28,6 +28,8 @@ import { OverlaySnapshotter } from './snapshots/overlay.js';
 import { NativeSnapshotter } from './snapshots/native.js';
 import { SnapshotStore } from './snapshots/store.js';
 import { snapshotsService } from './snapshots/grpc.js';
+import { ContainerStore } from './containers/store.js';
+import { containersService, containerEventsOn } from './containers/grpc.js';
 import type { GrpcService } from './grpc-service.js';
 
 export interface PluginInfo {
@@ -79,6 +81,7 @@ export function loadBuiltins(config: Config, log: Logger): Builtins {
   const gc = new GarbageCollector(db, local, leases, log.child({ component: 'gc' }));
   plugins.push({ type: 'io.containerd.gc.v1', id: 'scheduler', requires: ['io.containerd.metadata.v1'] });
   const images = new ImageStore(db);
+  const containers = new ContainerStore(db);
   const namespaces = new NamespaceStore(db, [(ns) => (content.hasIngests(ns) ? ['ingests'] : [])]);
   const snapshotters = [
     new OverlaySnapshotter(join(config.root, 'io.containerd.snapshotter.v1.overlayfs')),
@@ -111,6 +114,7 @@ export function loadBuiltins(config: Config, log: Logger): Builtins {
     diffService(differ, h),
     eventsService(exchange, h),
     snapshotsService(snapshots, exchange, gc, h),
+    containersService(containers, containerEventsOn(exchange), gc, h),
   ];
   const grpcRequires: Record<string, string[]> = {
     version: [],
@@ -122,6 +126,7 @@ export function loadBuiltins(config: Config, log: Logger): Builtins {
     diff: ['io.containerd.differ.v1'],
     events: ['io.containerd.event.v1'],
     snapshots: ['io.containerd.snapshotter.v1', 'io.containerd.metadata.v1', 'io.containerd.event.v1'],
+    containers: ['io.containerd.metadata.v1', 'io.containerd.event.v1', 'io.containerd.gc.v1'],
   };
   for (const [id, requires] of Object.entries(grpcRequires)) plugins.push({ type: 'io.containerd.grpc.v1', id, requires });
 
