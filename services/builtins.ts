@@ -94,7 +94,14 @@ export function loadBuiltins(config: Config, log: Logger): Builtins {
   const differ = new WalkingDiffer(content, join(config.state, 'diff-mounts'), log.child({ component: 'diff' }));
   plugins.push({ type: 'io.containerd.differ.v1', id: 'walking', requires: ['io.containerd.content.v1'] });
   const imageEvents = imageEventsOn(exchange);
-  const imageManager = new ImageManager(images, content, gc, imageEvents, log.child({ component: 'images' }));
+  const imageManager = new ImageManager(
+    images,
+    content,
+    gc,
+    imageEvents,
+    log.child({ component: 'images' }),
+    { containerUsers: (ns) => containers.list(ns, []).map((c) => ({ id: c.id, image: c.image })) },
+  );
   const puller = new Puller(content, images, leases, snapshots, differ, gc, imageEvents, log.child({ component: 'pull' }), {
     defaultSnapshotter: config.images.snapshotter,
     concurrency: config.images.max_concurrent_downloads,

@@ -58,6 +58,14 @@ export function imageEventsOn(publisher: Publisher): ImageEvents {
   };
 }
 
+/** What the image manager learns from other owners: snapshot sizes, and which containers use which image. */
+export interface ImageManagerHooks {
+  unpackedSize?: UnpackedSize;
+  snapshotUsage?: (ns: string) => { count: number; size: number };
+  /** The containers of a namespace and the image name each was made from. */
+  containerUsers?: (ns: string) => Array<{ id: string; image: string }>;
+}
+
 export class ImageManager {
   readonly platform: PlatformMatcher;
 
@@ -67,8 +75,7 @@ export class ImageManager {
     private readonly gc: GarbageCollector,
     private readonly events: ImageEvents,
     private readonly log: Logger,
-    private readonly unpackedSize: UnpackedSize = () => 0,
-    private readonly snapshotUsage: (ns: string) => { count: number; size: number } = () => ({ count: 0, size: 0 }),
+    private readonly hooks: ImageManagerHooks = {},
   ) {
     this.platform = onlyPlatform(defaultPlatform());
   }
@@ -104,7 +111,7 @@ export class ImageManager {
       id: r.manifest.config.digest,
       created: created && !Number.isNaN(created.getTime()) ? created : undefined,
       size: r.manifestDescriptor.size + r.manifest.config.size + r.manifest.layers.reduce((n, l) => n + l.size, 0),
-      unpackedSize: this.unpackedSize(ns, r),
+      unpackedSize: (this.hooks.unpackedSize?.(ns, r) ?? 0),
       platform: formatPlatform({
         os: r.config.os ?? 'linux',
         architecture: r.config.architecture ?? 'unknown',
@@ -188,7 +195,7 @@ export class ImageManager {
    * docker rmi: a name is untagged, and the image is deleted with its last name. An ID that several names
    * share needs force. Each reference is answered on its own; one failing does not stop the others.
    */
-  async remove(ns: string, refs: readonly string[], force: boolean, inUse: (id: string) => string | undefined = () => undefined): Promise<RemoveResult[]> {
+  async remove(ns: string, refs: readonly string[], force: boolean): Promise<RemoveResult[]> {
     const results: RemoveResult[] = [];
     for (const reference of refs) {
       const result: RemoveResult = { reference, untagged: [], deleted: [] };
@@ -201,10 +208,17 @@ export class ImageManager {
             `conflict: unable to delete ${short(reference)} (must be forced) - image is referenced in multiple repositories`,
           );
         }
+        // An image a container uses keeps its last name unless forced; untagging one of several names is fine.
+        const all = await this.list(ns, []);
+        const removing = new Set(matches.map((m) => m.image.name));
         for (const id of ids) {
-          const user = inUse(id);
+          const names = all.filter((s) => (s.id || s.target.digest) === id).map((s) => s.name);
+          if (!names.every((n) => removing.has(n))) continue;
+          const user = (this.hooks.containerUsers?.(ns) ?? []).find((c) => names.includes(c.image));
           if (user && !force) {
-            throw failedPrecondition(`conflict: unable to remove repository reference "${reference}" (must force) - container ${user} is using its referenced image ${short(id)}`);
+            throw failedPrecondition(
+              `conflict: unable to remove repository reference "${reference}" (must force) - container ${user.id} is using its referenced image ${short(id)}`,
+            );
           }
         }
         for (const { image } of matches) {
@@ -229,7 +243,7 @@ export class ImageManager {
   async diskUsage(ns: string) {
     const images = await this.list(ns, []);
     const blobs = this.content.list(ns, []);
-    const snapshots = this.snapshotUsage(ns);
+    const snapshots = this.hooks.snapshotUsage?.(ns) ?? { count: 0, size: 0 };
     const imagesSize = images.reduce((n, s) => n + s.size, 0);
     return {
       images: images.length,
@@ -243,9 +257,10 @@ export class ImageManager {
   }
 
   /** Removes dangling images (names without a tag), or all images with `all`, then collects garbage. */
-  async prune(ns: string, all: boolean, inUse: (id: string) => string | undefined = () => undefined) {
+  async prune(ns: string, all: boolean) {
     const before = this.content.list(ns, []).reduce((n, c) => n + c.size, 0);
-    const doomed = (await this.list(ns, [])).filter((s) => (all || isDangling(s.name)) && !inUse(s.id));
+    const used = new Set((this.hooks.containerUsers?.(ns) ?? []).map((c) => c.image));
+    const doomed = (await this.list(ns, [])).filter((s) => (all || isDangling(s.name)) && !used.has(s.name));
     const results = await this.remove(ns, doomed.map((s) => s.name), true);
     const after = this.content.list(ns, []).reduce((n, c) => n + c.size, 0);
     return {

@@ -167,4 +167,19 @@ describe('stock ctr containers against ctrd', () => {
       client.close();
     }
   });
+  it('ctrctl rmi refuses the last name of an image a container uses, until the container is gone', async () => {
+    const ref = busybox.latest.ref;
+    expect((await d.ctr(['containers', 'create', ref, 'user1', 'sh'])).code).toBe(0);
+    const refused = await d.ctrctl(['rmi', ref]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain('container user1 is using its referenced image');
+    // Another name of the same image can go: the image stays.
+    expect((await d.ctrctl(['tag', ref, 'spare:1'])).code).toBe(0);
+    expect((await d.ctrctl(['rmi', 'spare:1'])).stdout).toContain('Untagged: spare:1');
+    expect((await d.ctr(['containers', 'rm', 'user1'])).code).toBe(0);
+    const rmi = await d.ctrctl(['rmi', ref]);
+    expect(rmi.code, rmi.stderr).toBe(0);
+    expect(rmi.stdout).toContain(`Deleted: ${busybox.latest.config.digest}`);
+  });
 });
+
