@@ -1,7 +1,8 @@
 // Pulling from a real registry (Debian's docker-registry on 127.0.0.1): the stock ctr, which pulls
 // client-side through Content, Diff and Snapshots, and ctrd's own ImageService.Pull.
 import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { status } from '@grpc/grpc-js';
@@ -12,6 +13,7 @@ import { pushBusybox, pushMultilayer, testImagesDir, type PushedBusybox, type Pu
 import { startFakeRegistry, sha256Of, type FakeRegistry } from '../harness/fake-registry.js';
 import { pullImage } from '../harness/pull.js';
 import { listTree } from '../harness/tree.js';
+import { packTar } from '../harness/layers.js';
 import { Mounter, mountsUnder } from '../harness/mounts.js';
 import { unary } from '../../lib/grpc/client.js';
 import { SnapshotsClient } from '../../gen/containerd/services/snapshots/v1/snapshots.js';
@@ -228,6 +230,43 @@ describe('pull from a registry that serves bad bytes', () => {
     const { error } = await pullImage(d.address, ref);
     expect(error).toBeDefined();
     expect(error?.details).toContain(sha256Of(tar));
+    await expectNothingCommitted();
+  });
+
+  it('a layer that tries to write outside its snapshot writes nothing outside', async () => {
+    const outside = mkdtempSync(join(tmpdir(), 'ctrd-escape-'));
+    try {
+      writeFileSync(join(outside, 'canary'), 'untouched');
+      const layer = await packTar([
+        { name: `../../../../../../../..${outside}/dotdot`, body: 'escaped by ..' },
+        { name: `${outside}/absolute`, body: 'escaped by an absolute path' },
+        { name: 'evil', type: 'symlink', linkname: outside },
+        { name: 'evil/through-symlink', body: 'escaped through a symlink' },
+        { name: 'rel', type: 'symlink', linkname: '../../../../../../..' + outside },
+        { name: 'rel/through-relative', body: 'escaped through a relative symlink' },
+      ]);
+      const ref = image('escape', layer, layer);
+      const { error } = await pullImage(d.address, ref);
+      expect(error, error?.details).toBeUndefined(); // paths are resolved inside the root, as containerd does
+      expect(readdirSync(outside)).toEqual(['canary']);
+      expect(readFileSync(join(outside, 'canary'), 'utf8')).toBe('untouched');
+      // What the layer wrote landed inside the snapshot instead.
+      const snapshots = join(d.root, 'io.containerd.snapshotter.v1.overlayfs', 'snapshots');
+      const [only] = readdirSync(snapshots);
+      expect(readFileSync(join(snapshots, only!, 'fs', outside.slice(1), 'dotdot'), 'utf8')).toBe('escaped by ..');
+      expect(readFileSync(join(snapshots, only!, 'fs', outside.slice(1), 'through-symlink'), 'utf8')).toBe('escaped through a symlink');
+      const c = d.clients();
+      await unary(c.ctrdImages, c.ctrdImages.remove, { references: [ref], force: false });
+      c.close();
+    } finally {
+      rmSync(outside, { recursive: true, force: true });
+    }
+  });
+
+  it('a layer with a hardlink to a file outside is refused, and nothing is committed', async () => {
+    const layer = await packTar([{ name: 'stolen', type: 'link', linkname: '../../../../../../../../etc/passwd' }]);
+    const { error } = await pullImage(d.address, image('hardlink', layer, layer));
+    expect(error?.code).toBe(status.INVALID_ARGUMENT);
     await expectNothingCommitted();
   });
 
