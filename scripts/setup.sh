@@ -1,19 +1,24 @@
 #!/usr/bin/env bash
-# Brings a Debian 12 machine (as root) to where ctrd builds, runs and tests: Debian packages, npm packages,
-# then the build. Each step is skipped when it is already done, so `npm start` and `npm test` stay quick.
+# Brings a Debian 12 machine (as root) to where ctrd builds and runs (and, with --test, to where its tests and
+# benchmarks run): Debian packages, npm packages, then the build. Each step is skipped when it is already
+# done, so `npm start` and `npm test` stay quick.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Debian packages: the build toolchain for native modules, and the real peers the tests drive.
+# Debian packages: the build toolchain for native modules; with --test, the real peers the tests drive.
 packages=(
   build-essential python3 # node-gyp: better-sqlite3 and ctrd's addon
-  containerd              # the stock `ctr` client (the daemon itself is never started)
-  docker-registry         # a real OCI registry (distribution v2) on 127.0.0.1 for pull/push tests
-  skopeo umoci            # reference image tools: push test images, unpack them for comparison
-  openssl                 # the test token server signs its tokens
-  zstd                    # zstd-compressed test layers
-  busybox-static          # the test images' userland
 )
+if [ "${1:-}" = --test ]; then
+  packages+=(
+    containerd      # the stock `ctr` client; its daemon runs only in bench/pull, as the reference
+    docker-registry # a real OCI registry (distribution v2) on 127.0.0.1 for pull/push tests
+    skopeo umoci    # reference image tools: push test images, unpack them for comparison
+    openssl         # the test token server signs its tokens
+    zstd            # zstd-compressed test layers
+    busybox-static  # the test images' userland
+  )
+fi
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
