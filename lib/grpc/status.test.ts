@@ -1,6 +1,6 @@
 import { Metadata, type ServiceError } from '@grpc/grpc-js';
 import { describe, expect, it } from 'vitest';
-import { fromGrpcStatus, isServiceError, Status, toGrpcStatus } from './status.js';
+import { fromGrpcStatus, fromStatusCode, isServiceError, Status, toGrpcStatus } from './status.js';
 import { CtrdError, type ErrorKind } from '../errdefs.js';
 
 const pairs: Array<[ErrorKind, Status]> = [
@@ -105,5 +105,19 @@ describe('isServiceError', () => {
     expect(isServiceError(errno('ENOENT', 'x'))).toBe(false);
     expect(isServiceError({ code: 5, details: 'not an Error' })).toBe(false);
     expect(isServiceError(Object.assign(new Error('no details'), { code: 5 }))).toBe(false);
+  });
+});
+
+describe('fromStatusCode', () => {
+  it('maps every code to its kind, keeping the message', () => {
+    for (const [kind, code] of pairs) {
+      const err = fromStatusCode(code, `m ${kind}`);
+      expect(err).toBeInstanceOf(CtrdError);
+      expect([err.kind, err.message]).toEqual([kind, `m ${kind}`]);
+    }
+  });
+
+  it('maps codes it does not know to unknown', () => {
+    expect(fromStatusCode(99, 'odd').kind).toBe('unknown');
   });
 });

@@ -53,3 +53,8 @@ export function fromGrpcStatus(err: unknown): Error {
 }
 
 export { Status };
+
+/** A status carried outside grpc-js (a ttrpc Response's google.rpc.Status) as a CtrdError of the matching kind. */
+export function fromStatusCode(code: number, message: string): CtrdError {
+  return new CtrdError(codeToKind.get(code) ?? 'unknown', message);
+}
