@@ -305,7 +305,7 @@ export class Writer {
   }
 
   /** Waits until every byte written so far is in the file. */
-  private async flush(): Promise<void> {
+  async flush(): Promise<void> {
     await this.pending;
     this.throwWriteError();
   }

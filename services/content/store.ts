@@ -209,6 +209,11 @@ export class NamespacedWriter {
     return this.writer.write(offset, data);
   }
 
+  /** Waits until every byte written so far is in the file (a write is answered before that). */
+  flush(): Promise<void> {
+    return this.writer.flush();
+  }
+
   /** Commits the blob; AlreadyExists when this namespace already had it (the bytes are then dropped). */
   async commit(size: number, expected: string, labels: Labels): Promise<ContentInfo> {
     if (size < 0) throw invalidArgument(`commit size ${size} must not be negative`);
