@@ -9,6 +9,8 @@ import type { Logger } from '../lib/log.js';
 import { errnoCode, failedPrecondition } from '../lib/errdefs.js';
 import { loadBuiltins, type Builtins } from '../services/builtins.js';
 import { pullLeaseLabel } from '../services/images/pull.js';
+import { eventsTtrpcServer } from '../services/events/ttrpc.js';
+import type { TtrpcServer } from '../lib/ttrpc/server.js';
 
 /** Resolves true when something accepts connections on the unix socket at path. */
 function socketIsLive(path: string): Promise<boolean> {
@@ -61,6 +63,7 @@ export class Daemon {
     private readonly server: Server,
     private readonly log: Logger,
     private readonly timers: NodeJS.Timeout[],
+    private readonly ttrpc: TtrpcServer,
   ) {}
 
   static async start(config: Config, log: Logger): Promise<Daemon> {
@@ -79,12 +82,16 @@ export class Daemon {
       'grpc.max_send_message_length': config.grpc.max_send_message_size,
     });
     for (const svc of builtins.grpc) server.addService(svc.definition, svc.implementation);
+    // Shims forward their events here ($TTRPC_ADDRESS), as containerd serves `<grpc address>.ttrpc`.
+    const ttrpc = eventsTtrpcServer(builtins.exchange, log.child({ component: 'events-ttrpc' }));
     try {
+      await ttrpc.listen(`${config.grpc.address}.ttrpc`);
       await bind(server, config.grpc.address);
       chmodSync(config.grpc.address, 0o660);
       chownSync(config.grpc.address, config.grpc.uid, config.grpc.gid);
     } catch (err) {
       server.forceShutdown();
+      await ttrpc.close(0);
       builtins.close();
       throw err;
     }
@@ -102,7 +109,7 @@ export class Daemon {
     builtins.gc.schedule();
 
     log.info({ address: config.grpc.address, root: config.root, state: config.state }, 'ctrd serving');
-    return new Daemon(config, builtins, server, log, timers);
+    return new Daemon(config, builtins, server, log, timers, ttrpc);
   }
 
   /** Stops serving: open streams end, calls in flight get a few seconds, then the socket goes. */
@@ -121,6 +128,7 @@ export class Daemon {
           resolve();
         });
       });
+      await this.ttrpc.close(2000);
       this.builtins.close();
       rmSync(this.config.grpc.address, { force: true });
       this.log.info('ctrd stopped');

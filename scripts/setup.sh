@@ -17,6 +17,7 @@ if [ "${1:-}" = --test ]; then
     openssl         # the test token server signs its tokens
     zstd            # zstd-compressed test layers
     busybox-static  # the test images' userland
+    runc            # the OCI runtime behind containerd-shim-runc-v2 in the task tests
   )
 fi
 missing=()

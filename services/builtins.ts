@@ -30,6 +30,9 @@ import { SnapshotStore } from './snapshots/store.js';
 import { snapshotsService } from './snapshots/grpc.js';
 import { ContainerStore } from './containers/store.js';
 import { containersService, containerEventsOn } from './containers/grpc.js';
+import { ShimManager } from './tasks/shim-manager.js';
+import { tasksService } from './tasks/grpc.js';
+import { projectRoot } from '../lib/project-root.js';
 import type { GrpcService } from './grpc-service.js';
 
 export interface PluginInfo {
@@ -109,6 +112,12 @@ export function loadBuiltins(config: Config, log: Logger): Builtins {
   });
   plugins.push({ type: 'io.containerd.grpc.v1', id: 'ctrd-images', requires: ['io.containerd.metadata.v1', 'io.containerd.gc.v1'] });
 
+  const shims = new ShimManager(
+    { state: config.state, grpcAddress: config.grpc.address, publishBinary: join(projectRoot, 'bin', 'ctrd.js') },
+    log.child({ component: 'tasks' }),
+  );
+  plugins.push({ type: 'io.containerd.runtime.v2', id: 'task', requires: ['io.containerd.event.v1', 'io.containerd.metadata.v1'] });
+
   const uuid = db.serverUUID();
   const grpc: GrpcService[] = [
     versionService(h),
@@ -122,6 +131,7 @@ export function loadBuiltins(config: Config, log: Logger): Builtins {
     eventsService(exchange, h),
     snapshotsService(snapshots, exchange, gc, h),
     containersService(containers, containerEventsOn(exchange), gc, h),
+    tasksService(shims, containers, h),
   ];
   const grpcRequires: Record<string, string[]> = {
     version: [],
@@ -134,6 +144,7 @@ export function loadBuiltins(config: Config, log: Logger): Builtins {
     events: ['io.containerd.event.v1'],
     snapshots: ['io.containerd.snapshotter.v1', 'io.containerd.metadata.v1', 'io.containerd.event.v1'],
     containers: ['io.containerd.metadata.v1', 'io.containerd.event.v1', 'io.containerd.gc.v1'],
+    tasks: ['io.containerd.runtime.v2', 'io.containerd.metadata.v1'],
   };
   for (const [id, requires] of Object.entries(grpcRequires)) plugins.push({ type: 'io.containerd.grpc.v1', id, requires });
 
