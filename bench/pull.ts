@@ -19,7 +19,7 @@ import { BlobState, type ImageSummary, type PullResponse } from '../gen/ctrd/ser
 import { unary, type Clients } from '../lib/grpc/client.js';
 import { revision } from '../lib/version.js';
 import { isAlive, run, TestDaemon, waitFor, type RunResult } from '../test/harness/daemon.js';
-import type { PushedImage } from '../test/harness/images.js';
+import { skopeoEnv, type PushedImage } from '../test/harness/images.js';
 import { mountsUnder } from '../test/harness/mounts.js';
 import { startRegistry, type TestRegistry } from '../test/harness/registry.js';
 import { deadline, loadDefaults, parseCount, processCpuSec, stopDaemon, table } from './load.js';
@@ -447,17 +447,8 @@ async function pullOnce(tools: Tools, tool: PullTool, image: PushedImage): Promi
     case 'skopeo': {
       const dir = mkdtempSync(join(tools.dir, 'skopeo-'));
       try {
-        const home = join(dir, 'home');
-        mkdirSync(join(home, 'run'), { recursive: true, mode: 0o700 });
         // As the images harness runs it: caches and policy lookups under the run's own dir, not /var/lib/containers.
-        const env = {
-          ...process.env,
-          HOME: home,
-          XDG_DATA_HOME: join(home, 'data'),
-          XDG_CONFIG_HOME: join(home, 'config'),
-          XDG_RUNTIME_DIR: join(home, 'run'),
-          _CONTAINERS_ROOTLESS_UID: '1',
-        };
+        const env = skopeoEnv(join(dir, 'home'));
         const dest = join(dir, 'oci');
         const t = await timed(
           tools.dir,

@@ -11,27 +11,20 @@ import { ConnectRequest, ConnectResponse, ShutdownRequest, StateRequest, StateRe
 import { Empty } from '../../gen/google/protobuf/empty.js';
 import { CtrdError } from '../errdefs.js';
 import { socketPath, TtrpcClient } from './client.js';
+import { isAlive } from '../process.js';
 
 const shimBinary = '/usr/bin/containerd-shim-runc-v2';
 const taskService = 'containerd.task.v2.Task';
 const namespace = 'ctrdtest';
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 async function waitGone(pid: number, ms: number): Promise<boolean> {
   const deadline = Date.now() + ms;
   while (Date.now() < deadline) {
-    if (!alive(pid)) return true;
+    if (!isAlive(pid)) return true;
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
-  return !alive(pid);
+  return !isAlive(pid);
 }
 
 describe.skipIf(!fs.existsSync(shimBinary) || process.getuid?.() !== 0)('ttrpc client against containerd-shim-runc-v2', () => {
@@ -77,7 +70,7 @@ describe.skipIf(!fs.existsSync(shimBinary) || process.getuid?.() !== 0)('ttrpc c
   afterAll(async () => {
     await client?.close();
     // Only the shim this test started, by its pid, and only if Shutdown did not end it.
-    if (shimPid && alive(shimPid)) {
+    if (shimPid && isAlive(shimPid)) {
       process.kill(shimPid, 'SIGKILL');
       await waitGone(shimPid, 5_000);
     }
@@ -99,7 +92,7 @@ describe.skipIf(!fs.existsSync(shimBinary) || process.getuid?.() !== 0)('ttrpc c
     const res = await client!.unary(taskService, 'Connect', ConnectRequest, ConnectResponse, { id: 't1' }, { timeoutMs: 5_000 });
     shimPid = res.shimPid;
     expect(res.shimPid).toBeGreaterThan(1);
-    expect(alive(res.shimPid)).toBe(true);
+    expect(isAlive(res.shimPid)).toBe(true);
     expect(res.taskPid).toBe(0);
     console.log('shim Connect:', JSON.stringify(res));
   });

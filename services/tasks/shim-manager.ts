@@ -28,6 +28,7 @@ import { alreadyExists, CtrdError, invalidArgument, notFound, wrap } from '../..
 import type { Logger } from '../../lib/log.js';
 import { socketPath, TtrpcClient } from '../../lib/ttrpc/client.js';
 import type { Container } from '../containers/types.js';
+import { isAlive } from '../../lib/process.js';
 
 const taskService = 'containerd.task.v2.Task';
 
@@ -276,14 +277,6 @@ function isMountPoint(dir: string): boolean {
     .some((line) => line.split(' ')[1]?.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))) === dir);
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 function killQuietly(pid: number): void {
   try {
@@ -295,7 +288,7 @@ function killQuietly(pid: number): void {
 
 async function waitGone(pid: number, ms: number): Promise<boolean> {
   const deadline = Date.now() + ms;
-  while (alive(pid)) {
+  while (isAlive(pid)) {
     if (Date.now() > deadline) return false;
     await new Promise((resolve) => setTimeout(resolve, 50));
   }

@@ -7,6 +7,7 @@ import { TestDaemon, type CtrEvents } from '../harness/daemon.js';
 import { startRegistry, type TestRegistry } from '../harness/registry.js';
 import { pushBusybox, type PushedBusybox } from '../harness/images.js';
 import { mountsUnder } from '../harness/mounts.js';
+import { isAlive } from '../../lib/process.js';
 
 const shimBinary = '/usr/bin/containerd-shim-runc-v2';
 const runcBinary = ['/usr/sbin/runc', '/usr/bin/runc'].find((p) => fs.existsSync(p));
@@ -28,14 +29,6 @@ function listRunDir(): Set<string> {
   return found;
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** Pids of shims started for this daemon: their command line names its socket. */
 function shimsOf(address: string): number[] {
@@ -94,7 +87,7 @@ describe.skipIf(!fs.existsSync(shimBinary) || !runcBinary || process.getuid?.() 
   });
 
   async function expectNothingLeft(id: string): Promise<void> {
-    for (const pid of loggedShimPids(d.log())) expect(alive(pid), `shim ${pid}`).toBe(false);
+    for (const pid of loggedShimPids(d.log())) expect(isAlive(pid), `shim ${pid}`).toBe(false);
     expect(shimsOf(d.address)).toEqual([]);
     expect(fs.existsSync(path.join(d.state, 'io.containerd.runtime.v2.task', 'default', id))).toBe(false);
     expect(mountsUnder(d.state)).toEqual([]);

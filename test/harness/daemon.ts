@@ -7,6 +7,7 @@ import { tmpdir, constants as osConstants } from 'node:os';
 import { join } from 'node:path';
 import { once } from 'node:events';
 import { projectRoot } from '../../lib/project-root.js';
+import { isAlive } from '../../lib/process.js';
 import { Clients, unary } from '../../lib/grpc/client.js';
 import { NamespaceCreate } from '../../gen/containerd/events/namespace.js';
 
@@ -205,11 +206,4 @@ export interface CtrEvents {
   stop(): Promise<void>;
 }
 
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
+export { isAlive } from '../../lib/process.js';

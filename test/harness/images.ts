@@ -409,11 +409,10 @@ export function expectedTree(image: BuiltImage): Map<string, LayerEntry> {
 
 // ---- pushing with skopeo ----
 
-/** skopeo with its caches and auth files in the layout's temp dir, so nothing lands in /var/lib/containers. */
-async function skopeo(args: string[]): Promise<string> {
-  const home = join(theLayout().dir, '.skopeo');
+/** An environment in which skopeo keeps its caches and auth files under home, not in /var/lib/containers. */
+export function skopeoEnv(home: string): NodeJS.ProcessEnv {
   mkdirSync(join(home, 'run'), { recursive: true, mode: 0o700 });
-  const env = {
+  return {
     ...process.env,
     HOME: home,
     XDG_DATA_HOME: join(home, 'data'),
@@ -422,6 +421,11 @@ async function skopeo(args: string[]): Promise<string> {
     // containers/image keeps its blob-info cache in /var/lib/containers for uid 0; this makes it use $XDG_DATA_HOME.
     _CONTAINERS_ROOTLESS_UID: '1',
   };
+}
+
+/** skopeo with its caches and auth files in the layout's temp dir. */
+async function skopeo(args: string[]): Promise<string> {
+  const env = skopeoEnv(join(theLayout().dir, '.skopeo'));
   const r = await run('skopeo', ['--insecure-policy', ...args], { env, timeoutMs: 120_000 });
   if (r.code !== 0) throw new Error(`skopeo ${args.join(' ')} failed (${r.code}):\n${r.stderr}`);
   return r.stdout;
