@@ -92,6 +92,30 @@ export class ContentStore {
     return this.local.read(info.digest, info.size, offset, size);
   }
 
+  /** A whole blob in memory: for small ones (manifests, configs); the caller bounds the size. */
+  async readAll(ns: string, dgst: string): Promise<Buffer> {
+    const chunks: Buffer[] = [];
+    for await (const chunk of this.read(ns, dgst, 0, 0)) chunks.push(chunk as Buffer);
+    return Buffer.concat(chunks);
+  }
+
+  /** Writes bytes held in memory as one blob; AlreadyExists when the namespace has it (as writer()). */
+  async writeBlob(
+    ns: string,
+    ref: string,
+    data: Buffer,
+    opts: { expected?: string; labels?: Labels; lease?: string } = {},
+  ): Promise<ContentInfo> {
+    const expected = opts.expected ?? '';
+    const w = await this.writer(ns, ref, { total: data.length, expected, lease: opts.lease });
+    try {
+      await w.write(0, data);
+      return await w.commit(data.length, expected, opts.labels ?? {});
+    } finally {
+      await w.close();
+    }
+  }
+
   status(ns: string, ref: string): IngestStatus {
     if (ref === '') throw invalidArgument('ingest ref must not be empty');
     return this.local.ingestStatus(ns, ref);

@@ -77,13 +77,7 @@ async function codeOf(p: Promise<unknown>): Promise<{ code: status; details: str
 
 async function put(ns: string, data: Buffer): Promise<string> {
   const digest = sha256Of(data);
-  const w = await content.writer(ns, `put-${digest}`, { total: data.length, expected: digest, lease: undefined });
-  try {
-    await w.write(0, data);
-    await w.commit(data.length, digest, {});
-  } finally {
-    await w.close();
-  }
+  await content.writeBlob(ns, `put-${digest}`, data, { expected: digest });
   return digest;
 }
 

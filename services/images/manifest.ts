@@ -42,9 +42,7 @@ export function chainIds(diffIds: readonly string[]): string[] {
 export async function readBlob(content: ContentStore, ns: string, desc: Descriptor, what: string): Promise<Buffer> {
   const info = content.info(ns, desc.digest);
   if (info.size > maxManifestSize) throw invalidArgument(`${what} ${desc.digest} is larger than ${maxManifestSize} bytes`);
-  const chunks: Buffer[] = [];
-  for await (const chunk of content.read(ns, desc.digest, 0, 0)) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks);
+  return content.readAll(ns, desc.digest);
 }
 
 /** Checks an image config from untrusted JSON: it must list one diff ID per layer. */

@@ -130,7 +130,7 @@ export class Puller {
     // Config first (the diff IDs), the layers at once but bounded, each unpacked in order as soon as it can be.
     for (const l of manifest.layers) progress.add(l, 'layer');
     await this.fetch(ns, lease, ref, client, manifest.config, 'config', source, progress, signal);
-    const configBytes = await readAll(this.content, ns, manifest.config.digest);
+    const configBytes = await this.content.readAll(ns, manifest.config.digest);
     const config = parseConfig(configBytes, manifest.config, manifest.layers.length);
     const diffIds = config.rootfs.diff_ids;
     const chain = chainIds(diffIds);
@@ -183,15 +183,9 @@ export class Puller {
   ): Promise<void> {
     const p = progress.add(desc, kind);
     try {
-      const w = await this.content.writer(ns, `${kind}-${desc.digest}`, { total: desc.size, expected: desc.digest, lease });
-      try {
-        await w.write(0, bytes);
-        await w.commit(desc.size, desc.digest, labels);
-        progress.set(p, 'downloaded', desc.size);
-        return;
-      } finally {
-        await w.close();
-      }
+      await this.content.writeBlob(ns, `${kind}-${desc.digest}`, bytes, { expected: desc.digest, labels, lease });
+      progress.set(p, 'downloaded', desc.size);
+      return;
     } catch (err) {
       if (!isAlreadyExists(err)) throw err;
     }
@@ -300,12 +294,6 @@ export class Puller {
     this.addLabels(ns, layer.digest, { [uncompressedLabel]: diffId });
     progress.set(p, 'extracted');
   }
-}
-
-async function readAll(content: ContentStore, ns: string, digest: string): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const c of content.read(ns, digest, 0, 0)) chunks.push(c as Buffer);
-  return Buffer.concat(chunks);
 }
 
 /** The pull's blobs in the order they were first seen, reported on every change. */

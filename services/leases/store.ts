@@ -143,29 +143,30 @@ export class LeaseStore {
 
   /** Deletes every lease, in every namespace, that carries the label `key`; returns what it deleted. */
   deleteLabelled(key: string): Array<{ ns: string; id: string }> {
-    const rows = this.db.sql.prepare('SELECT namespace, id, labels FROM leases').all() as Array<{ namespace: string; id: string; labels: string }>;
-    const doomed = rows.filter((r) => parseLabels(r.labels)[key] !== undefined);
-    this.db.tx(() => {
-      for (const r of doomed) this.db.sql.prepare('DELETE FROM leases WHERE namespace = ? AND id = ?').run(r.namespace, r.id);
-    });
-    return doomed.map((r) => ({ ns: r.namespace, id: r.id }));
+    return this.deleteWhere((labels) => labels[key] !== undefined);
   }
 
   /** Deletes every lease whose gc.expire time has passed; returns what it deleted. */
   deleteExpired(now = new Date()): Array<{ ns: string; id: string }> {
+    return this.deleteWhere((labels) => {
+      const v = labels[expireLabel];
+      const t = v === undefined ? NaN : Date.parse(v);
+      return !Number.isNaN(t) && t <= now.getTime();
+    });
+  }
+
+  /** Deletes, across namespaces and in one transaction, the leases whose labels match. */
+  private deleteWhere(match: (labels: Labels) => boolean): Array<{ ns: string; id: string }> {
     const rows = this.db.sql.prepare('SELECT namespace, id, labels FROM leases').all() as Array<{
       namespace: string;
       id: string;
       labels: string;
     }>;
-    const expired = rows.filter((r) => {
-      const v = parseLabels(r.labels)[expireLabel];
-      const t = v === undefined ? NaN : Date.parse(v);
-      return !Number.isNaN(t) && t <= now.getTime();
-    });
+    const doomed = rows.filter((r) => match(parseLabels(r.labels)));
+    const del = this.db.sql.prepare('DELETE FROM leases WHERE namespace = ? AND id = ?');
     this.db.tx(() => {
-      for (const r of expired) this.db.sql.prepare('DELETE FROM leases WHERE namespace = ? AND id = ?').run(r.namespace, r.id);
+      for (const r of doomed) del.run(r.namespace, r.id);
     });
-    return expired.map((r) => ({ ns: r.namespace, id: r.id }));
+    return doomed.map((r) => ({ ns: r.namespace, id: r.id }));
   }
 }

@@ -40,11 +40,7 @@ describe('GarbageCollector', () => {
   });
 
   async function put(ns: string, data: string, labels: Record<string, string> = {}, lease?: string) {
-    const w = await content.writer(ns, `ref-${data}`, { total: 0, expected: '', lease });
-    await w.write(0, Buffer.from(data));
-    const info = await w.commit(0, '', labels);
-    await w.close();
-    return info.digest;
+    return (await content.writeBlob(ns, `ref-${data}`, Buffer.from(data), { labels, ...(lease ? { lease } : {}) })).digest;
   }
   const blobs = () => local.listBlobs().sort();
   const snapshot = (ns: string, key: string, parent: number | null, labels: Record<string, string> = {}) =>

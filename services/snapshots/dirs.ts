@@ -137,6 +137,14 @@ export abstract class DirBackedSnapshotter {
     this.dirs = new SnapshotDirs(root);
   }
 
+  place(staged: StagedDir, id: string): void {
+    this.dirs.place(staged, id);
+  }
+
+  discard(staged: StagedDir): Promise<void> {
+    return this.dirs.discard(staged);
+  }
+
   detach(id: string): DetachedDir | undefined {
     return this.dirs.detach(id);
   }

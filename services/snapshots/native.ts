@@ -41,14 +41,6 @@ export class NativeSnapshotter extends DirBackedSnapshotter implements Snapshott
     });
   }
 
-  place(staged: StagedDir, id: string): void {
-    this.dirs.place(staged, id);
-  }
-
-  discard(staged: StagedDir): Promise<void> {
-    return this.dirs.discard(staged);
-  }
-
   mounts(ref: SnapshotRef): Mount[] {
     const { id, kind, parentIds } = ref;
     const source = kind === 'active' || parentIds.length === 0 ? this.dirs.path(id) : this.dirs.path(parentIds[0]!);

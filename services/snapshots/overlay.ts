@@ -51,14 +51,6 @@ export class OverlaySnapshotter extends DirBackedSnapshotter implements Snapshot
     });
   }
 
-  place(staged: StagedDir, id: string): void {
-    this.dirs.place(staged, id);
-  }
-
-  discard(staged: StagedDir): Promise<void> {
-    return this.dirs.discard(staged);
-  }
-
   mounts(ref: SnapshotRef): Mount[] {
     const { id, kind, parentIds } = ref;
     if (parentIds.length === 0) {

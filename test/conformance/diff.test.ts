@@ -156,13 +156,7 @@ describe.each(backends)('differ conformance: $name', (backend) => {
 
   async function put(data: Buffer): Promise<string> {
     const digest = sha256Of(data);
-    const w = await inst.content.writer(ns, `put-${digest}`, { total: data.length, expected: digest, lease: undefined });
-    try {
-      await w.write(0, data);
-      await w.commit(data.length, digest, {});
-    } finally {
-      await w.close();
-    }
+    await inst.content.writeBlob(ns, `put-${digest}`, data, { expected: digest });
     return digest;
   }
 
