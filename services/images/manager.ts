@@ -86,6 +86,11 @@ export class ImageManager {
   }
 
   async summary(ns: string, image: Image): Promise<ImageSummary> {
+    return (await this.describe(ns, image)).summary;
+  }
+
+  /** The summary, and the resolved image when its content is all there. */
+  private async describe(ns: string, image: Image): Promise<{ summary: ImageSummary; resolved?: ResolvedImage }> {
     const base: ImageSummary = {
       name: image.name,
       target: image.target,
@@ -103,10 +108,10 @@ export class ImageManager {
     } catch (err) {
       // An image whose content is incomplete still lists, with what is known.
       this.log.debug({ ns, image: image.name, err }, 'image content incomplete');
-      return base;
+      return { summary: base };
     }
     const created = r.config.created ? new Date(r.config.created) : undefined;
-    return {
+    const summary: ImageSummary = {
       ...base,
       id: r.manifest.config.digest,
       created: created && !Number.isNaN(created.getTime()) ? created : undefined,
@@ -118,6 +123,7 @@ export class ImageManager {
         ...(r.config.variant ? { variant: r.config.variant } : {}),
       }),
     };
+    return { summary, resolved: r };
   }
 
   async list(ns: string, filters: readonly string[]): Promise<ImageSummary[]> {
@@ -128,13 +134,13 @@ export class ImageManager {
    * The images a user means by `ref`: the image of that name (busybox means docker.io/library/busybox:latest),
    * else those whose ID or target digest starts with it (sha256:abc..., abc...; 12 hex characters or more).
    */
-  async lookup(ns: string, ref: string): Promise<Array<{ image: Image; summary: ImageSummary }>> {
+  async lookup(ns: string, ref: string): Promise<Array<{ image: Image; summary: ImageSummary; resolved?: ResolvedImage }>> {
     if (ref === '') throw invalidArgument('image reference must not be empty');
     const byName = this.byName(ns, ref);
-    if (byName) return [{ image: byName, summary: await this.summary(ns, byName) }];
+    if (byName) return [{ image: byName, ...(await this.describe(ns, byName)) }];
     const hex = ref.replace(/^sha256:/, '');
     if (/^[a-f0-9]{1,64}$/.test(hex)) {
-      const all = await Promise.all(this.images.list(ns, []).map(async (image) => ({ image, summary: await this.summary(ns, image) })));
+      const all = await Promise.all(this.images.list(ns, []).map(async (image) => ({ image, ...(await this.describe(ns, image)) })));
       const found = all.filter(({ image, summary }) => summary.id.slice(7).startsWith(hex) || image.target.digest.slice(7).startsWith(hex));
       if (found.length > 0) return found;
     }
@@ -163,7 +169,8 @@ export class ImageManager {
     if (rest.length > 0 && first!.summary.id !== '' && rest.some((r) => r.summary.id !== first!.summary.id)) {
       throw failedPrecondition(`"${ref}" is ambiguous: it matches several images`);
     }
-    const resolved = await this.resolve(ns, first!.image);
+    // What lookup resolved; an image whose content is incomplete fails here, naming what is missing.
+    const resolved = first!.resolved ?? (await this.resolve(ns, first!.image));
     const names = (await this.list(ns, [])).filter((s) => s.id === first!.summary.id).map((s) => s.name);
     return { summary: first!.summary, names, resolved };
   }
