@@ -31,6 +31,11 @@ export interface Config {
   };
   /** Seconds between sweeps of expired leases. */
   lease_expiry_interval: number;
+  /**
+   * Runtime names ("io.containerd.runc.v2") to the shim binary that serves them. A name not listed here
+   * resolves by containerd's rule (containerd-shim-runc-v2 on PATH); an absolute path runs that binary.
+   */
+  runtimes: Record<string, { shim: string }>;
 }
 
 export const defaultConfigPath = '/etc/ctrd/config.toml';
@@ -51,6 +56,7 @@ export function defaultConfig(): Config {
     images: { snapshotter: 'overlayfs', max_concurrent_downloads: 3 },
     registry: { hosts: {} },
     lease_expiry_interval: 60,
+    runtimes: {},
   };
 }
 
@@ -58,7 +64,7 @@ export function configToToml(config: Config): string {
   return stringify(config as unknown as Record<string, unknown>) + '\n';
 }
 
-type Shape = { [key: string]: 'string' | 'number' | 'hosts' | Shape };
+type Shape = { [key: string]: 'string' | 'number' | 'hosts' | 'runtimes' | Shape };
 
 const shape: Shape = {
   version: 'number',
@@ -69,6 +75,7 @@ const shape: Shape = {
   images: { snapshotter: 'string', max_concurrent_downloads: 'number' },
   registry: { hosts: 'hosts' },
   lease_expiry_interval: 'number',
+  runtimes: 'runtimes',
 };
 
 /** Copies the keys of `from` onto `into`, checking each against the shape; unknown keys are errors. */
@@ -79,6 +86,8 @@ function overlay(into: Record<string, unknown>, from: Record<string, unknown>, s
     if (want === undefined) throw invalidArgument(`config ${file}: unknown key "${path}"`);
     if (want === 'hosts') {
       into[key] = registryHosts(value, path, file);
+    } else if (want === 'runtimes') {
+      into[key] = { ...(into[key] as Config['runtimes']), ...runtimes(value, path, file) };
     } else if (typeof want === 'object') {
       if (typeof value !== 'object' || value === null || Array.isArray(value)) {
         throw invalidArgument(`config ${file}: "${path}" must be a table`);
@@ -93,14 +102,15 @@ function overlay(into: Record<string, unknown>, from: Record<string, unknown>, s
   }
 }
 
+const isTable = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
 /** [registry.hosts."<host>"] tables: mirrors (strings), insecure and skip_verify (booleans). */
 function registryHosts(value: unknown, path: string, file: string): Config['registry']['hosts'] {
-  const table = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
-  if (!table(value)) throw invalidArgument(`config ${file}: "${path}" must be a table of registry hosts`);
+  if (!isTable(value)) throw invalidArgument(`config ${file}: "${path}" must be a table of registry hosts`);
   const out: Config['registry']['hosts'] = {};
   for (const [host, h] of Object.entries(value)) {
     const where = `${path}."${host}"`;
-    if (!table(h)) throw invalidArgument(`config ${file}: "${where}" must be a table`);
+    if (!isTable(h)) throw invalidArgument(`config ${file}: "${where}" must be a table`);
     const entry: Config['registry']['hosts'][string] = {};
     for (const [k, v] of Object.entries(h)) {
       if (k === 'mirrors') {
@@ -114,6 +124,20 @@ function registryHosts(value: unknown, path: string, file: string): Config['regi
       }
     }
     out[host] = entry;
+  }
+  return out;
+}
+
+/** [runtimes."<name>"] tables: shim, an absolute path. */
+function runtimes(value: unknown, path: string, file: string): Config['runtimes'] {
+  if (!isTable(value)) throw invalidArgument(`config ${file}: "${path}" must be a table of runtimes`);
+  const out: Config['runtimes'] = {};
+  for (const [name, r] of Object.entries(value)) {
+    const where = `${path}."${name}"`;
+    if (!isTable(r)) throw invalidArgument(`config ${file}: "${where}" must be a table`);
+    for (const k of Object.keys(r)) if (k !== 'shim') throw invalidArgument(`config ${file}: unknown key "${where}.${k}"`);
+    if (typeof r.shim !== 'string' || !r.shim.startsWith('/')) throw invalidArgument(`config ${file}: "${where}.shim" must be an absolute path`);
+    out[name] = { shim: r.shim };
   }
   return out;
 }

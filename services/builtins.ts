@@ -113,7 +113,7 @@ export function loadBuiltins(config: Config, log: Logger): Builtins {
   plugins.push({ type: 'io.containerd.grpc.v1', id: 'ctrd-images', requires: ['io.containerd.metadata.v1', 'io.containerd.gc.v1'] });
 
   const shims = new ShimManager(
-    { state: config.state, grpcAddress: config.grpc.address, publishBinary: join(projectRoot, 'bin', 'ctrd.js') },
+    { state: config.state, grpcAddress: config.grpc.address, publishBinary: join(projectRoot, 'bin', 'ctrd.js'), runtimes: config.runtimes },
     log.child({ component: 'tasks' }),
   );
   plugins.push({ type: 'io.containerd.runtime.v2', id: 'task', requires: ['io.containerd.event.v1', 'io.containerd.metadata.v1'] });

@@ -46,6 +46,8 @@ export interface ShimManagerOptions {
   grpcAddress: string;
   /** What the shim runs as `<bin> publish ...` for the events it does not forward over ttrpc. */
   publishBinary: string;
+  /** Runtime names to shim binaries (the config's [runtimes] table). */
+  runtimes: Record<string, { shim: string }>;
 }
 
 /** A running shim serving one task. */
@@ -131,7 +133,7 @@ export class ShimManager {
     const k = key(ns, container.id);
     if (this.shims.has(k) || this.creating.has(k)) throw alreadyExists(`task ${container.id} already exists`);
     if (container.spec.typeUrl === '' || container.spec.value.length === 0) throw invalidArgument(`container ${container.id} has no spec`);
-    const binary = shimBinaryName(container.runtime.name);
+    const binary = resolveShim(container.runtime.name, this.options.runtimes);
     this.creating.add(k);
     const log = this.log.child({ ns, id: container.id });
     const bundle = path.join(this.options.state, 'io.containerd.runtime.v2.task', ns, container.id);
@@ -203,6 +205,36 @@ export class ShimManager {
 
 const key = (ns: string, id: string) => `${ns}/${id}`;
 
+// runc lives in /usr/sbin, which a daemon started from a plain user PATH may not have.
+const searchPath = [...(process.env.PATH ?? '').split(':'), '/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'].filter(
+  (d, i, all) => d !== '' && all.indexOf(d) === i,
+);
+
+/**
+ * The shim binary for a runtime: an absolute path is that binary (as containerd allows); a name in the
+ * [runtimes] table is its shim; any other name follows containerd's rule and is looked up on PATH.
+ */
+export function resolveShim(runtime: string, table: Record<string, { shim: string }>): string {
+  const candidate = runtime.startsWith('/') ? runtime : table[runtime]?.shim;
+  if (candidate !== undefined) {
+    if (!isExecutable(candidate)) throw notFound(`runtime "${runtime}": shim binary ${candidate} does not exist or is not executable`);
+    return candidate;
+  }
+  const name = shimBinaryName(runtime);
+  const found = searchPath.map((dir) => path.join(dir, name)).find(isExecutable);
+  if (!found) throw notFound(`runtime "${runtime}" is not known: no shim binary ${name} on PATH and no [runtimes] entry`);
+  return found;
+}
+
+function isExecutable(file: string): boolean {
+  try {
+    fs.accessSync(file, fs.constants.X_OK);
+    return fs.statSync(file).isFile();
+  } catch {
+    return false;
+  }
+}
+
 /** containerd's rule: io.containerd.runc.v2 -> containerd-shim-runc-v2 (the last two dot components). */
 export function shimBinaryName(runtime: string): string {
   const parts = runtime.split('.');
@@ -228,8 +260,7 @@ function openLogFifo(file: string, log: Logger): net.Socket {
 
 function startShim(binary: string, bundle: string, ns: string, id: string, o: ShimManagerOptions, stdin: Buffer): Promise<string> {
   const args = ['-namespace', ns, '-address', o.grpcAddress, '-publish-binary', o.publishBinary, '-id', id, 'start'];
-  // runc lives in /usr/sbin, which a daemon started from a plain user PATH may not have.
-  const pathEnv = [process.env.PATH ?? '', '/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'].filter(Boolean).join(':');
+  const pathEnv = searchPath.join(':');
   return new Promise((resolve, reject) => {
     const child = spawn(binary, args, {
       cwd: bundle,
