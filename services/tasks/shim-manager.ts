@@ -188,7 +188,9 @@ export class ShimManager {
    */
   async load(): Promise<void> {
     const bundles = Bundle.list(this.options.state, this.options.root, this.log);
-    await Promise.all(bundles.map((b) => this.loadOne(b)));
+    await Promise.all(
+      bundles.map((b) => this.loadOne(b).catch((err: unknown) => this.log.error({ err, bundle: b.path }, 'cannot load the task of a bundle; leaving it'))),
+    );
   }
 
   private async loadOne(bundle: Bundle): Promise<void> {
