@@ -1,16 +1,22 @@
 // ctrctl, the docker-style admin CLI for ctrd: a thin gRPC client, one file per verb group.
 //   ctrctl [-a ADDRESS] [-n NAMESPACE] version | info | namespace ls|create|rm|inspect | events
 //          | pull | images | tag | rmi | history | image ls|pull|tag|rm|inspect|history|prune | system df
+//          | run | create | ps | start | stop | restart | kill | rm | exec | wait | pause | unpause | top | stats
+//          | inspect | logs
 // Exit status: 0 success, 1 a failure (reported as "ctrctl: <message>"), 2 a usage error.
 import { Command, CommanderError, Option } from 'commander';
 import { errnoCode } from '../../lib/errdefs.js';
 import { defaultAddress, defaultNamespace } from '../../lib/grpc/client.js';
 import { ctrdVersion, revision } from '../../lib/version.js';
+import { addContainerCommands } from './containers.js';
 import { addEventsCommand } from './events.js';
+import { addExecCommand } from './exec.js';
 import { addImageCommands } from './images.js';
 import { addInfoCommand } from './info.js';
+import { addMonitorCommands } from './monitor.js';
 import { addNamespaceCommands } from './namespace.js';
 import { ExitStatus, printError } from './output.js';
+import { addRunCommands } from './run.js';
 import { addVersionCommand } from './version.js';
 
 const usageError = 2;
@@ -33,6 +39,10 @@ function cli(): Command {
   addNamespaceCommands(program);
   addEventsCommand(program);
   addImageCommands(program);
+  addRunCommands(program);
+  addContainerCommands(program);
+  addExecCommand(program);
+  addMonitorCommands(program);
   return program;
 }
 

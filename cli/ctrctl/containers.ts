@@ -1,0 +1,403 @@
+// ctrctl's container verbs besides run and exec, docker's names, flags and output:
+//   ps [-a] [-q] [--no-trunc] [--format T]     start [-a] C...       stop [-t S] C...      restart [-t S] C...
+//   kill [-s SIGNAL] C...                      rm [-f] C...           wait C...             pause C...   unpause C...
+//   inspect [-f T] C...                        logs C
+// Every C is a name, a full ID or a unique ID prefix. As docker: each one is tried in turn, failures reported,
+// and the status is 1 when any failed.
+import { readFileSync } from 'node:fs';
+import type { Command } from 'commander';
+import { Status } from '../../gen/containerd/v1/types/task.js';
+import { failedPrecondition, errnoCode } from '../../lib/errdefs.js';
+import { unary } from '../../lib/grpc/client.js';
+import { parseReference, familiarString } from '../../lib/registry/reference.js';
+import { withClients } from './connect.js';
+import { logPathOf } from './container-create.js';
+import {
+  findContainer,
+  listContainers,
+  specOf,
+  stateLabels,
+  stateOf,
+  statusText,
+  storedConfig,
+  type ContainerInfo,
+} from './container-state.js';
+import { formatArgument, parseFormat, renderFormat, type OutputFormat } from './go-template.js';
+import { kill, removeContainer, runAttached, startDetached, stopContainer, waitProcess } from './lifecycle.js';
+import { ExitStatus, print, printError, printJson } from './output.js';
+import { runtimeClients, type RuntimeClients } from './runtime-clients.js';
+import { parseSignal } from './signals.js';
+import { resourcesOf } from './spec.js';
+import { createdSince, goTimeString } from './units.js';
+
+/** docker's formatter.Ellipsis. */
+function ellipsis(s: string, width: number): string {
+  const chars = [...s];
+  return chars.length <= width ? s : `${chars.slice(0, width - 1).join('')}…`;
+}
+
+function imageShown(info: ContainerInfo): string {
+  const stored = storedConfig(info.container)?.Image;
+  if (stored) return stored;
+  try {
+    return familiarString(parseReference(info.container.image));
+  } catch {
+    return info.container.image;
+  }
+}
+
+// ---- ps ----
+
+const psHeaders = {
+  ID: 'CONTAINER ID',
+  Image: 'IMAGE',
+  Command: 'COMMAND',
+  CreatedAt: 'CREATED AT',
+  RunningFor: 'CREATED',
+  Ports: 'PORTS',
+  State: 'STATE',
+  Status: 'STATUS',
+  Size: 'SIZE',
+  Names: 'NAMES',
+  Labels: 'LABELS',
+  Mounts: 'MOUNTS',
+  Networks: 'NETWORKS',
+};
+
+function psRow(info: ContainerInfo, trunc: boolean, now: number): Record<string, string> {
+  const c = info.container;
+  const state = stateOf(info);
+  const args = specOf(c).process?.args ?? [];
+  const command = args.join(' ');
+  return {
+    Command: `"${trunc ? ellipsis(command, 20) : command}"`,
+    CreatedAt: c.createdAt ? goTimeString(c.createdAt) : '',
+    ID: trunc ? c.id.slice(0, 12) : c.id,
+    Image: imageShown(info),
+    Labels: Object.keys(c.labels)
+      .sort()
+      .map((k) => `${k}=${c.labels[k]}`)
+      .join(','),
+    LocalVolumes: '0',
+    Mounts: '',
+    Names: info.name,
+    Networks: '',
+    Ports: '',
+    RunningFor: createdSince(c.createdAt, now),
+    Size: '',
+    State: state.status,
+    Status: statusText(state, now),
+  };
+}
+
+interface PsOptions {
+  all?: boolean;
+  quiet?: boolean;
+  trunc: boolean;
+  format?: OutputFormat;
+}
+
+function addPsCommand(program: Command): void {
+  program
+    .command('ps')
+    .description('list containers (running ones; -a for all)')
+    .option('-a, --all', 'show all containers (default shows just running)')
+    .option('-q, --quiet', 'only display container IDs')
+    .option('--no-trunc', "don't truncate output")
+    .option('--format <template>', "format output with a Go template ('table ...' for a table, 'json')", formatArgument)
+    .action(async (o: PsOptions, command: Command) => {
+      const all = await withClients(command, (c) => listContainers(runtimeClients(c)));
+      const now = Date.now();
+      const shown = all
+        .filter((i) => o.all || stateOf(i).running)
+        // Newest first, as docker lists them.
+        .sort((a, b) => (b.container.createdAt?.getTime() ?? 0) - (a.container.createdAt?.getTime() ?? 0));
+      const rows = shown.map((i) => psRow(i, o.trunc, now));
+      if (o.quiet && !o.format) {
+        if (rows.length > 0) print(rows.map((r) => r.ID).join('\n'));
+        return;
+      }
+      const format = o.format ?? parseFormat('table {{.ID}}\\t{{.Image}}\\t{{.Command}}\\t{{.RunningFor}}\\t{{.Status}}\\t{{.Ports}}\\t{{.Names}}');
+      process.stdout.write(renderFormat(format, rows, psHeaders));
+    });
+}
+
+// ---- the verbs that act on each container in turn ----
+
+/** Runs fn for each argument, reporting failures as docker does, and fails the verb when one failed. */
+async function eachContainer(
+  command: Command,
+  inputs: readonly string[],
+  fn: (rc: RuntimeClients, info: ContainerInfo, input: string, ns: string) => Promise<void>,
+): Promise<void> {
+  let failed = false;
+  await withClients(command, async (c, flags) => {
+    const rc = runtimeClients(c);
+    for (const input of inputs) {
+      try {
+        await fn(rc, await findContainer(rc, input), input, flags.namespace);
+      } catch (err) {
+        if (err instanceof ExitStatus) throw err;
+        printError(err);
+        failed = true;
+      }
+    }
+  });
+  if (failed) throw new ExitStatus(1);
+}
+
+const isRunning = (info: ContainerInfo) => stateOf(info).running;
+
+function addStartCommand(program: Command): void {
+  program
+    .command('start')
+    .description('start one or more stopped containers')
+    .argument('<container...>', 'names or IDs')
+    .option('-a, --attach', "attach stdout/stderr and forward the container's exit status")
+    .option('-i, --interactive', "attach the container's STDIN")
+    .action(async (inputs: string[], o: { attach?: boolean; interactive?: boolean }, command: Command) => {
+      if ((o.attach || o.interactive) && inputs.length > 1) throw failedPrecondition('you cannot start and attach multiple containers at once');
+      let code = 0;
+      await eachContainer(command, inputs, async (rc, info, input, ns) => {
+        if (o.attach || o.interactive) {
+          const terminal = Boolean(specOf(info.container).process?.terminal);
+          code = await runAttached(rc, info, { stdin: Boolean(o.interactive), tty: terminal });
+          return;
+        }
+        if (!isRunning(info)) await startDetached(rc, info, ns);
+        print(input);
+      });
+      if (code !== 0) throw new ExitStatus(code);
+    });
+}
+
+function parseTimeout(v: string): number {
+  if (!/^-?\d+$/.test(v)) throw failedPrecondition(`invalid timeout "${v}"`);
+  const n = Number(v);
+  // docker: -1 waits for ever; ctrctl caps that at a day.
+  return n < 0 ? 86_400 : n;
+}
+
+function addStopCommands(program: Command): void {
+  program
+    .command('stop')
+    .description('stop one or more running containers: the stop signal, then SIGKILL after the timeout')
+    .argument('<container...>', 'names or IDs')
+    .option('-t, --time <seconds>', 'seconds to wait before killing the container', '10')
+    .option('-s, --signal <signal>', 'signal to send (default: the image stop signal, or SIGTERM)')
+    .action(async (inputs: string[], o: { time: string; signal?: string }, command: Command) => {
+      const timeout = parseTimeout(o.time);
+      const signal = o.signal === undefined ? undefined : parseSignal(o.signal);
+      await eachContainer(command, inputs, async (rc, info, input) => {
+        await stopContainer(rc, info, timeout, signal);
+        print(input);
+      });
+    });
+  program
+    .command('restart')
+    .description('restart one or more containers')
+    .argument('<container...>', 'names or IDs')
+    .option('-t, --time <seconds>', 'seconds to wait before killing the container', '10')
+    .action(async (inputs: string[], o: { time: string }, command: Command) => {
+      const timeout = parseTimeout(o.time);
+      await eachContainer(command, inputs, async (rc, info, input, ns) => {
+        await stopContainer(rc, info, timeout);
+        await startDetached(rc, { ...info, task: undefined }, ns);
+        print(input);
+      });
+    });
+  program
+    .command('kill')
+    .description('kill one or more running containers')
+    .argument('<container...>', 'names or IDs')
+    .option('-s, --signal <signal>', 'signal to send to the container', 'KILL')
+    .action(async (inputs: string[], o: { signal: string }, command: Command) => {
+      const signal = parseSignal(o.signal);
+      await eachContainer(command, inputs, async (rc, info, input) => {
+        if (!isRunning(info)) throw failedPrecondition(`Cannot kill container: ${input}: Container ${info.container.id} is not running`);
+        await kill(rc, info.container.id, signal);
+        print(input);
+      });
+    });
+}
+
+function addRemoveCommand(program: Command): void {
+  program
+    .command('rm')
+    .description('remove one or more containers')
+    .argument('<container...>', 'names or IDs')
+    .option('-f, --force', 'force the removal of a running container (uses SIGKILL)')
+    .action(async (inputs: string[], o: { force?: boolean }, command: Command) => {
+      await eachContainer(command, inputs, async (rc, info, input, ns) => {
+        await removeContainer(rc, info, ns, Boolean(o.force));
+        print(input);
+      });
+    });
+}
+
+function addWaitCommand(program: Command): void {
+  program
+    .command('wait')
+    .description("block until one or more containers stop, then print their exit codes")
+    .argument('<container...>', 'names or IDs')
+    .action(async (inputs: string[], _o: unknown, command: Command) => {
+      await eachContainer(command, inputs, async (rc, info) => {
+        if (!info.task) {
+          print(String(stateOf(info).exitCode));
+          return;
+        }
+        const res = await waitProcess(rc, info.container.id);
+        print(String(res?.exitStatus ?? 0));
+      });
+    });
+}
+
+function addPauseCommands(program: Command): void {
+  program
+    .command('pause')
+    .description('pause all processes within one or more containers')
+    .argument('<container...>', 'names or IDs')
+    .action(async (inputs: string[], _o: unknown, command: Command) => {
+      await eachContainer(command, inputs, async (rc, info, input) => {
+        const s = stateOf(info);
+        if (!s.running) throw failedPrecondition(`container ${info.container.id} is not running`);
+        if (s.paused) throw failedPrecondition(`container ${info.container.id} is already paused`);
+        await unary(rc.tasks, rc.tasks.pause, { containerId: info.container.id });
+        print(input);
+      });
+    });
+  program
+    .command('unpause')
+    .description('unpause all processes within one or more containers')
+    .argument('<container...>', 'names or IDs')
+    .action(async (inputs: string[], _o: unknown, command: Command) => {
+      await eachContainer(command, inputs, async (rc, info, input) => {
+        if (info.task?.status !== Status.PAUSED) throw failedPrecondition(`container ${info.container.id} is not paused`);
+        await unary(rc.tasks, rc.tasks.resume, { containerId: info.container.id });
+        print(input);
+      });
+    });
+}
+
+// ---- inspect ----
+
+/** docker's zero time, for times that are not set. */
+const zeroTime = '0001-01-01T00:00:00Z';
+
+export function inspectObject(info: ContainerInfo): Record<string, unknown> {
+  const c = info.container;
+  const spec = specOf(c);
+  const state = stateOf(info);
+  const stored = storedConfig(c);
+  const args = spec.process?.args ?? [];
+  const user = spec.process?.user;
+  const resources = resourcesOf(spec);
+  return {
+    Id: c.id,
+    Created: c.createdAt?.toISOString() ?? zeroTime,
+    Path: args[0] ?? '',
+    Args: args.slice(1),
+    State: {
+      Status: state.status,
+      Running: state.running,
+      Paused: state.paused,
+      Restarting: false,
+      OOMKilled: false,
+      Dead: false,
+      Pid: state.pid,
+      ExitCode: state.exitCode,
+      Error: '',
+      StartedAt: state.startedAt?.toISOString() ?? zeroTime,
+      FinishedAt: state.finishedAt?.toISOString() ?? zeroTime,
+    },
+    Image: c.image,
+    Name: `/${info.name}`,
+    Driver: c.snapshotter,
+    Platform: 'linux',
+    HostConfig: {
+      Memory: resources.Memory,
+      NanoCpus: resources.NanoCpus,
+      CpusetCpus: resources.CpusetCpus,
+      PidsLimit: resources.PidsLimit,
+      Runtime: c.runtime?.name ?? '',
+      CgroupParent: '',
+    },
+    Config: {
+      Hostname: spec.hostname ?? '',
+      User: user ? `${user.uid}:${user.gid}` : '',
+      Tty: Boolean(spec.process?.terminal),
+      Env: spec.process?.env ?? [],
+      Cmd: stored?.Cmd ?? args,
+      Image: stored?.Image ?? c.image,
+      WorkingDir: spec.process?.cwd ?? '',
+      Entrypoint: stored ? (stored.Entrypoint.length > 0 ? stored.Entrypoint : null) : null,
+      Labels: c.labels,
+      StopSignal: c.labels['io.containerd.image.config.stop-signal'] ?? '',
+    },
+    LogPath: c.labels[stateLabels.logPath] ?? '',
+    Spec: spec,
+  };
+}
+
+function addInspectCommand(program: Command): void {
+  const action = async (inputs: string[], o: { format?: OutputFormat }, command: Command) => {
+    const found: Array<Record<string, unknown>> = [];
+    let failed = false;
+    await withClients(command, async (c) => {
+      const rc = runtimeClients(c);
+      for (const input of inputs) {
+        try {
+          found.push(inspectObject(await findContainer(rc, input)));
+        } catch (err) {
+          printError(err);
+          failed = true;
+        }
+      }
+    });
+    const format = o.format?.source === 'json' ? undefined : o.format;
+    if (format) process.stdout.write(renderFormat(format, found, {}));
+    else printJson(found, 4);
+    if (failed) throw new ExitStatus(1);
+  };
+  for (const parent of [program, containerNoun(program)]) {
+    parent
+      .command('inspect')
+      .description('show one or more containers in detail, as JSON')
+      .argument('<container...>', 'names or IDs')
+      .option('-f, --format <template>', 'format output with a Go template', formatArgument)
+      .action(action);
+  }
+}
+
+function containerNoun(program: Command): Command {
+  return program.commands.find((c) => c.name() === 'container') ?? program.command('container').description('manage containers');
+}
+
+function addLogsCommand(program: Command): void {
+  program
+    .command('logs')
+    .description("print a detached container's output (what it wrote since it was created)")
+    .argument('<container>', 'name or ID')
+    .action(async (input: string, _o: unknown, command: Command) => {
+      await withClients(command, async (c, flags) => {
+        const info = await findContainer(runtimeClients(c), input);
+        const path = info.container.labels[stateLabels.logPath] || logPathOf(flags.namespace, info.container.id);
+        try {
+          process.stdout.write(readFileSync(path));
+        } catch (err) {
+          if (errnoCode(err) !== 'ENOENT') throw err;
+        }
+      });
+    });
+}
+
+export function addContainerCommands(program: Command): void {
+  addPsCommand(program);
+  addStartCommand(program);
+  addStopCommands(program);
+  addRemoveCommand(program);
+  addWaitCommand(program);
+  addPauseCommands(program);
+  addInspectCommand(program);
+  addLogsCommand(program);
+}

@@ -1,0 +1,153 @@
+// ctrctl run and create, docker's flags:
+//   run [-d] [-i] [-t] [--rm] [--name N] [-e K=V]... [-w DIR] [-u USER[:GROUP]] [--hostname H] [-m 64m] [--cpus 0.5]
+//       [--cpuset-cpus 0-1] [--pids-limit N] [--entrypoint E] [--runtime NAME|/abs/shim] [--snapshotter S] IMAGE [CMD...]
+//   create (the same, without -d and --rm)
+// Exit status as docker run's: the container's, or 125 when ctrctl could not run it.
+import { availableParallelism } from 'node:os';
+import { Option, type Command } from 'commander';
+import { errorMessage } from './output.js';
+import { connect, globalFlags } from './connect.js';
+import { createContainer, defaultRuntime, defaultSnapshotter, validateHostname, type CreateFlags } from './container-create.js';
+import { containerName } from './names.js';
+import { removeContainer, runAttached, startDetached } from './lifecycle.js';
+import { ExitStatus, print } from './output.js';
+import { runtimeClients } from './runtime-clients.js';
+import { parseResources } from './spec.js';
+import { isAbsolute } from 'node:path';
+import { invalidArgument } from '../../lib/errdefs.js';
+
+/** docker run's status for its own failures (the container never ran). */
+export const runFailure = 125;
+
+interface RunOptions {
+  detach?: boolean;
+  interactive?: boolean;
+  tty?: boolean;
+  rm?: boolean;
+  name?: string;
+  env: string[];
+  workdir?: string;
+  user?: string;
+  hostname?: string;
+  memory?: string;
+  cpus?: string;
+  cpusetCpus?: string;
+  pidsLimit?: string;
+  entrypoint?: string;
+  runtime: string;
+  snapshotter: string;
+}
+
+const collect = (value: string, previous: string[]) => [...previous, value];
+
+function addCreateOptions(cmd: Command): Command {
+  return cmd
+    .argument('<image>', 'the image: a name or an ID')
+    .argument('[command...]', 'the command and its arguments (instead of the image Cmd)')
+    .option('--name <name>', 'assign a name to the container')
+    .option('-e, --env <KEY=VALUE>', 'set an environment variable (repeatable)', collect, [])
+    .option('-w, --workdir <dir>', 'working directory inside the container')
+    .option('-u, --user <user>', 'username or UID (format: <name|uid>[:<group|gid>])')
+    .option('-i, --interactive', 'keep STDIN open and pass it to the container')
+    .option('-t, --tty', 'allocate a pseudo-TTY')
+    .option('--hostname <name>', 'container host name')
+    .option('-m, --memory <bytes>', 'memory limit (e.g. 64m, 1g)')
+    .option('--cpus <number>', 'number of CPUs (e.g. 0.5)')
+    .option('--cpuset-cpus <list>', 'CPUs in which to allow execution (0-3, 0,1)')
+    .option('--pids-limit <n>', 'tune container pids limit (-1 for unlimited)')
+    .option('--entrypoint <cmd>', 'overwrite the default ENTRYPOINT of the image')
+    .option('--runtime <name>', 'runtime to use: a name (io.containerd.runc.v2) or a shim path', defaultRuntime)
+    .addOption(new Option('--snapshotter <name>', 'snapshotter for the container rootfs').default(defaultSnapshotter))
+    .passThroughOptions();
+}
+
+/** Every flag checked, before anything is asked of ctrd. */
+function createFlags(o: RunOptions): CreateFlags {
+  const resources = parseResources({ memory: o.memory, cpus: o.cpus, cpusetCpus: o.cpusetCpus, pidsLimit: o.pidsLimit }, availableParallelism());
+  if (o.workdir !== undefined && !isAbsolute(o.workdir)) {
+    throw invalidArgument(`the working directory '${o.workdir}' is invalid, it needs to be an absolute path`);
+  }
+  if (o.runtime === '') throw invalidArgument('--runtime must not be empty');
+  return {
+    name: o.name,
+    env: o.env,
+    workdir: o.workdir,
+    user: o.user,
+    hostname: o.hostname === undefined ? undefined : validateHostname(o.hostname),
+    entrypoint: o.entrypoint,
+    runtime: o.runtime,
+    snapshotter: o.snapshotter,
+    tty: Boolean(o.tty),
+    resources,
+  };
+}
+
+/** docker's "docker: <message>." for its own failures, then status 125. */
+function failRun(err: unknown): never {
+  if (err instanceof ExitStatus) throw err;
+  process.stderr.write(`ctrctl: ${errorMessage(err)}\n`);
+  throw new ExitStatus(runFailure);
+}
+
+async function runCommand(image: string, args: string[], o: RunOptions, command: Command, start: boolean): Promise<void> {
+  let flags: CreateFlags;
+  try {
+    if (o.detach && o.rm) throw invalidArgument('--rm with -d is not supported by ctrctl yet (nothing would remove the container when it exits)');
+    flags = createFlags(o);
+  } catch (err) {
+    failRun(err);
+  }
+  const g = globalFlags(command);
+  let c;
+  try {
+    c = await connect(g);
+  } catch (err) {
+    failRun(err);
+  }
+  let code = 0;
+  try {
+    const rc = runtimeClients(c);
+    let created;
+    try {
+      created = await createContainer(c, (lease) => runtimeClients(c, lease || undefined), image, args, flags);
+    } catch (err) {
+      failRun(err);
+    }
+    const info = { container: created.container, task: undefined, name: containerName(created.container) };
+    if (!start) {
+      print(info.container.id);
+      return;
+    }
+    if (o.detach) {
+      try {
+        await startDetached(rc, info, g.namespace);
+      } catch (err) {
+        // docker leaves a container that could not start as Created; ctrctl removes it, as the brief of
+        // run is one container that runs: nothing is left behind by a failed run.
+        await removeContainer(rc, info, g.namespace, true).catch(() => undefined);
+        failRun(err);
+      }
+      print(info.container.id);
+      return;
+    }
+    try {
+      code = await runAttached(rc, info, { stdin: Boolean(o.interactive), tty: Boolean(o.tty) });
+    } catch (err) {
+      await removeContainer(rc, info, g.namespace, true).catch(() => undefined);
+      failRun(err);
+    }
+    if (o.rm) await removeContainer(rc, info, g.namespace, true);
+  } finally {
+    c.close();
+  }
+  if (code !== 0) throw new ExitStatus(code);
+}
+
+export function addRunCommands(program: Command): void {
+  addCreateOptions(program.command('run').description('create and run a new container from an image'))
+    .option('-d, --detach', 'run the container in the background and print its ID')
+    .option('--rm', 'automatically remove the container when it exits')
+    .action((image: string, args: string[], o: RunOptions, command: Command) => runCommand(image, args, o, command, true));
+  addCreateOptions(program.command('create').description('create a new container'))
+    .action((image: string, args: string[], o: RunOptions, command: Command) => runCommand(image, args, o, command, false));
+}

@@ -1,0 +1,245 @@
+// ctrctl's container verbs against a real ctrd, through Debian's containerd-shim-runc-v2 and runc, with the
+// test busybox pulled from a real registry by `ctrctl run` itself: run (attached, --rm, -d, exit status, -e -w -u
+// --hostname, resource limits), ps, exec, pause/unpause, top, stats, inspect, stop, kill, start, rm, names and
+// ID prefixes, and bad input. Every test checks that nothing is left: containers, tasks, shims, mounts, FIFOs.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TestDaemon, type RunResult } from '../harness/daemon.js';
+import { pushBusybox, type PushedBusybox } from '../harness/images.js';
+import { mountsUnder } from '../harness/mounts.js';
+import { startRegistry, type TestRegistry } from '../harness/registry.js';
+
+const shimBinary = '/usr/bin/containerd-shim-runc-v2';
+const runcBinary = ['/usr/sbin/runc', '/usr/bin/runc'].find((p) => fs.existsSync(p));
+
+/** Pids of shims started for this daemon: their command line names its socket. */
+function shimsOf(address: string): number[] {
+  return fs
+    .readdirSync('/proc')
+    .filter((e) => /^\d+$/.test(e))
+    .filter((pid) => {
+      try {
+        const argv = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+        return argv[0]?.endsWith('containerd-shim-runc-v2') && argv.includes(address);
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+}
+
+const ok = (r: RunResult, d: TestDaemon) => `exit ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}\n${d.log().slice(-3000)}`;
+
+describe.skipIf(!fs.existsSync(shimBinary) || !runcBinary || process.getuid?.() !== 0)('ctrctl container verbs', () => {
+  let d: TestDaemon;
+  let reg: TestRegistry;
+  let busybox: PushedBusybox;
+  let image: string;
+  let work: string;
+  const saved: Record<string, string | undefined> = {};
+
+  beforeAll(async () => {
+    work = fs.mkdtempSync(path.join(os.tmpdir(), 'ctrctl-containers-'));
+    // ctrctl's FIFOs, mounts and logs go under the test's own dir, so that what it leaves is seen.
+    for (const [k, v] of Object.entries({ CTRCTL_FIFO_DIR: 'fifo', CTRCTL_MOUNT_DIR: 'mnt', CTRCTL_DATA_ROOT: 'data' })) {
+      saved[k] = process.env[k];
+      process.env[k] = path.join(work, v);
+    }
+    [d, reg] = await Promise.all([new TestDaemon().start(), startRegistry()]);
+    busybox = await pushBusybox(reg);
+    image = busybox.latest.ref;
+  }, 120_000);
+
+  afterAll(async () => {
+    if (d) for (const pid of shimsOf(d.address)) process.kill(pid, 'SIGKILL');
+    await reg?.stop();
+    await d?.cleanup();
+    for (const [k, v] of Object.entries(saved)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+    if (work) fs.rmSync(work, { recursive: true, force: true });
+  });
+
+  const ctl = (args: string[], input?: string) => d.ctrctl(args, { timeoutMs: 60_000, input });
+
+  /** Nothing of any container is left: records, tasks, shims, mounts, FIFO dirs, logs. */
+  async function expectNothingLeft(): Promise<void> {
+    const ls = await d.ctr(['containers', 'ls', '-q']);
+    expect(ls.stdout.trim()).toBe('');
+    const tasks = await d.ctr(['tasks', 'ls', '-q']);
+    expect(tasks.stdout.trim()).toBe('');
+    expect(shimsOf(d.address)).toEqual([]);
+    expect(mountsUnder(d.state)).toEqual([]);
+    expect(mountsUnder(d.root)).toEqual([]);
+    expect(mountsUnder(work)).toEqual([]);
+    for (const dir of ['fifo', 'mnt', 'data/default']) {
+      const p = path.join(work, dir);
+      expect(fs.existsSync(p) ? fs.readdirSync(p) : [], dir).toEqual([]);
+    }
+    const snaps = await d.ctr(['snapshots', 'ls']);
+    expect(snaps.stdout).not.toMatch(/\bActive\b/);
+  }
+
+  it('run --rm pulls the image, prints the output, exits 0 and leaves nothing', async () => {
+    const r = await ctl(['run', '--rm', image, 'echo', 'hello']);
+    expect(r.code, ok(r, d)).toBe(0);
+    expect(r.stdout).toBe('hello\n');
+    expect(r.stderr).toContain(`Unable to find image '${image}' locally`);
+    expect(r.stderr).toContain('Status: Downloaded newer image');
+    await expectNothingLeft();
+  });
+
+  it('passes the exit status through, and stdin with -i', async () => {
+    const r = await ctl(['run', '--rm', image, 'sh', '-c', 'echo out; echo err >&2; exit 3']);
+    expect(r.code, ok(r, d)).toBe(3);
+    expect(r.stdout).toBe('out\n');
+    expect(r.stderr).toMatch(/(^|\n)err\n$/);
+    const i = await ctl(['run', '--rm', '-i', image, 'wc', '-c'], 'x'.repeat(100_000));
+    expect(i.code, ok(i, d)).toBe(0);
+    expect(i.stdout.trim()).toBe('100000');
+    await expectNothingLeft();
+  });
+
+  it('-e, -w, -u, --hostname and --entrypoint are what the process sees', async () => {
+    const r = await ctl(['run', '--rm', '-e', 'FOO=bar baz', '-w', '/etc', '-u', 'nobody', '--hostname', 'box1', image, 'sh', '-c', 'echo "$FOO"; pwd; id -u; id -g; hostname']);
+    expect(r.code, ok(r, d)).toBe(0);
+    expect(r.stdout).toBe('bar baz\n/etc\n65534\n65534\nbox1\n');
+    const g = await ctl(['run', '--rm', '-u', '123:456', image, 'sh', '-c', 'id -u; id -g']);
+    expect(g.stdout, ok(g, d)).toBe('123\n456\n');
+    const e = await ctl(['run', '--rm', '--entrypoint', 'echo', image, 'from', 'entrypoint']);
+    expect(e.stdout, ok(e, d)).toBe('from entrypoint\n');
+    await expectNothingLeft();
+  });
+
+  it('-m, --cpus and --pids-limit set the cgroup limits', async () => {
+    const r = await ctl(['run', '--rm', '-m', '64m', '--cpus', '0.5', '--pids-limit', '20', image, 'sh', '-c',
+      'cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/cpu/cpu.cfs_quota_us /sys/fs/cgroup/pids/pids.max']);
+    expect(r.code, ok(r, d)).toBe(0);
+    expect(r.stdout).toBe('67108864\n50000\n20\n');
+    await expectNothingLeft();
+  });
+
+  it('run -d, then ps, exec, pause/unpause, top, stats, inspect, stop, start, kill and rm', async () => {
+    const run = await ctl(['run', '-d', '--name', 'web', '-m', '32m', image, 'sleep', '1000']);
+    expect(run.code, ok(run, d)).toBe(0);
+    const id = run.stdout.trim();
+    expect(id).toMatch(/^[0-9a-f]{64}$/);
+
+    const ps = await ctl(['ps']);
+    expect(ps.stdout.split('\n')[0]).toMatch(/^CONTAINER ID\s+IMAGE\s+COMMAND\s+CREATED\s+STATUS\s+PORTS\s+NAMES$/);
+    expect(ps.stdout).toMatch(new RegExp(`^${id.slice(0, 12)}\\s+\\S+\\s+"sleep 1000"\\s+.* ago\\s+Up .*\\s+web$`, 'm'));
+    expect((await ctl(['ps', '-q'])).stdout).toBe(`${id.slice(0, 12)}\n`);
+    expect((await ctl(['ps', '-q', '--no-trunc'])).stdout).toBe(`${id}\n`);
+
+    const ex = await ctl(['exec', 'web', 'sh', '-c', 'echo in $(hostname); exit 5']);
+    expect(ex.code, ok(ex, d)).toBe(5);
+    expect(ex.stdout).toBe(`in ${id.slice(0, 12)}\n`);
+    const exu = await ctl(['exec', '-u', 'nobody', '-e', 'A=1', '-w', '/etc', id.slice(0, 8), 'sh', '-c', 'echo $A $(id -u) $(pwd)']);
+    expect(exu.stdout, ok(exu, d)).toBe('1 65534 /etc\n');
+
+    expect((await ctl(['pause', 'web'])).code).toBe(0);
+    expect((await ctl(['ps', '--format', '{{.Names}} {{.State}} {{.Status}}'])).stdout).toMatch(/^web paused Up .* \(Paused\)$/m);
+    expect((await ctl(['unpause', 'web'])).code).toBe(0);
+    expect((await ctl(['ps', '--format', '{{.State}}'])).stdout).toBe('running\n');
+
+    const top = await ctl(['top', 'web']);
+    expect(top.code, ok(top, d)).toBe(0);
+    expect(top.stdout).toMatch(/^UID\s+PID\s+PPID/);
+    expect(top.stdout).toContain('sleep 1000');
+    expect(top.stdout.trim().split('\n')).toHaveLength(2);
+
+    const stats = await ctl(['stats', '--no-stream']);
+    expect(stats.code, ok(stats, d)).toBe(0);
+    expect(stats.stdout).toMatch(/^CONTAINER ID\s+NAME\s+CPU %\s+MEM USAGE \/ LIMIT\s+MEM %\s+NET I\/O\s+BLOCK I\/O\s+PIDS$/m);
+    expect(stats.stdout).toMatch(new RegExp(`^${id.slice(0, 12)}\\s+web\\s+\\d+\\.\\d\\d%\\s+\\S+ / 32MiB\\s+\\S+%.*\\s1$`, 'm'));
+
+    const insp = await ctl(['inspect', 'web']);
+    expect(insp.code, ok(insp, d)).toBe(0);
+    const [obj] = JSON.parse(insp.stdout) as Array<Record<string, any>>;
+    expect(obj!.Id).toBe(id);
+    expect(obj!.Name).toBe('/web');
+    expect(obj!.State).toMatchObject({ Status: 'running', Running: true, Paused: false, ExitCode: 0 });
+    expect(obj!.State.Pid).toBeGreaterThan(0);
+    expect(obj!.Config).toMatchObject({ Cmd: ['sleep', '1000'], Entrypoint: null, WorkingDir: '/', Hostname: id.slice(0, 12), Image: image });
+    expect(obj!.HostConfig).toMatchObject({ Memory: 32 * 1024 * 1024, NanoCpus: 0, Runtime: 'io.containerd.runc.v2' });
+    expect(obj!.Spec.linux.cgroupsPath).toBe(`/default/${id}`);
+    expect((await ctl(['inspect', '-f', '{{.State.Status}} {{.Name}}', id.slice(0, 6)])).stdout).toBe('running /web\n');
+
+    // sleep as pid 1 ignores SIGTERM: stop sends SIGKILL after the timeout.
+    const t0 = Date.now();
+    const stop = await ctl(['stop', '-t', '1', 'web']);
+    expect(stop.code, ok(stop, d)).toBe(0);
+    expect(stop.stdout).toBe('web\n');
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(900);
+    expect((await ctl(['ps', '-q'])).stdout).toBe('');
+    expect((await ctl(['ps', '-a', '--format', '{{.Names}} {{.Status}}'])).stdout).toMatch(/^web Exited \(137\) .* ago$/m);
+    expect(shimsOf(d.address)).toEqual([]);
+
+    expect((await ctl(['start', 'web'])).stdout).toBe('web\n');
+    expect((await ctl(['ps', '--format', '{{.Names}} {{.State}}'])).stdout).toBe('web running\n');
+    const kill = await ctl(['kill', '-s', 'TERM', 'web']);
+    expect(kill.code, ok(kill, d)).toBe(0);
+    const rmRunning = await ctl(['rm', 'web']);
+    expect(rmRunning.code).toBe(1);
+    expect(rmRunning.stderr).toContain('container is running');
+    const rm = await ctl(['rm', '-f', 'web']);
+    expect(rm.code, ok(rm, d)).toBe(0);
+    expect(rm.stdout).toBe('web\n');
+    await expectNothingLeft();
+  });
+
+  it('names, ID prefixes and unknown containers', async () => {
+    const a = await ctl(['create', '--name', 'alpha', image, 'true']);
+    expect(a.code, ok(a, d)).toBe(0);
+    const id = a.stdout.trim();
+    const dup = await ctl(['create', '--name', 'alpha', image, 'true']);
+    expect(dup.code).toBe(125);
+    expect(dup.stderr).toContain(`Conflict. The container name "/alpha" is already in use by container "${id}"`);
+    const gen = await ctl(['create', image, 'true']);
+    const genId = gen.stdout.trim();
+    const names = (await ctl(['ps', '-a', '--format', '{{.Names}} {{.Status}}'])).stdout.trim().split('\n').sort();
+    expect(names).toHaveLength(2);
+    expect(names).toContain('alpha Created');
+    expect(names.find((n) => n !== 'alpha Created')).toMatch(/^[a-z]+_[a-z]+ Created$/);
+
+    expect((await ctl(['inspect', '-f', '{{.Id}}', id.slice(0, 10)])).stdout).toBe(`${id}\n`);
+    const missing = await ctl(['inspect', 'nope']);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain('No such container: nope');
+    const badKill = await ctl(['kill', '-s', 'NOPE', 'alpha']);
+    expect(badKill.code).toBe(1);
+    expect(badKill.stderr).toContain('invalid signal: NOPE');
+
+    // start -a of a created container runs it attached.
+    const sa = await ctl(['start', '-a', 'alpha']);
+    expect(sa.code, ok(sa, d)).toBe(0);
+    expect((await ctl(['wait', 'alpha'])).stdout).toBe('0\n');
+
+    const rm = await ctl(['rm', 'alpha', genId, 'nope']);
+    expect(rm.code).toBe(1);
+    expect(rm.stdout).toBe(`alpha\n${genId}\n`);
+    expect(rm.stderr).toContain('No such container: nope');
+    await expectNothingLeft();
+  });
+
+  it('bad input is a clear error and leaves nothing behind', async () => {
+    const mem = await ctl(['run', '--rm', '-m', '12x', image, 'true']);
+    expect(mem.code).toBe(125);
+    expect(mem.stderr).toContain("invalid size: '12x'");
+    const small = await ctl(['run', '--rm', '-m', '1m', image, 'true']);
+    expect(small.stderr).toContain('Minimum memory limit allowed is 6MB');
+    const unknown = await ctl(['run', '--rm', `${reg.host}/test/nothing:here`, 'true']);
+    expect(unknown.code).toBe(125);
+    expect(unknown.stderr).toMatch(/not found/i);
+    const noCmd = await ctl(['run', '--rm', image, '/no/such/binary']);
+    expect(noCmd.code).not.toBe(0);
+    expect(noCmd.stderr).toMatch(/no such file or directory|not found/i);
+    const badRuntime = await ctl(['run', '--rm', '--runtime', 'io.containerd.nope.v9', image, 'true']);
+    expect(badRuntime.code).toBe(125);
+    expect(badRuntime.stderr).toContain('io.containerd.nope.v9');
+    await expectNothingLeft();
+  });
+});
