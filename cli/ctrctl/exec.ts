@@ -7,7 +7,7 @@ import { unary } from '../../lib/grpc/client.js';
 import { connect, globalFlags } from './connect.js';
 import { readFileInRoot } from './container-create.js';
 import { findContainer, processTypeUrl, specOf, stateOf } from './container-state.js';
-import { followTerminalSize, proxySignals, waitProcess } from './lifecycle.js';
+import { followTerminalSize, proxySignals, statusOfStartError, waitProcess } from './lifecycle.js';
 import { ExitStatus, errorMessage } from './output.js';
 import { runtimeClients, type RuntimeClients } from './runtime-clients.js';
 import { mergeEnv, parseEnvFlag, resolveUser, userNeedsFiles, type OciProcess } from './spec.js';
@@ -20,16 +20,6 @@ interface ExecOptions {
   env: string[];
   workdir?: string;
   user?: string;
-}
-
-/** docker exec's status for its own failures; 126 and 127 as a shell's, when the command cannot run. */
-const execFailure = 126;
-
-function statusOfStartError(err: unknown): number {
-  const m = errorMessage(err);
-  if (/executable file not found|no such file or directory/i.test(m)) return 127;
-  if (/permission denied/i.test(m)) return 126;
-  return execFailure;
 }
 
 async function execIn(rc: RuntimeClients, input: string, args: string[], o: ExecOptions): Promise<number> {
@@ -92,13 +82,15 @@ async function execIn(rc: RuntimeClients, input: string, args: string[], o: Exec
       process.stderr.write(`ctrctl: ${errorMessage(err)}\n`);
       return statusOfStartError(err);
     }
+    fifos.processStarted();
     if (o.tty) {
       cleanups.push(rawTerminal(Boolean(o.interactive)));
       cleanups.push(followTerminalSize(rc, id, execId));
     } else cleanups.push(proxySignals(rc, id, execId));
     const res = (await exited)!;
-    await fifos.done();
+    // The shim closes its ends of the FIFOs when the process is deleted: then ours reach EOF.
     await unary(rc.tasks, rc.tasks.deleteProcess, { containerId: id, execId }).catch(() => undefined);
+    await fifos.done();
     return res.exitStatus;
   } finally {
     for (const undo of cleanups.reverse()) undo();

@@ -17,6 +17,14 @@ import { stopSignalOf } from './signals.js';
 import { Fifos, rawTerminal } from './stdio.js';
 import { constants } from 'node:os';
 
+/** docker's status when a process cannot start: 127 for a command not found, 126 for one that cannot run. */
+export function statusOfStartError(err: unknown, otherwise = 126): number {
+  const m = err instanceof Error ? err.message : String(err);
+  if (/executable file not found|no such file or directory/i.test(m)) return 127;
+  if (/permission denied/i.test(m)) return 126;
+  return otherwise;
+}
+
 export interface ExitResult {
   exitStatus: number;
   exitedAt: Date | undefined;
@@ -163,14 +171,17 @@ export async function runAttached(rc: RuntimeClients, info: ContainerInfo, opts:
       await deleteTask(rc, c.id, false).catch(() => undefined);
       throw err;
     }
+    fifos.processStarted();
     await recordStart(rc, c.id);
     if (opts.tty) {
       cleanups.push(rawTerminal(opts.stdin));
       cleanups.push(followTerminalSize(rc, c.id, ''));
     } else cleanups.push(proxySignals(rc, c.id, ''));
     const res = (await exited)!;
-    await fifos.done();
+    // As containerd's client: the shim's delete waits for its copying to end and closes its ends of the
+    // FIFOs, and then ours reach EOF.
     await deleteTask(rc, c.id);
+    await fifos.done();
     return res.exitStatus;
   } finally {
     for (const undo of cleanups.reverse()) undo();

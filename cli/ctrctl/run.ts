@@ -9,7 +9,7 @@ import { errorMessage } from './output.js';
 import { connect, globalFlags } from './connect.js';
 import { createContainer, defaultRuntime, defaultSnapshotter, validateHostname, type CreateFlags } from './container-create.js';
 import { containerName } from './names.js';
-import { removeContainer, runAttached, startDetached } from './lifecycle.js';
+import { removeContainer, runAttached, startDetached, statusOfStartError } from './lifecycle.js';
 import { ExitStatus, print } from './output.js';
 import { runtimeClients } from './runtime-clients.js';
 import { parseResources } from './spec.js';
@@ -83,10 +83,10 @@ function createFlags(o: RunOptions): CreateFlags {
 }
 
 /** docker's "docker: <message>." for its own failures, then status 125. */
-function failRun(err: unknown): never {
+function failRun(err: unknown, status = runFailure): never {
   if (err instanceof ExitStatus) throw err;
   process.stderr.write(`ctrctl: ${errorMessage(err)}\n`);
-  throw new ExitStatus(runFailure);
+  throw new ExitStatus(status);
 }
 
 async function runCommand(image: string, args: string[], o: RunOptions, command: Command, start: boolean): Promise<void> {
@@ -125,7 +125,7 @@ async function runCommand(image: string, args: string[], o: RunOptions, command:
         // docker leaves a container that could not start as Created; ctrctl removes it, as the brief of
         // run is one container that runs: nothing is left behind by a failed run.
         await removeContainer(rc, info, g.namespace, true).catch(() => undefined);
-        failRun(err);
+        failRun(err, statusOfStartError(err, runFailure));
       }
       print(info.container.id);
       return;
@@ -134,7 +134,7 @@ async function runCommand(image: string, args: string[], o: RunOptions, command:
       code = await runAttached(rc, info, { stdin: Boolean(o.interactive), tty: Boolean(o.tty) });
     } catch (err) {
       await removeContainer(rc, info, g.namespace, true).catch(() => undefined);
-      failRun(err);
+      failRun(err, statusOfStartError(err, runFailure));
     }
     if (o.rm) await removeContainer(rc, info, g.namespace, true);
   } finally {

@@ -32,6 +32,9 @@ export class Fifos {
   private readonly pending = new Set<string>();
   private readonly ended: Array<Promise<void>> = [];
   private disposed = false;
+  private markStarted!: () => void;
+  /** Resolved once the process has started: stdin is closed no earlier (see copyIn). */
+  private readonly started = new Promise<void>((resolve) => (this.markStarted = resolve));
 
   private constructor(
     readonly dir: string,
@@ -71,6 +74,11 @@ export class Fifos {
     if (this.stderr) this.ended.push(this.copyOut(this.stderr, io.err).catch(() => undefined));
   }
 
+  /** The process has started: the end of our input may now be passed on. */
+  processStarted(): void {
+    this.markStarted();
+  }
+
   /** Resolves when every output stream has reached EOF, or after timeoutMs (the rest is then dropped). */
   async done(timeoutMs = 2000): Promise<void> {
     let timer: NodeJS.Timeout | undefined;
@@ -91,13 +99,17 @@ export class Fifos {
       }
     });
     input.once('end', () => {
-      // A FIFO cannot be shut down half-way: closing our only writing end is the EOF the shim reads.
+      // A FIFO cannot be shut down half-way: closing our only writing end is the EOF the shim reads, and
+      // CloseIO says it too. Neither may come before the process has started: with no reader open yet, the
+      // buffered input would go with our descriptor, and a CloseIO before the task exists does nothing.
       const close = () => {
         sock.destroy();
-        onEnd?.();
+        if (!this.disposed) onEnd?.();
       };
-      if (sock.writableNeedDrain) sock.once('drain', close);
-      else close();
+      void this.started.then(() => {
+        if (sock.writableNeedDrain) sock.once('drain', close);
+        else close();
+      });
     });
   }
 
@@ -135,6 +147,7 @@ export class Fifos {
   /** Stops copying, releases opens that still wait for a shim, and removes the FIFOs and their directory. */
   dispose(): void {
     this.disposed = true;
+    this.markStarted();
     for (const path of this.pending) {
       // An open of the reading end waits for a writer: a read-write open is one, and lets it return.
       try {

@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TestDaemon, type RunResult } from '../harness/daemon.js';
+import { ctrctlBin, run, TestDaemon, type RunResult } from '../harness/daemon.js';
 import { pushBusybox, type PushedBusybox } from '../harness/images.js';
 import { mountsUnder } from '../harness/mounts.js';
 import { startRegistry, type TestRegistry } from '../harness/registry.js';
@@ -63,7 +63,7 @@ describe.skipIf(!fs.existsSync(shimBinary) || !runcBinary || process.getuid?.() 
     if (work) fs.rmSync(work, { recursive: true, force: true });
   });
 
-  const ctl = (args: string[], input?: string) => d.ctrctl(args, { timeoutMs: 60_000, input });
+  const ctl = (args: string[], input?: string) => d.ctrctl(args, { timeoutMs: 20_000, input });
 
   /** Nothing of any container is left: records, tasks, shims, mounts, FIFO dirs, logs. */
   async function expectNothingLeft(): Promise<void> {
@@ -111,6 +111,15 @@ describe.skipIf(!fs.existsSync(shimBinary) || !runcBinary || process.getuid?.() 
     expect(g.stdout, ok(g, d)).toBe('123\n456\n');
     const e = await ctl(['run', '--rm', '--entrypoint', 'echo', image, 'from', 'entrypoint']);
     expect(e.stdout, ok(e, d)).toBe('from entrypoint\n');
+    await expectNothingLeft();
+  });
+
+  it('-t gives the process a terminal (ctrctl itself on a pty made by script(1))', async () => {
+    const env = { ...process.env, CTRD_ADDRESS: d.address, CTRD_NAMESPACE: 'default' };
+    const cmd = `${process.execPath} ${ctrctlBin} run --rm -t ${image} sh -c 'tty; echo $TERM; exit 2'`;
+    const r = await run('script', ['-qec', cmd, '/dev/null'], { env, timeoutMs: 60_000 });
+    expect(r.code, ok(r, d)).toBe(2);
+    expect(r.stdout.replace(/\r/g, '')).toBe('/dev/pts/0\nxterm\n');
     await expectNothingLeft();
   });
 
@@ -235,7 +244,7 @@ describe.skipIf(!fs.existsSync(shimBinary) || !runcBinary || process.getuid?.() 
     expect(unknown.code).toBe(125);
     expect(unknown.stderr).toMatch(/not found/i);
     const noCmd = await ctl(['run', '--rm', image, '/no/such/binary']);
-    expect(noCmd.code).not.toBe(0);
+    expect(noCmd.code).toBe(127);
     expect(noCmd.stderr).toMatch(/no such file or directory|not found/i);
     const badRuntime = await ctl(['run', '--rm', '--runtime', 'io.containerd.nope.v9', image, 'true']);
     expect(badRuntime.code).toBe(125);
