@@ -9,6 +9,7 @@ import { Command, CommanderError } from 'commander';
 import { revision } from '../lib/version.js';
 import { loadBenchmark } from './load.js';
 import { pullBenchmark } from './pull.js';
+import { startBenchmark } from './start.js';
 
 interface Benchmark<R> {
   name: string;
@@ -37,7 +38,7 @@ function runnable<R>(b: Benchmark<R>): Runnable {
 }
 
 /** Every benchmark, in the order they run. */
-const benchmarks: Runnable[] = [runnable(loadBenchmark), runnable(pullBenchmark)];
+const benchmarks: Runnable[] = [runnable(loadBenchmark), runnable(pullBenchmark), runnable(startBenchmark)];
 
 function cli(): Command {
   const program = new Command('bench')
