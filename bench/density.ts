@@ -48,7 +48,12 @@ export interface DensitySide {
   /** Wall seconds to start the K containers, and to kill and remove them. */
   startSec: number;
   teardownSec: number;
+  /** Median ms of each ctr command, run `parallel` at a time. */
+  opsMs: Record<Op, number>;
 }
+
+export const ops = ['run -d', 'task kill -s 9', 'task rm', 'c rm'] as const;
+export type Op = (typeof ops)[number];
 
 export interface DensityResult {
   benchmark: 'density';
@@ -119,6 +124,14 @@ async function oneSide(pair: Pair, side: Side, p: DensityParams, progress: (line
   const ids = Array.from({ length: p.containers }, (_, i) => `${pair.token}-${side.name}-d${i}`);
   const runtime = side.name === 'ctrd' ? pair.ctrdRuntimeArgs : [];
   const idle = memoryOf(side.pid);
+  const opMs = new Map<Op, number[]>(ops.map((o) => [o, []]));
+  /** One ctr command, timed; fails the run if ctr fails. */
+  const ctr = async (op: Op, args: string[], id: string) => {
+    const t = performance.now();
+    const r = await side.ctr(args, 60_000);
+    opMs.get(op)!.push(performance.now() - t);
+    if (r.code !== 0) throw ctrFailed(`${side.name}: ctr ${op} ${id}`, r);
+  };
 
   progress(`${side.name}: starting ${p.containers} containers, ${p.parallel} ctr run -d at a time`);
   const t0 = performance.now();
@@ -126,8 +139,7 @@ async function oneSide(pair: Pair, side: Side, p: DensityParams, progress: (line
   await pair.race(
     pool(ids, p.parallel, async (id) => {
       pair.track(id);
-      const r = await side.ctr(['run', '-d', ...runtime, pair.image, id, 'sleep', '1000'], 60_000);
-      if (r.code !== 0) throw ctrFailed(`${side.name}: ctr run -d ${id}`, r);
+      await ctr('run -d', ['run', '-d', ...runtime, pair.image, id, 'sleep', '1000'], id);
       if (++started % 50 === 0) progress(`  ${side.name}: ${started}/${p.containers} started`);
     }),
   );
@@ -151,8 +163,7 @@ async function oneSide(pair: Pair, side: Side, p: DensityParams, progress: (line
   const t1 = performance.now();
   await pair.race(
     pool(ids, p.parallel, async (id) => {
-      const r = await side.ctr(['tasks', 'kill', '-s', '9', id]);
-      if (r.code !== 0) throw ctrFailed(`${side.name}: ctr task kill -s 9 ${id}`, r);
+      await ctr('task kill -s 9', ['tasks', 'kill', '-s', '9', id], id);
     }),
   );
   await pair.race(
@@ -164,10 +175,8 @@ async function oneSide(pair: Pair, side: Side, p: DensityParams, progress: (line
   );
   await pair.race(
     pool(ids, p.parallel, async (id) => {
-      const t = await side.ctr(['tasks', 'rm', id]);
-      if (t.code !== 0) throw ctrFailed(`${side.name}: ctr task rm ${id}`, t);
-      const c = await side.ctr(['containers', 'rm', id]);
-      if (c.code !== 0) throw ctrFailed(`${side.name}: ctr c rm ${id}`, c);
+      await ctr('task rm', ['tasks', 'rm', id], id);
+      await ctr('c rm', ['containers', 'rm', id], id);
     }),
   );
   const teardownSec = (performance.now() - t1) / 1000;
@@ -201,6 +210,7 @@ async function oneSide(pair: Pair, side: Side, p: DensityParams, progress: (line
     daemon: { idle, running, after },
     startSec,
     teardownSec,
+    opsMs: Object.fromEntries(ops.map((o) => [o, median(opMs.get(o)!)])) as Record<Op, number>,
   };
 }
 
@@ -267,6 +277,14 @@ export function formatDensity(r: DensityResult): string {
     '',
     `The daemon process itself, MiB RSS / PSS / private: idle (image pulled), with ${k} running, after removing them; ratio of PSS running ${f(r.ratio.daemonRunningPss)}`,
     table([['', 'idle', `${k} running`, 'after'], daemonRow('ctrd', r.sides.ctrd), daemonRow('containerd', r.sides.containerd)]),
+    '',
+    `Each ctr command, median ms (${r.params.parallel} at a time; "remove all s" above also waits for the tasks to stop between kill and rm)`,
+    table([
+      ['', ...ops],
+      ['ctrd', ...ops.map((o) => f(r.sides.ctrd.opsMs[o], 0))],
+      ['containerd', ...ops.map((o) => f(r.sides.containerd.opsMs[o], 0))],
+      ['ratio ctrd ÷ containerd', ...ops.map((o) => f(r.sides.ctrd.opsMs[o] / r.sides.containerd.opsMs[o]))],
+    ]),
   ].join('\n');
 }
 
