@@ -7,10 +7,10 @@ import { writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { Command, CommanderError } from 'commander';
 import { revision } from '../lib/version.js';
-import { pullBenchmark } from './pull.js';
-import { startBenchmark } from './start.js';
 import { densityBenchmark } from './density.js';
 import { loadBenchmark } from './load.js';
+import { pullBenchmark } from './pull.js';
+import { startBenchmark } from './start.js';
 
 interface Benchmark<R> {
   name: string;
