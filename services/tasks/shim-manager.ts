@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Any } from '../../gen/google/protobuf/any.js';
 import type { Mount } from '../../gen/containerd/types/mount.js';
-import { ConnectRequest, ConnectResponse, CreateTaskRequest, CreateTaskResponse, type DeleteResponse, ShutdownRequest, StateRequest, StateResponse } from '../../gen/containerd/task/v2/shim.js';
+import { ConnectRequest, ConnectResponse, CreateTaskRequest, CreateTaskResponse, DeleteRequest, type DeleteResponse, ShutdownRequest, StateRequest, StateResponse } from '../../gen/containerd/task/v2/shim.js';
 import { TaskDelete, TaskExit } from '../../gen/containerd/events/task.js';
 import { Empty } from '../../gen/google/protobuf/empty.js';
 import { Status } from '../../gen/containerd/v1/types/task.js';
@@ -102,12 +102,20 @@ export class ShimManager {
       log.info({ pid: created.pid, shimPid }, 'task created');
       return { shim, pid: created.pid };
     } catch (err) {
+      // As containerd does: the shim deletes what it made, then goes; `<shim> delete` cleans what it left.
       if (client) {
-        await client.unary(taskService, 'Shutdown', ShutdownRequest, Empty, { id: container.id, now: true }, { timeoutMs: 5_000 }).catch(() => {});
+        const c = client;
+        const call = <Req>(method: string, codec: { encode(m: Req): { finish(): Uint8Array } }, req: Req) =>
+          c.unary(taskService, method, codec, Empty, req, { timeoutMs: 5_000 }).catch(() => undefined);
+        await call('Delete', DeleteRequest, { id: container.id, execId: '' });
+        await call('Shutdown', ShutdownRequest, { id: container.id, now: true });
         if (shimPid && !(await waitGone(shimPid, 5_000))) killQuietly(shimPid);
-        await client.close();
+        await c.close();
       }
-      if (address) fs.rmSync(socketPath(address), { force: true });
+      if (address) {
+        await shimDelete(cmd, bundle).catch((e: unknown) => log.warn({ err: e }, 'shim delete after a failed create'));
+        fs.rmSync(socketPath(address), { force: true });
+      }
       logReader?.destroy();
       if (madeBundle) bundle.remove(log);
       throw wrap(err, `create task ${container.id}`);
