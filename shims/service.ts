@@ -139,12 +139,15 @@ export class TaskService {
     if (!path.isAbsolute(req.bundle)) throw invalidArgument(`bundle "${req.bundle}" must be an absolute path`);
     const spec = readSpec(req.bundle);
     const options = runtimeOptions(req.options);
+    const runtimeRoot = options.root || path.join('/run/ctrd/runc', this.o.namespace);
+    // Before anything is made: a failed create must never delete another container of the same id.
+    if (fs.existsSync(path.join(runtimeRoot, req.id))) throw alreadyExists(`container ${req.id} already exists in ${runtimeRoot}`);
     this.creating = true;
     const bundle = req.bundle;
     const rootfs = path.join(bundle, 'rootfs');
     const backend = this.o.backend({
       binary: options.binaryName || 'runc',
-      root: options.root || path.join('/run/ctrd/runc', this.o.namespace),
+      root: runtimeRoot,
       bundle,
     });
     const paths: StdioPaths = { stdin: req.stdin, stdout: req.stdout, stderr: req.stderr, terminal: req.terminal };
@@ -176,7 +179,7 @@ export class TaskService {
       throw wrap(err, `create task ${req.id}`);
     }
     this.creating = false;
-    writeRuntimeFile(bundle, { binary: options.binaryName || 'runc', root: options.root || path.join('/run/ctrd/runc', this.o.namespace) });
+    writeRuntimeFile(bundle, { binary: options.binaryName || 'runc', root: runtimeRoot });
     this.backend = backend;
     this.bundle = bundle;
     this.init = init;
