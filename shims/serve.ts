@@ -59,13 +59,13 @@ export async function serve(flags: ShimFlags): Promise<void> {
       if (exiting) return;
       exiting = true;
       log.info({}, 'shim exiting');
-      void (async () => {
-        await srv.close(500).catch(() => {});
-        fs.rmSync(socketPath(address), { force: true });
-        await publisher.close(3_000).catch(() => {});
-        reaper.close();
-        process.exit(0);
-      })();
+      // Answers already written go out with the process; the events still queued are waited for.
+      void srv.close(0).catch(() => {});
+      fs.rmSync(socketPath(address), { force: true });
+      void publisher
+        .close(3_000)
+        .catch(() => {})
+        .then(() => process.exit(0));
     };
     const hybrid = isHybridCgroups();
     const service = new TaskService({

@@ -54,11 +54,12 @@ describe.skipIf(process.getuid?.() !== 0)('stock ctr with ctrd\'s shim', () => {
   let busybox: PushedBusybox;
   let events: CtrEvents;
   // The daemon's default runtime is ctrd's shim (a [runtimes] entry), so --runc-binary works as with runc-v2.
-  const configDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ctrd-shim-config-'));
-  const configFile = path.join(configDir, 'config.toml');
-  fs.writeFileSync(configFile, `[runtimes."io.containerd.runc.v2"]\nshim = "${ctrdShimBinary}"\n`);
+  let configDir = '';
 
   beforeAll(async () => {
+    configDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ctrd-shim-config-'));
+    const configFile = path.join(configDir, 'config.toml');
+    fs.writeFileSync(configFile, `[runtimes."io.containerd.runc.v2"]\nshim = "${ctrdShimBinary}"\n`);
     [d, reg] = await Promise.all([new TestDaemon(['--config', configFile]).start(), startRegistry()]);
     busybox = await pushBusybox(reg);
     const pull = await d.ctr(['images', 'pull', '--plain-http', busybox.latest.ref], { timeoutMs: 60_000 });
@@ -79,7 +80,7 @@ describe.skipIf(process.getuid?.() !== 0)('stock ctr with ctrd\'s shim', () => {
     }
     await reg?.stop();
     await d?.cleanup();
-    fs.rmSync(configDir, { recursive: true, force: true });
+    if (configDir) fs.rmSync(configDir, { recursive: true, force: true });
   });
 
   async function expectNothingLeft(id: string, runtimeRoot = '/run/ctrd/runc'): Promise<void> {

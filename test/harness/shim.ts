@@ -13,7 +13,6 @@ import { Empty } from '../../gen/google/protobuf/empty.js';
 import { TtrpcClient } from '../../lib/ttrpc/client.js';
 import { TtrpcServer } from '../../lib/ttrpc/server.js';
 import { projectRoot } from '../../lib/project-root.js';
-import { isAlive } from '../../lib/process.js';
 import { run, type RunResult } from './daemon.js';
 
 /** The task event messages by type URL. */
@@ -147,7 +146,7 @@ export class ShimFixture {
   async cleanup(): Promise<string[]> {
     const leftovers: string[] = [];
     await this.client?.close().catch(() => {});
-    if (this.shimPid && isAlive(this.shimPid)) {
+    if (this.shimPid && isRunning(this.shimPid)) {
       leftovers.push(`shim ${this.shimPid}`);
       process.kill(this.shimPid, 'SIGKILL');
     }
@@ -194,6 +193,25 @@ export class ShimFixture {
     }
     return leftovers;
   }
+}
+
+/** Alive and not a zombie: this machine's init reaps orphans late, and an exited shim is gone for us. */
+export function isRunning(pid: number): boolean {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+export async function waitGone(pid: number, ms = 5_000): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (isRunning(pid)) {
+    if (Date.now() > deadline) return false;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  return true;
 }
 
 export function mountsUnder(dir: string): string[] {
