@@ -86,6 +86,8 @@ export class Daemon {
     const ttrpc = eventsTtrpcServer(builtins.exchange, log.child({ component: 'events-ttrpc' }));
     try {
       await ttrpc.listen(`${config.grpc.address}.ttrpc`);
+      // Shims outlive the daemon: find the running ones again (their dead ones are cleaned) before serving.
+      await builtins.shims.load();
       await bind(server, config.grpc.address);
       chmodSync(config.grpc.address, 0o660);
       chownSync(config.grpc.address, config.grpc.uid, config.grpc.gid);
@@ -128,6 +130,7 @@ export class Daemon {
           resolve();
         });
       });
+      await this.builtins.shims.detachAll();
       await this.ttrpc.close(2000);
       this.builtins.close();
       rmSync(this.config.grpc.address, { force: true });

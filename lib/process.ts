@@ -1,10 +1,20 @@
 // Small facts about processes that several owners need.
+import { readFileSync } from 'node:fs';
 
-/** Whether a process with this pid exists (signal 0 delivers nothing; it only checks). */
+/**
+ * Whether a process with this pid exists and has not exited. A zombie has exited: the shims the daemon
+ * started are re-parented to init, which may take its time to reap them.
+ */
 export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
+  } catch {
+    return false;
+  }
+  try {
+    // The state is the first field after the parenthesised command name, which may itself hold ") ".
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
   } catch {
     return false;
   }

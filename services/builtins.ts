@@ -52,6 +52,7 @@ export interface Builtins {
   readonly snapshots: SnapshotStore;
   readonly images: ImageStore;
   readonly gc: GarbageCollector;
+  readonly shims: ShimManager;
   readonly grpc: readonly GrpcService[];
   readonly plugins: readonly PluginInfo[];
   close(): void;
@@ -113,7 +114,8 @@ export function loadBuiltins(config: Config, log: Logger): Builtins {
   plugins.push({ type: 'io.containerd.grpc.v1', id: 'ctrd-images', requires: ['io.containerd.metadata.v1', 'io.containerd.gc.v1'] });
 
   const shims = new ShimManager(
-    { state: config.state, grpcAddress: config.grpc.address, publishBinary: join(projectRoot, 'bin', 'ctrd.js'), runtimes: config.runtimes },
+    { state: config.state, root: config.root, grpcAddress: config.grpc.address, publishBinary: join(projectRoot, 'bin', 'ctrd.js'), runtimes: config.runtimes },
+    exchange,
     log.child({ component: 'tasks' }),
   );
   plugins.push({ type: 'io.containerd.runtime.v2', id: 'task', requires: ['io.containerd.event.v1', 'io.containerd.metadata.v1'] });
@@ -157,6 +159,7 @@ export function loadBuiltins(config: Config, log: Logger): Builtins {
     snapshots,
     images,
     gc,
+    shims,
     grpc,
     plugins,
     close: () => {

@@ -1,11 +1,14 @@
 // ctrd, the daemon's command line, with containerd's flags:
 //   ctrd [-a ADDRESS] [--root DIR] [--state DIR] [-c CONFIG] [-l LEVEL]
 //   ctrd config default
+//   ctrd [-a ADDRESS] publish --namespace NS --topic TOPIC   (an event Any on stdin; what shims run)
 import { Command, Option } from 'commander';
 import { configToToml, defaultConfig, loadConfig, validateConfig, type Config } from '../../daemon/config.js';
 import { Daemon } from '../../daemon/server.js';
 import { createLogger, logLevels } from '../../lib/log.js';
 import { version, revision } from '../../lib/version.js';
+import { Any } from '../../gen/google/protobuf/any.js';
+import { Clients, unary } from '../../lib/grpc/client.js';
 
 interface Flags {
   address?: string;
@@ -64,6 +67,26 @@ program
   .description('print the default config')
   .action(() => {
     process.stdout.write(configToToml(defaultConfig()));
+  });
+
+// Shims that do not forward events over ttrpc run this, as containerd's shims run `containerd publish`.
+program
+  .command('publish')
+  .description('publish an event (a protobuf google.protobuf.Any read from stdin) to a running ctrd')
+  .requiredOption('--namespace <ns>', 'the namespace of the event')
+  .requiredOption('--topic <topic>', 'the topic of the event')
+  .action(async (opts: { namespace: string; topic: string }) => {
+    const address = (program.opts() as Flags).address ?? configFrom({ config: (program.opts() as Flags).config }).grpc.address;
+    const chunks: Buffer[] = [];
+    for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+    const event = Any.decode(Buffer.concat(chunks));
+    if (!event.typeUrl) throw new Error('publish: stdin holds no event (an Any with a type url)');
+    const clients = new Clients({ address, namespace: opts.namespace });
+    try {
+      await unary(clients.events, clients.events.publish, { topic: opts.topic, event });
+    } finally {
+      clients.close();
+    }
   });
 
 program.parseAsync(process.argv).catch((err: unknown) => {

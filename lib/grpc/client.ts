@@ -10,12 +10,15 @@ import {
   type ClientUnaryCall,
   type Client,
 } from '@grpc/grpc-js';
+import { ContainersClient } from '../../gen/containerd/services/containers/v1/containers.js';
 import { ContentClient } from '../../gen/containerd/services/content/v1/content.js';
 import { EventsClient } from '../../gen/containerd/services/events/v1/events.js';
 import { ImagesClient } from '../../gen/containerd/services/images/v1/images.js';
 import { IntrospectionClient } from '../../gen/containerd/services/introspection/v1/introspection.js';
 import { LeasesClient } from '../../gen/containerd/services/leases/v1/leases.js';
 import { NamespacesClient } from '../../gen/containerd/services/namespaces/v1/namespace.js';
+import { SnapshotsClient } from '../../gen/containerd/services/snapshots/v1/snapshots.js';
+import { TasksClient } from '../../gen/containerd/services/tasks/v1/tasks.js';
 import { VersionClient } from '../../gen/containerd/services/version/v1/version.js';
 import { ImageServiceClient } from '../../gen/ctrd/services/images/v1/images.js';
 import { leaseHeader, namespaceHeader } from './context.js';
@@ -56,6 +59,9 @@ export class Clients {
   readonly images: ImagesClient;
   /** ctrd's own image service (pull, docker-style list, rmi, prune), beside containerd's image records. */
   readonly ctrdImages: ImageServiceClient;
+  readonly snapshots: SnapshotsClient;
+  readonly containers: ContainersClient;
+  readonly tasks: TasksClient;
   private readonly all: Client[] = [];
 
   constructor(readonly target: ClientTarget) {
@@ -82,6 +88,9 @@ export class Clients {
     this.events = make(EventsClient);
     this.images = make(ImagesClient);
     this.ctrdImages = make(ImageServiceClient);
+    this.snapshots = make(SnapshotsClient);
+    this.containers = make(ContainersClient);
+    this.tasks = make(TasksClient);
   }
 
   close(): void {

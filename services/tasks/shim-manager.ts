@@ -1,47 +1,34 @@
-// One shim v2 per task (containerd runtime/v2): the bundle (config.json, rootfs/, the log FIFO), the shim's
-// `start` that prints its ttrpc address, the ttrpc client, and the teardown (Delete, Shutdown, bundle gone).
-// Any shim binary named after the runtime works; Debian's containerd-shim-runc-v2 is the one tested.
-import { spawn, execFileSync } from 'node:child_process';
+// One shim v2 per task (containerd runtime/v2): the bundle, the shim's `start` that prints its ttrpc
+// address, the task's lifetime through the shim, and the teardown. Shims outlive the daemon: a restarted
+// daemon finds them again from their bundles (load). A shim that dies is cleaned up with `<shim> delete`,
+// its task reported as exited, and kept as a stopped task until it is deleted.
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { Any } from '../../gen/google/protobuf/any.js';
-import { Empty } from '../../gen/google/protobuf/empty.js';
 import type { Mount } from '../../gen/containerd/types/mount.js';
-import {
-  ConnectRequest,
-  ConnectResponse,
-  CreateTaskRequest,
-  CreateTaskResponse,
-  DeleteRequest,
-  DeleteResponse,
-  KillRequest,
-  ShutdownRequest,
-  StartRequest,
-  StartResponse,
-  StateRequest,
-  StateResponse,
-  WaitRequest,
-  WaitResponse,
-} from '../../gen/containerd/task/v2/shim.js';
-import { alreadyExists, CtrdError, invalidArgument, notFound, wrap } from '../../lib/errdefs.js';
+import { ConnectRequest, ConnectResponse, CreateTaskRequest, CreateTaskResponse, type DeleteResponse, ShutdownRequest, StateRequest, StateResponse } from '../../gen/containerd/task/v2/shim.js';
+import { TaskDelete, TaskExit } from '../../gen/containerd/events/task.js';
+import { Empty } from '../../gen/google/protobuf/empty.js';
+import { Status } from '../../gen/containerd/v1/types/task.js';
+import { alreadyExists, failedPrecondition, invalidArgument, notFound, wrap } from '../../lib/errdefs.js';
 import type { Logger } from '../../lib/log.js';
-import { socketPath, TtrpcClient } from '../../lib/ttrpc/client.js';
-import type { Container } from '../containers/types.js';
 import { isAlive } from '../../lib/process.js';
+import { socketPath, TtrpcClient } from '../../lib/ttrpc/client.js';
+import type { Publisher } from '../events/exchange.js';
+import { pack } from '../events/payload.js';
+import type { Container } from '../containers/types.js';
+import { Bundle, openLogFifo, searchPath, shimDelete, startShim, type ShimCommand } from './bundle.js';
+import { Shim, type Exit, type TaskIO } from './shim.js';
 
 const taskService = 'containerd.task.v2.Task';
-
-export interface TaskIO {
-  stdin: string;
-  stdout: string;
-  stderr: string;
-  terminal: boolean;
-}
+/** What containerd reports for a task whose shim died: killed (128 + SIGKILL). */
+const deadShimExitStatus = 137;
 
 export interface ShimManagerOptions {
   /** The daemon's state dir; bundles go under `<state>/io.containerd.runtime.v2.task/<ns>/<id>`. */
   state: string;
+  /** The daemon's root dir; each bundle's `work` links to `<root>/io.containerd.runtime.v2.task/<ns>/<id>`. */
+  root: string;
   /** The daemon's gRPC socket; the shim's events go to `<address>.ttrpc`. */
   grpcAddress: string;
   /** What the shim runs as `<bin> publish ...` for the events it does not forward over ttrpc. */
@@ -50,71 +37,13 @@ export interface ShimManagerOptions {
   runtimes: Record<string, { shim: string }>;
 }
 
-/** A running shim serving one task. */
-export class Shim {
-  private closing: Promise<void> | undefined;
-
-  constructor(
-    readonly ns: string,
-    readonly id: string,
-    readonly bundle: string,
-    readonly address: string,
-    readonly shimPid: number,
-    readonly io: TaskIO,
-    private readonly client: TtrpcClient,
-    private readonly logReader: net.Socket,
-  ) {}
-
-  state(execId = ''): Promise<StateResponse> {
-    return this.client.unary(taskService, 'State', StateRequest, StateResponse, { id: this.id, execId }, { timeoutMs: 10_000 });
-  }
-
-  start(execId = ''): Promise<StartResponse> {
-    return this.client.unary(taskService, 'Start', StartRequest, StartResponse, { id: this.id, execId }, { timeoutMs: 30_000 });
-  }
-
-  /** Blocks until the process exits. */
-  wait(execId = '', signal?: AbortSignal): Promise<WaitResponse> {
-    return this.client.unary(taskService, 'Wait', WaitRequest, WaitResponse, { id: this.id, execId }, signal ? { signal } : {});
-  }
-
-  async kill(signal: number, all: boolean, execId = ''): Promise<void> {
-    await this.client.unary(taskService, 'Kill', KillRequest, Empty, { id: this.id, execId, signal, all }, { timeoutMs: 10_000 });
-  }
-
-  delete(execId = ''): Promise<DeleteResponse> {
-    return this.client.unary(taskService, 'Delete', DeleteRequest, DeleteResponse, { id: this.id, execId }, { timeoutMs: 30_000 });
-  }
-
-  /** Asks the shim to exit, waits for it to go, then removes its socket and the bundle. */
-  close(log: Logger): Promise<void> {
-    this.closing ??= (async () => {
-      // The shim may drop the connection before its reply is out; either way it took the call.
-      await this.client
-        .unary(taskService, 'Shutdown', ShutdownRequest, Empty, { id: this.id, now: true }, { timeoutMs: 5_000 })
-        .catch((err: unknown) => {
-          if (!(err instanceof CtrdError && err.kind === 'unavailable')) log.warn({ err }, 'shim shutdown failed');
-        });
-      if (!(await waitGone(this.shimPid, 10_000))) {
-        log.warn({ pid: this.shimPid }, 'shim did not exit after Shutdown; killing it');
-        killQuietly(this.shimPid);
-        await waitGone(this.shimPid, 5_000);
-      }
-      await this.client.close();
-      fs.rmSync(socketPath(this.address), { force: true });
-      this.logReader.destroy();
-      removeBundle(this.bundle, log);
-    })();
-    return this.closing;
-  }
-}
-
 export class ShimManager {
   private readonly shims = new Map<string, Shim>();
   private readonly creating = new Set<string>();
 
   constructor(
     private readonly options: ShimManagerOptions,
+    private readonly events: Publisher,
     private readonly log: Logger,
   ) {}
 
@@ -124,8 +53,16 @@ export class ShimManager {
     return shim;
   }
 
-  list(ns: string): Shim[] {
-    return [...this.shims.values()].filter((s) => s.ns === ns);
+  has(ns: string, id: string): boolean {
+    return this.shims.has(key(ns, id));
+  }
+
+  list(ns?: string): Shim[] {
+    return [...this.shims.values()].filter((s) => ns === undefined || s.ns === ns);
+  }
+
+  private command(binary: string, ns: string, id: string): ShimCommand {
+    return { binary, ns, id, grpcAddress: this.options.grpcAddress, publishBinary: this.options.publishBinary };
   }
 
   /** Bundle, shim, Task.Create; undone as a whole if any step fails. */
@@ -133,82 +70,185 @@ export class ShimManager {
     const k = key(ns, container.id);
     if (this.shims.has(k) || this.creating.has(k)) throw alreadyExists(`task ${container.id} already exists`);
     if (container.spec.typeUrl === '' || container.spec.value.length === 0) throw invalidArgument(`container ${container.id} has no spec`);
-    const binary = resolveShim(container.runtime.name, this.options.runtimes);
+    validateSpec(container.id, container.spec.value);
+    const cmd = this.command(resolveShim(container.runtime.name, this.options.runtimes), ns, container.id);
     this.creating.add(k);
     const log = this.log.child({ ns, id: container.id });
-    const bundle = path.join(this.options.state, 'io.containerd.runtime.v2.task', ns, container.id);
-    let logReader: net.Socket | undefined;
+    const bundle = Bundle.at(this.options.state, this.options.root, ns, container.id);
     let client: TtrpcClient | undefined;
+    let logReader: ReturnType<typeof openLogFifo> | undefined;
     let address = '';
     let shimPid = 0;
+    let madeBundle = false;
     try {
-      fs.mkdirSync(path.dirname(bundle), { recursive: true, mode: 0o711 });
-      fs.mkdirSync(bundle, { mode: 0o711 });
-      fs.mkdirSync(path.join(bundle, 'rootfs'), { mode: 0o711 });
-      fs.writeFileSync(path.join(bundle, 'config.json'), container.spec.value);
-      logReader = openLogFifo(path.join(bundle, 'log'), log);
-
+      bundle.create(container.spec.value);
+      madeBundle = true;
+      logReader = openLogFifo(bundle, log);
       const runtimeOptions = container.runtime.options;
-      address = await startShim(binary, bundle, ns, container.id, this.options, runtimeOptions ? Buffer.from(Any.encode(runtimeOptions).finish()) : Buffer.alloc(0));
-      fs.writeFileSync(path.join(bundle, 'shim-binary-path'), binary);
+      address = await startShim(cmd, bundle, runtimeOptions ? Buffer.from(Any.encode(runtimeOptions).finish()) : Buffer.alloc(0));
+      fs.writeFileSync(bundle.file('shim-binary-path'), cmd.binary);
       client = await TtrpcClient.connect(address, { namespace: ns });
-      const connected = await client.unary(taskService, 'Connect', ConnectRequest, ConnectResponse, { id: container.id }, { timeoutMs: 10_000 });
-      shimPid = connected.shimPid;
+      shimPid = (await client.unary(taskService, 'Connect', ConnectRequest, ConnectResponse, { id: container.id }, { timeoutMs: 10_000 })).shimPid;
       const created = await client.unary(
         taskService,
         'Create',
         CreateTaskRequest,
         CreateTaskResponse,
-        {
-          id: container.id,
-          bundle,
-          rootfs,
-          terminal: io.terminal,
-          stdin: io.stdin,
-          stdout: io.stdout,
-          stderr: io.stderr,
-          checkpoint: '',
-          parentCheckpoint: '',
-          options: options ?? runtimeOptions,
-        },
+        { id: container.id, bundle: bundle.path, rootfs, ...io, checkpoint: '', parentCheckpoint: '', options: options ?? runtimeOptions },
         { timeoutMs: 60_000 },
       );
-      const shim = new Shim(ns, container.id, bundle, address, shimPid, io, client, logReader);
-      this.shims.set(k, shim);
+      const shim = new Shim(ns, container.id, bundle, cmd, address, shimPid, created.pid, io, client, logReader);
+      this.adopt(shim);
       log.info({ pid: created.pid, shimPid }, 'task created');
       return { shim, pid: created.pid };
     } catch (err) {
       if (client) {
-        const c = client;
-        await c.unary(taskService, 'Shutdown', ShutdownRequest, Empty, { id: container.id, now: true }, { timeoutMs: 5_000 }).catch(() => {});
+        await client.unary(taskService, 'Shutdown', ShutdownRequest, Empty, { id: container.id, now: true }, { timeoutMs: 5_000 }).catch(() => {});
         if (shimPid && !(await waitGone(shimPid, 5_000))) killQuietly(shimPid);
-        await c.close();
+        await client.close();
       }
       if (address) fs.rmSync(socketPath(address), { force: true });
       logReader?.destroy();
-      if (fs.existsSync(bundle)) removeBundle(bundle, log);
+      if (madeBundle) bundle.remove(log);
       throw wrap(err, `create task ${container.id}`);
     } finally {
       this.creating.delete(k);
     }
   }
 
-  /** Task.Delete, then the shim goes and the bundle with it. */
+  /** Takes a connected shim in, and watches its connection: a shim that goes unasked died. */
+  private adopt(shim: Shim): void {
+    const k = key(shim.ns, shim.id);
+    this.shims.set(k, shim);
+    void shim.lost().then(async (died) => {
+      if (died && this.shims.get(k) === shim) await this.cleanupDead(shim, 'its connection was lost');
+    });
+  }
+
+  /**
+   * A shim that is gone: its task is stopped at once (killed, as containerd reports it) and the exit is
+   * published; `<shim> delete` then cleans the runtime's state and the rootfs mount it left, and Tasks.Delete
+   * waits for that before it removes the task.
+   */
+  private async cleanupDead(shim: Shim, why: string): Promise<void> {
+    const log = this.log.child({ ns: shim.ns, id: shim.id });
+    log.warn({ shimPid: shim.shimPid, why }, 'shim died; cleaning up after it');
+    const exit: Exit = { pid: shim.taskPid, exitStatus: deadShimExitStatus, exitedAt: new Date() };
+    const cleaned = (async () => {
+      try {
+        await shimDelete(shim.command, shim.bundle);
+      } catch (err) {
+        log.error({ err }, 'shim delete failed');
+      }
+      if (shim.address) fs.rmSync(socketPath(shim.address), { force: true });
+      shim.logReader.destroy();
+    })();
+    shim.recordDeath(exit, cleaned);
+    this.events.publish(shim.ns, '/tasks/exit', pack('containerd.events.TaskExit', TaskExit, { containerId: shim.id, id: shim.id, ...exit }));
+    await cleaned;
+  }
+
+  /** Task.Delete (refused while the task runs), then the shim goes and the bundle with it. */
   async delete(ns: string, id: string): Promise<DeleteResponse> {
     const shim = this.get(ns, id);
+    const state = await shim.state();
+    if (state.status === Status.RUNNING || state.status === Status.PAUSED || state.status === Status.PAUSING) {
+      throw failedPrecondition(`task ${id} must be stopped before deletion: ${Status[state.status]!.toLowerCase()}`);
+    }
     const res = await shim.delete();
     this.shims.delete(key(ns, id));
-    await shim.close(this.log.child({ ns, id }));
+    const log = this.log.child({ ns, id });
+    if (shim.dead) {
+      await shim.cleanedUp;
+      this.events.publish(ns, '/tasks/delete', pack('containerd.events.TaskDelete', TaskDelete, { containerId: id, id, pid: res.pid, exitStatus: res.exitStatus, exitedAt: res.exitedAt }));
+      shim.bundle.remove(log);
+    } else {
+      // Renamed away first: should the daemon die before the shim is gone, the task stays deleted.
+      await this.close(shim, shim.bundle.retire(), log);
+    }
     return res;
+  }
+
+  private async close(shim: Shim, bundle: Bundle, log: Logger): Promise<void> {
+    await shim.shutdown(log);
+    if (!(await waitGone(shim.shimPid, 10_000))) {
+      log.warn({ pid: shim.shimPid }, 'shim did not exit after Shutdown; killing it');
+      killQuietly(shim.shimPid);
+      await waitGone(shim.shimPid, 5_000);
+    }
+    await shim.detach();
+    fs.rmSync(socketPath(shim.address), { force: true });
+    bundle.remove(log);
+  }
+
+  /**
+   * After a restart: every bundle in the state dir is a task whose shim may still run. A live shim is
+   * connected to again; one that cannot be reached is cleaned up as dead; a bundle whose shim never
+   * started (the daemon died while creating it) is removed.
+   */
+  async load(): Promise<void> {
+    const bundles = Bundle.list(this.options.state, this.options.root, this.log);
+    await Promise.all(
+      bundles.map((b) => this.loadOne(b).catch((err: unknown) => this.log.error({ err, bundle: b.path }, 'cannot load the task of a bundle; leaving it'))),
+    );
+  }
+
+  private async loadOne(bundle: Bundle): Promise<void> {
+    const ns = path.basename(path.dirname(bundle.path));
+    const id = path.basename(bundle.path);
+    const log = this.log.child({ ns, id });
+    const address = bundle.read('address');
+    const binary = bundle.read('shim-binary-path');
+    if (!address || !binary) {
+      log.warn({ bundle: bundle.path }, 'removing the bundle of a task whose shim never started');
+      bundle.remove(log);
+      return;
+    }
+    const cmd = this.command(binary, ns, id);
+    const logReader = openLogFifo(bundle, log);
+    let client: TtrpcClient | undefined;
+    try {
+      client = await TtrpcClient.connect(address, { namespace: ns, connectTimeoutMs: 2_000 });
+      const connected = await client.unary(taskService, 'Connect', ConnectRequest, ConnectResponse, { id }, { timeoutMs: 5_000 });
+      const state = await client.unary(taskService, 'State', StateRequest, StateResponse, { id, execId: '' }, { timeoutMs: 5_000 });
+      const io = { stdin: state.stdin, stdout: state.stdout, stderr: state.stderr, terminal: state.terminal };
+      this.adopt(new Shim(ns, id, bundle, cmd, address, connected.shimPid, connected.taskPid || state.pid, io, client, logReader));
+      log.info({ shimPid: connected.shimPid, pid: state.pid }, 'reconnected to a running shim');
+    } catch (err) {
+      await client?.close();
+      log.warn({ err }, 'cannot reach the shim of a task');
+      const pid = Number(bundle.read('init.pid') ?? 0) || 0;
+      const shim = new Shim(ns, id, bundle, cmd, address, 0, pid, { stdin: '', stdout: '', stderr: '', terminal: false }, undefined, logReader);
+      this.shims.set(key(ns, id), shim);
+      await this.cleanupDead(shim, 'it could not be reached after a restart');
+    }
+  }
+
+  /** The daemon is stopping: shims keep running; only the connections go. */
+  async detachAll(): Promise<void> {
+    await Promise.all([...this.shims.values()].map((s) => s.detach()));
+    this.shims.clear();
   }
 }
 
 const key = (ns: string, id: string) => `${ns}/${id}`;
 
-// runc lives in /usr/sbin, which a daemon started from a plain user PATH may not have.
-const searchPath = [...(process.env.PATH ?? '').split(':'), '/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'].filter(
-  (d, i, all) => d !== '' && all.indexOf(d) === i,
-);
+/** The spec must be JSON with a process, as a runtime needs; caught here, before anything is made. */
+function validateSpec(id: string, value: Uint8Array): void {
+  let spec: unknown;
+  try {
+    spec = JSON.parse(Buffer.from(value).toString('utf8'));
+  } catch (err) {
+    throw invalidArgument(`container ${id}: spec is not valid JSON: ${(err as Error).message}`);
+  }
+  if (typeof spec !== 'object' || spec === null || Array.isArray(spec)) throw invalidArgument(`container ${id}: spec is not a JSON object`);
+  const proc = (spec as { process?: unknown }).process;
+  if (typeof proc !== 'object' || proc === null) throw invalidArgument(`container ${id}: spec has no process`);
+  const args = (proc as { args?: unknown }).args;
+  if (!Array.isArray(args) || args.length === 0 || args.some((a) => typeof a !== 'string')) {
+    throw invalidArgument(`container ${id}: spec process.args must be a non-empty list of strings`);
+  }
+}
 
 /**
  * The shim binary for a runtime: an absolute path is that binary (as containerd allows); a name in the
@@ -242,73 +282,6 @@ export function shimBinaryName(runtime: string): string {
   return `containerd-shim-${parts[parts.length - 2]}-${parts[parts.length - 1]}`;
 }
 
-/** The shim dup2's the log FIFO over its stderr and will not start without it; we keep its reader. */
-function openLogFifo(file: string, log: Logger): net.Socket {
-  execFileSync('mkfifo', ['-m', '0600', file]);
-  const fd = fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_NONBLOCK);
-  const reader = new net.Socket({ fd, readable: true, writable: false });
-  let pending = '';
-  reader.on('data', (chunk: Buffer) => {
-    pending += chunk.toString('utf8');
-    const lines = pending.split('\n');
-    pending = lines.pop() ?? '';
-    for (const line of lines) if (line.trim()) log.info({ shim: line }, 'shim log');
-  });
-  reader.on('error', (err) => log.debug({ err }, 'shim log reader'));
-  return reader;
-}
-
-function startShim(binary: string, bundle: string, ns: string, id: string, o: ShimManagerOptions, stdin: Buffer): Promise<string> {
-  const args = ['-namespace', ns, '-address', o.grpcAddress, '-publish-binary', o.publishBinary, '-id', id, 'start'];
-  const pathEnv = searchPath.join(':');
-  return new Promise((resolve, reject) => {
-    const child = spawn(binary, args, {
-      cwd: bundle,
-      env: { ...process.env, PATH: pathEnv, TTRPC_ADDRESS: `${o.grpcAddress}.ttrpc`, GOMAXPROCS: '2' },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    const out: Buffer[] = [];
-    child.stdout.on('data', (b: Buffer) => out.push(b));
-    child.stderr.on('data', (b: Buffer) => out.push(b));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
-    child.once('error', (err) => {
-      clearTimeout(timer);
-      reject(new CtrdError('unavailable', `start shim ${binary}: ${err.message}`, { cause: err }));
-    });
-    child.once('close', (code, signal) => {
-      clearTimeout(timer);
-      const text = Buffer.concat(out).toString('utf8').trim();
-      if (code !== 0) reject(new CtrdError('unavailable', `shim ${binary} start exited ${code ?? signal}: ${text}`));
-      else if (!text.startsWith('unix://') && !text.startsWith('/')) reject(new CtrdError('unavailable', `shim ${binary} printed no address: ${text}`));
-      else resolve(text);
-    });
-    child.stdin.on('error', () => {});
-    child.stdin.end(stdin);
-  });
-}
-
-/** The shim unmounts rootfs on Delete; should it not have, unmount before removing, never through a mount. */
-function removeBundle(bundle: string, log: Logger): void {
-  const rootfs = path.join(bundle, 'rootfs');
-  if (isMountPoint(rootfs)) {
-    try {
-      execFileSync('umount', [rootfs]);
-    } catch (err) {
-      log.error({ err, rootfs }, 'cannot unmount the task rootfs; leaving the bundle');
-      return;
-    }
-  }
-  fs.rmSync(bundle, { recursive: true, force: true });
-}
-
-function isMountPoint(dir: string): boolean {
-  return fs
-    .readFileSync('/proc/self/mounts', 'utf8')
-    .split('\n')
-    .some((line) => line.split(' ')[1]?.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))) === dir);
-}
-
-
 function killQuietly(pid: number): void {
   try {
     process.kill(pid, 'SIGKILL');
@@ -319,9 +292,9 @@ function killQuietly(pid: number): void {
 
 async function waitGone(pid: number, ms: number): Promise<boolean> {
   const deadline = Date.now() + ms;
-  while (isAlive(pid)) {
+  while (pid > 0 && isAlive(pid)) {
     if (Date.now() > deadline) return false;
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await new Promise((resolve) => setTimeout(resolve, 20));
   }
   return true;
 }

@@ -7,6 +7,8 @@ import { spawn } from 'node:child_process';
 import { ctrdBin, run, TestDaemon, waitFor } from '../harness/daemon.js';
 import { Clients, unary } from '../../lib/grpc/client.js';
 import { defaultConfig } from '../../daemon/config.js';
+import { Any } from '../../gen/google/protobuf/any.js';
+import { TaskOOM } from '../../gen/containerd/events/task.js';
 
 describe('ctrd daemon', () => {
   const daemons: TestDaemon[] = [];
@@ -100,5 +102,24 @@ describe('ctrd daemon', () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('missing.toml');
     expect(existsSync(d.address)).toBe(false);
+  });
+
+  it('publishes an event read from stdin with `ctrd publish`, as shims without ttrpc events do', async () => {
+    const d = await track(new TestDaemon()).start();
+    const events = await d.ctrEvents();
+    try {
+      const event = Any.encode({ typeUrl: 'containerd.events.TaskOOM', value: Buffer.from(TaskOOM.encode({ containerId: 'oom-probe' }).finish()) }).finish();
+      const r = await run(process.execPath, [ctrdBin, '--address', d.address, 'publish', '--namespace', 'pubns', '--topic', '/tasks/oom'], { input: Buffer.from(event) });
+      expect(r.code, r.stderr).toBe(0);
+      await waitFor('the published event', () => /pubns \/tasks\/oom .*oom-probe/.test(events.text()), 5_000);
+      const empty = await run(process.execPath, [ctrdBin, '--address', d.address, 'publish', '--namespace', 'pubns', '--topic', '/tasks/oom'], { input: '' });
+      expect(empty.code).toBe(1);
+      expect(empty.stderr).toContain('no event');
+      const badTopic = await run(process.execPath, [ctrdBin, '--address', d.address, 'publish', '--namespace', 'pubns', '--topic', 'no-slash'], { input: Buffer.from(event) });
+      expect(badTopic.code).toBe(1);
+      expect(badTopic.stderr).toContain('no-slash');
+    } finally {
+      await events.stop();
+    }
   });
 });

@@ -97,7 +97,7 @@ const epoch = new Date('2024-01-01T00:00:00Z');
 const created = epoch.toISOString();
 const path = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 const refNameAnnotation = 'org.opencontainers.image.ref.name';
-export const busyboxApplets = ['sh', 'ls', 'cat', 'echo', 'true', 'false', 'sleep', 'env', 'id', 'mkdir', 'rm', 'ps', 'wc', 'head', 'pwd', 'touch', 'uname', 'hostname', 'grep', 'test', 'printf', 'stat', 'mount', 'cp', 'mv', 'ln', 'chmod', 'kill', 'date'];
+export const busyboxApplets = ['sh', 'ls', 'cat', 'echo', 'true', 'false', 'sleep', 'env', 'id', 'mkdir', 'rm', 'ps', 'wc', 'head', 'pwd', 'touch', 'uname', 'hostname', 'grep', 'test', 'printf', 'stat', 'mount', 'cp', 'mv', 'ln', 'chmod', 'kill', 'date', 'tail', 'tr', 'dd', 'tty', 'stty', 'seq', 'sha256sum', 'ip', 'ifconfig', 'top', 'free', 'whoami', 'nproc', 'xargs', 'sed', 'awk', 'sort', 'uniq'];
 
 /** Hashes and counts what flows through. */
 class Tap extends Transform {
@@ -280,6 +280,7 @@ export function buildBusybox(): Promise<BuiltIndex> {
       dir('etc/'),
       { path: 'etc/passwd', type: 'file', content: 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' },
       { path: 'etc/group', type: 'file', content: 'root:x:0:\nnobody:x:65534:\n' },
+      { path: 'etc/hostname', type: 'file', content: 'busybox\n' },
       dir('proc/'),
       dir('root/', 0o700),
       dir('sys/'),

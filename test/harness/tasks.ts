@@ -1,0 +1,79 @@
+// What task tests check on the host: the shims a daemon started, what shims and ctr left under
+// /run/containerd and /run/ctrd, the cgroups of a namespace, a daemon's open file descriptors.
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+
+export const goShim = '/usr/bin/containerd-shim-runc-v2';
+export const runcBinary = ['/usr/sbin/runc', '/usr/bin/runc'].find((p) => fs.existsSync(p));
+/**
+ * What a daemon's shims left under /run that is theirs to remove: the runc state of the namespace (Go
+ * shims keep it in /run/containerd/runc/<ns>, ctrd's in /run/ctrd/runc/<ns>) and the shim sockets of the
+ * tasks (containerd's rule: <dir>/s/<sha256 of address/ns/id>). Other tests run beside this one, so only
+ * these paths are looked at.
+ */
+export function runLeftovers(address: string, ns: string, ids: Iterable<string>): string[] {
+  const left: string[] = [];
+  for (const dir of ['/run/containerd', '/run/ctrd']) {
+    const runc = path.join(dir, 'runc', ns);
+    if (fs.existsSync(runc)) {
+      const entries = fs.readdirSync(runc);
+      if (entries.length === 0) fs.rmdirSync(runc);
+      else left.push(...entries.map((e) => path.join(runc, e)));
+    }
+    for (const id of ids) {
+      const socket = path.join(dir, 's', createHash('sha256').update(path.join(address, ns, id)).digest('hex'));
+      if (fs.existsSync(socket)) left.push(socket);
+    }
+  }
+  return left;
+}
+
+/** Pids of shims started for the daemon at this address (their command line names its socket), or for one task of it. */
+export function shimsOf(address: string, id?: string): number[] {
+  return fs
+    .readdirSync('/proc')
+    .filter((e) => /^\d+$/.test(e))
+    .filter((pid) => {
+      try {
+        const argv = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+        const served = id === undefined || argv[argv.indexOf('-id') + 1] === id;
+        return argv.some((a) => a.includes('containerd-shim-')) && argv.includes(address) && served;
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+}
+
+/** The shim pids a daemon logged when it connected to them. */
+export function loggedShimPids(log: string): number[] {
+  return log
+    .split('\n')
+    .filter((l) => l.includes('"shimPid"'))
+    .map((l) => (JSON.parse(l) as { shimPid: number }).shimPid)
+    .filter((pid) => pid > 0);
+}
+
+/** Cgroup directories named after the namespace (ctr's cgroupsPath is /<ns>/<id>), v1 and v2 alike. */
+export function cgroupsOf(ns: string): string[] {
+  const roots = fs.existsSync('/sys/fs/cgroup/cgroup.controllers')
+    ? ['/sys/fs/cgroup']
+    : fs.readdirSync('/sys/fs/cgroup').map((c) => path.join('/sys/fs/cgroup', c));
+  const found: string[] = [];
+  for (const root of roots) {
+    const dir = path.join(root, ns);
+    let children: fs.Dirent[] = [];
+    try {
+      children = fs.readdirSync(dir, { withFileTypes: true });
+    } catch {
+      continue;
+    }
+    for (const c of children) if (c.isDirectory()) found.push(path.join(dir, c.name));
+  }
+  return found;
+}
+
+export function openFds(pid: number): number {
+  return fs.readdirSync(`/proc/${pid}/fd`).length;
+}
