@@ -7,14 +7,14 @@ import { DeleteResponse } from '../gen/containerd/task/v2/shim.js';
 import { unmountAll } from '../services/diff/mounts.js';
 import type { ShimFlags } from './flags.js';
 import { createShimLogger } from './log.js';
-import { isCrun, isHybridCgroups, OciRuntime } from './oci/runtime.js';
+import { defaultRuntimeBinary, isCrun, isHybridCgroups, OciRuntime } from './oci/runtime.js';
 import { Reaper } from './reaper.js';
 import { runtimeFileName, type RuntimeFile } from './service.js';
 
 export async function deleteTask(flags: ShimFlags): Promise<Uint8Array> {
   const bundle = flags.bundle || process.cwd();
   const log = createShimLogger({ level: flags.debug ? 'debug' : 'warn', bindings: { ns: flags.namespace, id: flags.id, action: 'delete' } });
-  let runtime: RuntimeFile = { binary: 'runc', root: path.join('/run/ctrd/runc', flags.namespace) };
+  let runtime: RuntimeFile = { binary: defaultRuntimeBinary(), root: path.join('/run/ctrd/runc', flags.namespace) };
   try {
     runtime = JSON.parse(fs.readFileSync(path.join(bundle, runtimeFileName), 'utf8')) as RuntimeFile;
   } catch {

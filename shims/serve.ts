@@ -38,7 +38,7 @@ import { socketAddress, socketDir } from './address.js';
 import { Publisher } from './events.js';
 import type { ShimFlags } from './flags.js';
 import { createShimLogger } from './log.js';
-import { isCrun, isHybridCgroups, OciRuntime } from './oci/runtime.js';
+import { defaultRuntimeBinary, isCrun, isHybridCgroups, OciRuntime } from './oci/runtime.js';
 import { Reaper } from './reaper.js';
 import { TaskService } from './service.js';
 
@@ -75,6 +75,7 @@ export async function serve(flags: ShimFlags): Promise<void> {
       reaper,
       log,
       socketDir,
+      defaultBinary: defaultRuntimeBinary(),
       exit,
       backend: (o) =>
         new OciRuntime({ binary: o.binary, root: o.root, logFile: path.join(o.bundle, 'log.json'), hideUnifiedCgroup: hybrid && isCrun(o.binary) }, reaper, log),

@@ -57,6 +57,8 @@ export interface ServiceOptions {
   backend: BackendFactory;
   /** Where console sockets are made (short paths: sun_path has 108 bytes). */
   socketDir: string;
+  /** The OCI runtime when the Create options name none. */
+  defaultBinary: string;
   /** Called once nothing is left to serve (after Shutdown, or a while after the task was deleted). */
   exit: () => void;
 }
@@ -145,8 +147,9 @@ export class TaskService {
     this.creating = true;
     const bundle = req.bundle;
     const rootfs = path.join(bundle, 'rootfs');
+    const binary = options.binaryName || this.o.defaultBinary;
     const backend = this.o.backend({
-      binary: options.binaryName || 'runc',
+      binary,
       root: runtimeRoot,
       bundle,
     });
@@ -179,7 +182,7 @@ export class TaskService {
       throw wrap(err, `create task ${req.id}`);
     }
     this.creating = false;
-    writeRuntimeFile(bundle, { binary: options.binaryName || 'runc', root: runtimeRoot });
+    writeRuntimeFile(bundle, { binary, root: runtimeRoot });
     this.backend = backend;
     this.bundle = bundle;
     this.init = init;
@@ -471,10 +474,12 @@ export function runtimeOptions(any: Any | undefined): RuncOptions {
 }
 
 function mountRootfs(mounts: readonly Mount[], target: string): void {
-  try {
-    for (const m of mounts) mountOne(m, target);
-  } catch (err) {
-    throw wrap(err, `mount rootfs on ${target}`);
+  for (const m of mounts) {
+    try {
+      mountOne(m, target);
+    } catch (err) {
+      throw wrap(err, `mount rootfs (${m.type} ${m.source}) on ${target}`);
+    }
   }
 }
 

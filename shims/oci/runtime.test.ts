@@ -15,6 +15,11 @@ describe('oci runtime errors', () => {
     expect(runtimeError('plain words\n', '')).toBe('plain words');
   });
 
+  it('words a missing command as runc does, whichever runtime said it', () => {
+    const crun = '{"msg":"executable file `nosuch` not found in $PATH: No such file or directory","level":"error","time":"x"}';
+    expect(runtimeError(crun, '')).toBe('exec: "nosuch": executable file not found in $PATH (executable file `nosuch` not found in $PATH: No such file or directory)');
+  });
+
   it('knows crun by its name', () => {
     expect(isCrun('crun')).toBe(true);
     expect(isCrun('/usr/bin/crun')).toBe(true);

@@ -33,6 +33,14 @@ export function isHybridCgroups(): boolean {
   return fsType('/sys/fs/cgroup') !== 'cgroup2' && fsType('/sys/fs/cgroup/unified') === 'cgroup2';
 }
 
+/**
+ * The runtime when the Create options name none: runc, as containerd's runc shim, unless the shim's
+ * environment says CTRD_SHIM_RUNTIME (a wrapper script can pick crun for every task it serves).
+ */
+export function defaultRuntimeBinary(env: NodeJS.ProcessEnv = process.env): string {
+  return env.CTRD_SHIM_RUNTIME || 'runc';
+}
+
 /** Whether the runtime binary is crun (which refuses hybrid cgroups). */
 export function isCrun(binary: string): boolean {
   return path.basename(binary) === 'crun';
@@ -154,6 +162,14 @@ export function runtimeError(jsonLog: string, stderr: string): string {
       messages.push(line.trim());
     }
   }
-  if (messages.length > 0) return messages.join('; ');
-  return stderr.trim();
+  return sameWords(messages.length > 0 ? messages.join('; ') : stderr.trim());
+}
+
+/**
+ * crun says "executable file `x` not found in $PATH"; runc (and so containerd's users) read `exec: "x":
+ * executable file not found in $PATH`. Both words are kept, so either runtime's failure reads the same.
+ */
+function sameWords(message: string): string {
+  const crun = /executable file `([^`]*)` not found in \$PATH/.exec(message);
+  return crun ? `exec: "${crun[1]}": executable file not found in $PATH (${message})` : message;
 }
