@@ -35,13 +35,13 @@ import type {
 import { alreadyExists, CtrdError, failedPrecondition, invalidArgument, notFound, notImplemented, wrap } from '../lib/errdefs.js';
 import { mountOne, unmountAll } from '../services/diff/mounts.js';
 import type { Backend } from './backend.js';
-import { cgroupDirsLeft, cgroupMetrics, isCgroup2 } from './cgroups/metrics.js';
+import { cgroupDirsLeft, isCgroup2 } from './cgroups/paths.js';
 import { watchOom, type OomWatcher } from './cgroups/oom.js';
 import type { EventSink } from './events.js';
 import type { ShimLogger } from './log.js';
 import { ProcessState, type ProcessStatus } from './process-state.js';
 import type { Exit, Reaper } from './reaper.js';
-import { ProcessIO, type StdioPaths } from './stdio.js';
+import { ProcessIO, type IOContext, type StdioPaths } from './stdio.js';
 
 export const shimVersion = 'ctrd-shim-v2';
 
@@ -125,6 +125,17 @@ export class TaskService {
     return p;
   }
 
+  private ioContext(): IOContext {
+    const reaper = this.o.reaper;
+    return {
+      socketDir: this.o.socketDir,
+      log: this.log,
+      containerId: this.o.id,
+      namespace: this.o.namespace,
+      spawn: (command, args, options) => reaper.spawn(command, args, options),
+    };
+  }
+
   private runtime(): Backend {
     if (!this.backend) throw failedPrecondition(`task ${this.o.id} was not created`);
     return this.backend;
@@ -159,7 +170,7 @@ export class TaskService {
     try {
       this.rootfsMounted = req.rootfs.length > 0;
       mountRootfs(req.rootfs, rootfs);
-      init.io = ProcessIO.open(paths, this.o.socketDir, this.log);
+      init.io = await ProcessIO.open(paths, this.ioContext());
       const pidFile = path.join(bundle, 'init.pid');
       runtimeCreated = true;
       await backend.create({
@@ -199,7 +210,7 @@ export class TaskService {
       checkpoint: req.checkpoint,
       pid: init.pid,
     });
-    this.log.info({ pid: init.pid, cgroupsPath: this.cgroupsPath }, 'task created');
+    this.log.info({ taskPid: init.pid, cgroupsPath: this.cgroupsPath }, 'task created');
     return { pid: init.pid };
   }
 
@@ -237,7 +248,7 @@ export class TaskService {
     const processFile = `${base}.process.json`;
     const pidFile = `${base}.pid`;
     try {
-      p.io = ProcessIO.open(p.paths, this.o.socketDir, this.log);
+      p.io = await ProcessIO.open(p.paths, this.ioContext());
       fs.writeFileSync(processFile, Buffer.from(p.spec!.value));
       await backend.exec({ id: this.o.id, processFile, stdio: p.io.child, pidFile });
       p.io.started();
@@ -261,7 +272,7 @@ export class TaskService {
     if (p.state.status === 'stopped' || p.state.status === 'deleted') return;
     p.state.apply('exit');
     p.setExited(exit);
-    this.log.info({ execId: p.execId, pid: exit.pid, status: exit.status }, 'process exited');
+    this.log.info({ execId: p.execId, processPid: exit.pid, status: exit.status }, 'process exited');
     this.publish('/tasks/exit', 'containerd.events.TaskExit', TaskExit, {
       containerId: this.o.id,
       id: p.execId || this.o.id,
@@ -417,10 +428,12 @@ export class TaskService {
     p.io?.resize(req.width, req.height);
   }
 
-  stats(id: string): { stats: Any } {
+  async stats(id: string): Promise<{ stats: Any }> {
     const p = this.proc(id, '');
     if (this.cgroupsPath === '') throw failedPrecondition(`task ${id} has no cgroup`);
     if (p.state.status === 'stopped') throw notFound(`task ${id} has stopped: no cgroup to read`);
+    // The metrics messages load on the first Stats: most shims are never asked.
+    const { cgroupMetrics } = await import('./cgroups/metrics.js');
     return { stats: cgroupMetrics(this.cgroupsPath) };
   }
 

@@ -315,6 +315,40 @@ describe.skipIf(!root || !haveBusybox)('containerd-shim-ctrd-v2', () => {
     expect(await waitGone(pid)).toBe(true);
   });
 
+  it('logs through a binary:// logging binary (fds 3, 4 and the ready fd 5, as containerd runs it)', async () => {
+    fx = new ShimFixture('logbin1');
+    await fx.prepare(['sh', '-c', 'echo to-out; echo to-err >&2']);
+    const logger = path.join(fx.dir, 'logger.sh');
+    const base = path.join(fx.dir, 'logged');
+    fs.writeFileSync(
+      logger,
+      '#!/bin/sh\ncat <&3 >"$2.out" 5>&- & cat <&4 >"$2.err" 5>&- & exec 5>&-\nwait\necho "$CONTAINER_NAMESPACE/$CONTAINER_ID $1" >"$2.env"\n',
+      { mode: 0o755 },
+    );
+    const t = await started(fx);
+    const uri = `binary://${logger}?out=${encodeURIComponent(base)}`;
+    await t.create(fx, { stdout: uri, stderr: uri });
+    await t.start();
+    expect((await t.wait()).exitStatus).toBe(0);
+    for (let i = 0; i < 250 && !fs.existsSync(`${base}.env`); i++) await new Promise((r) => setTimeout(r, 20));
+    expect(fs.readFileSync(`${base}.out`, 'utf8')).toBe('to-out\n');
+    expect(fs.readFileSync(`${base}.err`, 'utf8')).toBe('to-err\n');
+    expect(fs.readFileSync(`${base}.env`, 'utf8')).toBe(`${fx.namespace}/logbin1 out\n`);
+    await finish(fx, t);
+  });
+
+  it('writes both streams to a file:// log', async () => {
+    fx = new ShimFixture('logfile1');
+    await fx.prepare(['sh', '-c', 'echo one; echo two >&2']);
+    const t = await started(fx);
+    const file = path.join(fx.dir, 'logs', 'task.log');
+    await t.create(fx, { stdout: `file://${file}`, stderr: `file://${file}` });
+    await t.start();
+    expect((await t.wait()).exitStatus).toBe(0);
+    await finish(fx, t);
+    expect(fs.readFileSync(file, 'utf8').split('\n').sort()).toEqual(['', 'one', 'two']);
+  });
+
   it.skipIf(!haveCrun)('runs with crun (binary_name in the Create options), hybrid cgroups hidden from it', async () => {
     fx = new ShimFixture('crun1');
     await fx.prepare(['sh', '-c', 'echo crun here; exit 7']);

@@ -1,19 +1,30 @@
 // A process's stdio as containerd's shims do it (pkg/process/io.go): the client names FIFOs (or a
-// file:// log URI; '' = not wanted); the container gets real pipes (so /proc/self/fd/1 can be opened) and
+// file:// or binary:// log URI; '' = not wanted); the container gets real pipes (so /proc/self/fd/1 can be opened) and
 // the shim copies pipe -> FIFO. A FIFO is opened O_RDWR, which never blocks and keeps a reader as
 // containerd does (a client gone does not make the container's writes fail with EPIPE). When a pipe
 // reaches EOF (the process and everything that shared its output are gone) the FIFO's writer is closed,
 // which is what `ctr run --rm` waits for. Terminal mode: runc sends the pty master over the console socket,
 // and the master is copied both ways.
+import type { ChildProcess, SpawnOptions } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import tty from 'node:tty';
 import { randomBytes } from 'node:crypto';
 import type { Writable } from 'node:stream';
-import { errnoCode, invalidArgument, notImplemented } from '../lib/errdefs.js';
+import { CtrdError, errnoCode, invalidArgument, notImplemented } from '../lib/errdefs.js';
 import { native } from '../lib/native.js';
 import type { ShimLogger } from './log.js';
+
+/** What opening a process's stdio needs from its shim. */
+export interface IOContext {
+  socketDir: string;
+  log: ShimLogger;
+  containerId: string;
+  namespace: string;
+  /** Spawns a helper that libuv reaps (the reaper's spawn). */
+  spawn(command: string, args: readonly string[], options: SpawnOptions): ChildProcess;
+}
 
 export interface StdioPaths {
   stdin: string;
@@ -52,6 +63,7 @@ export class ProcessIO {
   private master: tty.ReadStream | undefined;
   private masterFd: number | undefined;
   private pendingCopies = 0;
+  private logger: ChildProcess | undefined;
   private resolveDrained!: () => void;
   /** Resolves when every output reached EOF and its writer was closed. */
   readonly drained: Promise<void>;
@@ -64,17 +76,69 @@ export class ProcessIO {
   }
 
   /** Opens the client's ends and makes the container's; undone as a whole if any step fails. */
-  static open(paths: StdioPaths, socketDir: string, log: ShimLogger): ProcessIO {
-    const io = new ProcessIO(paths, log);
+  static async open(paths: StdioPaths, ctx: IOContext): Promise<ProcessIO> {
+    const io = new ProcessIO(paths, ctx.log);
     try {
-      if (paths.terminal) io.openTerminal(socketDir);
+      if (paths.terminal) io.openTerminal(ctx.socketDir);
+      else if (paths.stdout.startsWith('binary://')) await io.openBinary(ctx);
       else io.openPipes();
     } catch (err) {
       io.destroy();
       throw err;
     }
-    if (io.pendingCopies === 0 && !paths.terminal) io.resolveDrained();
+    if (io.pendingCopies === 0 && !paths.terminal && !io.logger) io.resolveDrained();
     return io;
+  }
+
+  /**
+   * A logging binary, as containerd runs it (pkg/process/io.go NewBinaryIO): the container's stdout and
+   * stderr pipes are its fds 3 and 4, fd 5 is closed (or written) when it is ready; the query's pairs are
+   * its arguments; CONTAINER_ID and CONTAINER_NAMESPACE its environment.
+   */
+  private async openBinary(ctx: IOContext): Promise<void> {
+    const uri = new URL(this.paths.stdout);
+    if (this.paths.stderr !== '' && this.paths.stderr !== this.paths.stdout) {
+      throw invalidArgument(`stdio: a logging binary takes both streams (stdout ${this.paths.stdout}, stderr ${this.paths.stderr})`);
+    }
+    const args: string[] = [];
+    for (const [k, v] of uri.searchParams) args.push(...(v === '' ? [k] : [k, v]));
+    const [outR, outW] = native().pipe();
+    const [errR, errW] = native().pipe();
+    const [readyR, readyW] = native().pipe();
+    this.childFds.push(outW, errW);
+    this.child.stdio[1] = outW;
+    this.child.stdio[2] = errW;
+    let logger: ChildProcess;
+    try {
+      logger = ctx.spawn(uri.pathname, args, {
+        stdio: ['ignore', 'ignore', 'ignore', outR, errR, readyW],
+        env: { ...process.env, CONTAINER_ID: ctx.containerId, CONTAINER_NAMESPACE: ctx.namespace },
+      });
+    } finally {
+      for (const fd of [outR, errR, readyW]) closeQuietly(fd);
+    }
+    this.logger = logger;
+    logger.once('exit', () => this.resolveDrained());
+    const ready = new net.Socket({ fd: readyR, readable: true, writable: false });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new CtrdError('deadline-exceeded', `logging binary ${uri.pathname} did not get ready`)), 10_000);
+        const done = (err?: Error) => {
+          clearTimeout(timer);
+          if (err) reject(err);
+          else resolve();
+        };
+        logger.once('error', (err) => done(new CtrdError('unavailable', `logging binary ${uri.pathname}: ${err.message}`, { cause: err })));
+        ready.once('data', () => done());
+        ready.once('end', () => done());
+        ready.once('error', (err) => done(err));
+      });
+    } catch (err) {
+      logger.kill('SIGKILL');
+      throw err;
+    } finally {
+      ready.destroy();
+    }
   }
 
   private openPipes(): void {
@@ -149,7 +213,7 @@ export class ProcessIO {
       fs.mkdirSync(path.dirname(file), { recursive: true });
       stream = fs.createWriteStream(file, { flags: 'a' });
     } else if (target.includes('://')) {
-      throw notImplemented(`stdio uri ${target}: only FIFO paths and file:// are supported`);
+      throw notImplemented(`stdio uri ${target}: only FIFO paths, file:// and binary:// are supported`);
     } else {
       const fd = fs.openSync(target, fs.constants.O_RDWR | fs.constants.O_NONBLOCK);
       stream = new net.Socket({ fd, readable: false, writable: true });
@@ -205,6 +269,13 @@ export class ProcessIO {
     this.master?.destroy();
     for (const dest of this.destinations.values()) dest.stream.destroy();
     this.destinations.clear();
+    // A logging binary sees EOF once the container's ends are gone; one that does not go is ended.
+    const logger = this.logger;
+    if (logger && logger.exitCode === null && logger.signalCode === null) {
+      setTimeout(() => {
+        if (logger.exitCode === null && logger.signalCode === null) logger.kill('SIGKILL');
+      }, 12_000).unref();
+    }
     this.resolveDrained();
   }
 }

@@ -7,16 +7,9 @@ import path from 'node:path';
 import { Metrics as V1Metrics, type BlkIOEntry, type MemoryEntry } from '../../gen/io/containerd/cgroups/v1/metrics.js';
 import { Metrics as V2Metrics, type IOEntry } from '../../gen/io/containerd/cgroups/v2/metrics.js';
 import type { Any } from '../../gen/google/protobuf/any.js';
+import { cgroupRoot, isCgroup2, parseKeyValues } from './paths.js';
 
-export const cgroupRoot = '/sys/fs/cgroup';
-
-export function isCgroup2(root = cgroupRoot): boolean {
-  for (const line of fs.readFileSync('/proc/self/mounts', 'utf8').split('\n')) {
-    const f = line.split(' ');
-    if (f[1] === root) return f[2] === 'cgroup2';
-  }
-  return false;
-}
+export { parseKeyValues };
 
 function read(file: string): string | undefined {
   try {
@@ -33,16 +26,6 @@ function readUint(file: string): number | undefined {
   if (text === 'max') return 0;
   const n = Number(text);
   return Number.isFinite(n) ? n : undefined;
-}
-
-/** "key value" lines (memory.stat, cpu.stat, memory.oom_control, memory.events). */
-export function parseKeyValues(text: string | undefined): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const line of (text ?? '').split('\n')) {
-    const [k, v] = line.trim().split(/\s+/);
-    if (k && v !== undefined && /^\d+$/.test(v)) out.set(k, Number(v));
-  }
-  return out;
 }
 
 /** blkio files: "8:0 Read 4096" lines; the "Total" line is dropped. */
@@ -207,19 +190,4 @@ export function cgroupMetrics(cgroupsPath: string): Any {
     return { typeUrl: 'io.containerd.cgroups.v2.Metrics', value: Buffer.from(V2Metrics.encode(v2Metrics(cgroupsPath)).finish()) };
   }
   return { typeUrl: 'io.containerd.cgroups.v1.Metrics', value: Buffer.from(V1Metrics.encode(v1Metrics(cgroupsPath)).finish()) };
-}
-
-/** Whether any cgroup directory of the container is still there (every v1 hierarchy, or the v2 one). */
-export function cgroupDirsLeft(cgroupsPath: string, root = cgroupRoot): string[] {
-  if (isCgroup2(root)) {
-    const d = path.join(root, cgroupsPath);
-    return fs.existsSync(d) ? [d] : [];
-  }
-  const left: string[] = [];
-  for (const controller of fs.readdirSync(root)) {
-    if (controller === 'unified') continue;
-    const d = path.join(root, controller, cgroupsPath);
-    if (fs.existsSync(d)) left.push(d);
-  }
-  return left;
 }

@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { native } from '../../lib/native.js';
 import type { ShimLogger } from '../log.js';
-import { cgroupRoot, isCgroup2, parseKeyValues } from './metrics.js';
+import { cgroupRoot, isCgroup2, parseKeyValues } from './paths.js';
 
 export interface OomWatcher {
   close(): void;
