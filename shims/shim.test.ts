@@ -258,6 +258,25 @@ describe.skipIf(!root || !haveBusybox)('containerd-shim-ctrd-v2', () => {
     await finish(fx, t);
   });
 
+  it('an exec with a terminal: its own pty, resized after its start', async () => {
+    fx = new ShimFixture('ttyexec1');
+    await fx.prepare(['sleep', '1000']);
+    const t = await started(fx);
+    await t.create(fx);
+    await t.start();
+    const out = fx.fifo('exec-out');
+    await t.exec('x1', ['sh', '-c', 'sleep 0.3; tty; stty size'], { stdout: out.path, terminal: true });
+    await t.start('x1');
+    await t.c.unary(taskService, 'ResizePty', ResizePtyRequest, Empty, { id: 'ttyexec1', execId: 'x1', width: 100, height: 30 });
+    expect((await t.wait('x1')).exitStatus).toBe(0);
+    await out.ended;
+    expect(out.text()).toMatch(/^\/dev\/pts\/\d+\r\n30 100\r\n$/);
+    await t.delete('x1');
+    await t.kill(9);
+    await t.wait();
+    await finish(fx, t);
+  });
+
   it('a failed create (no such command) says why and leaves no mount, runtime state, cgroup or process', async () => {
     fx = new ShimFixture('bad1');
     await fx.prepare(['no-such-command']);
