@@ -45,6 +45,8 @@ import { ProcessIO, type IOContext, type StdioPaths } from './stdio.js';
 
 export const shimVersion = 'ctrd-shim-v2';
 
+const neverCreatedMs = 5 * 60_000;
+
 /** How the backend is chosen from the runtime options of Create. */
 export type BackendFactory = (opts: { binary: string; root: string; bundle: string }) => Backend;
 
@@ -59,6 +61,8 @@ export interface ServiceOptions {
   socketDir: string;
   /** The OCI runtime when the Create options name none. */
   defaultBinary: string;
+  /** How long a shim waits for its Create before it exits (default 5 minutes). */
+  neverCreatedMs?: number;
   /** Called once nothing is left to serve (after Shutdown, or a while after the task was deleted). */
   exit: () => void;
 }
@@ -109,6 +113,13 @@ export class TaskService {
 
   constructor(private readonly o: ServiceOptions) {
     this.log = o.log;
+    // A shim whose daemon went away between `start` and Create would serve nobody, for ever.
+    this.exitTimer = setTimeout(() => {
+      if (this.init || this.creating) return;
+      this.log.warn({}, `no task was created within ${neverCreatedMs / 1000} s: exiting`);
+      this.o.exit();
+    }, o.neverCreatedMs ?? neverCreatedMs);
+    this.exitTimer.unref();
   }
 
   private checkId(id: string): void {
@@ -193,6 +204,7 @@ export class TaskService {
       throw wrap(err, `create task ${req.id}`);
     }
     this.creating = false;
+    clearTimeout(this.exitTimer);
     writeRuntimeFile(bundle, { binary, root: runtimeRoot });
     this.backend = backend;
     this.bundle = bundle;

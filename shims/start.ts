@@ -12,9 +12,10 @@ const readyTimeoutMs = 10_000;
 
 /**
  * One Node process per container: a small young generation (V8 grows it to 16 MB per semi-space under
- * allocation churn, such as a chatty container's output) keeps the shim's memory flat.
+ * allocation churn, such as a chatty container's output) keeps the shim's memory flat, and V8's helper
+ * threads are not worth their memory to a process that mostly waits.
  */
-const serverNodeFlags = ['--max-semi-space-size=1'];
+const serverNodeFlags = ['--max-semi-space-size=1', '--v8-pool-size=0'];
 
 export async function start(flags: ShimFlags, script: string): Promise<string> {
   const bundle = flags.bundle || process.cwd();
