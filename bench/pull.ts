@@ -7,9 +7,8 @@
 // For each image it reports the median time of each tool, its MB/s, ctrd's time ÷ each reference's (< 1: ctrd
 // is faster), when the last layer was fetched and how long the unpack took, and the CPU and peak RSS of the
 // daemons and the clients.
-import { spawn, spawnSync } from 'node:child_process';
-import { once } from 'node:events';
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -22,7 +21,9 @@ import { isAlive, run, TestDaemon, waitFor, type RunResult } from '../test/harne
 import { skopeoEnv, type PushedImage } from '../test/harness/images.js';
 import { mountsUnder } from '../test/harness/mounts.js';
 import { startRegistry, type TestRegistry } from '../test/harness/registry.js';
+import { Containerd, containerdVersion } from './containerd.js';
 import { deadline, loadDefaults, parseCount, processCpuSec, stopDaemon, table } from './load.js';
+import { median } from './stats.js';
 
 export type PullTool = 'ctrd' | 'containerd' | 'skopeo';
 export const pullImages = ['multilayer', 'big'] as const;
@@ -142,12 +143,6 @@ function resetPeakRss(pid: number): boolean {
 function peakRssKiB(pid: number): number {
   const m = /^VmHWM:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) : NaN;
-}
-
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
 /** The median of each figure that every run has. */
@@ -276,103 +271,9 @@ export function goDurationSec(s: string): number {
   return matched === s ? total : NaN;
 }
 
-/** A real containerd on a temp root, with a config that keeps every path it writes under that root. */
-class Containerd {
-  private constructor(
-    readonly dir: string,
-    readonly pid: number,
-    private readonly exited: Promise<unknown>,
-    private readonly child: ReturnType<typeof spawn>,
-  ) {}
-
-  get root(): string {
-    return join(this.dir, 'root');
-  }
-
-  get address(): string {
-    return join(this.dir, 'containerd.sock');
-  }
-
-  static async start(dir: string): Promise<Containerd> {
-    mkdirSync(dir, { recursive: true });
-    const config = join(dir, 'config.toml');
-    // No CRI (it wants CNI and more); the opt plugin would create /opt/containerd; no debug or metrics socket.
-    writeFileSync(
-      config,
-      `version = 2
-root = "${join(dir, 'root')}"
-state = "${join(dir, 'state')}"
-disabled_plugins = ["io.containerd.grpc.v1.cri"]
-[grpc]
-  address = "${join(dir, 'containerd.sock')}"
-[ttrpc]
-  address = "${join(dir, 'containerd.sock.ttrpc')}"
-[debug]
-  address = ""
-  level = "warn"
-[metrics]
-  address = ""
-[plugins."io.containerd.internal.v1.opt"]
-  path = "${join(dir, 'opt')}"
-`,
-    );
-    const logPath = join(dir, 'containerd.log');
-    const log = openSync(logPath, 'a');
-    const child = spawn(
-      'containerd',
-      ['--config', config, '--root', join(dir, 'root'), '--state', join(dir, 'state'), '--address', join(dir, 'containerd.sock')],
-      { stdio: ['ignore', log, log] },
-    );
-    closeSync(log);
-    const exited = once(child, 'exit');
-    let gone = false;
-    void exited.then(() => (gone = true));
-    const c = new Containerd(dir, child.pid!, exited, child);
-    try {
-      await waitFor('containerd to serve', async () => {
-        if (gone) throw new Error(`containerd exited during start-up:\n${readFileSync(logPath, 'utf8').trim()}`);
-        return existsSync(c.address) && (await c.ctr(['version'])).code === 0;
-      });
-    } catch (err) {
-      await c.stop();
-      throw err;
-    }
-    return c;
-  }
-
-  ctr(args: readonly string[]): Promise<RunResult> {
-    return run('ctr', this.ctrArgs(args), { timeoutMs: 120_000 });
-  }
-
-  ctrArgs(args: readonly string[]): string[] {
-    return ['-a', this.address, '-n', namespace, ...args];
-  }
-
-  /** Stops it by its PID (SIGKILL after 15 s), then unmounts whatever is left under its dir. */
-  async stop(): Promise<void> {
-    const c = this.child;
-    if (c.exitCode === null && c.signalCode === null) {
-      c.kill('SIGTERM');
-      const timer = setTimeout(() => c.kill('SIGKILL'), 15_000);
-      await this.exited;
-      clearTimeout(timer);
-    }
-    for (const m of mountsUnder(this.dir).reverse()) await run('umount', ['-l', m]);
-  }
-}
-
 async function skopeoVersion(): Promise<string> {
   const r = await run('skopeo', ['--version']);
   return r.stdout.trim().replace(/^skopeo version /, '');
-}
-
-async function containerdVersion(): Promise<string | undefined> {
-  try {
-    const r = await run('containerd', ['--version']);
-    return r.code === 0 ? r.stdout.trim().split(/\s+/)[2] : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 // --- the run -------------------------------------------------------------------------------------------------

@@ -7,8 +7,10 @@ import { writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { Command, CommanderError } from 'commander';
 import { revision } from '../lib/version.js';
+import { densityBenchmark } from './density.js';
 import { loadBenchmark } from './load.js';
 import { pullBenchmark } from './pull.js';
+import { startBenchmark } from './start.js';
 
 interface Benchmark<R> {
   name: string;
@@ -37,7 +39,7 @@ function runnable<R>(b: Benchmark<R>): Runnable {
 }
 
 /** Every benchmark, in the order they run. */
-const benchmarks: Runnable[] = [runnable(loadBenchmark), runnable(pullBenchmark)];
+const benchmarks: Runnable[] = [runnable(loadBenchmark), runnable(pullBenchmark), runnable(startBenchmark), runnable(densityBenchmark)];
 
 function cli(): Command {
   const program = new Command('bench')

@@ -3,13 +3,14 @@
 // a shim killed under the daemon, a daemon killed under its shims, and 200 cycles that leave nothing behind.
 // Each *.test.ts that calls describeTaskFlows picks the runtime (ctrd's shim, Debian's Go shim, a runc binary).
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run, TestDaemon, waitFor, type CtrEvents } from '../harness/daemon.js';
 import { startRegistry, type TestRegistry } from '../harness/registry.js';
 import { pushBusybox, type PushedBusybox } from '../harness/images.js';
 import { mountsUnder } from '../harness/mounts.js';
-import { cgroupsOf, loggedShimPids, openFds, runLeftovers, shimsOf } from '../harness/tasks.js';
+import { cgroupsOf, loggedShimPids, memoryLimit, openFds, removeNamespaceCgroups, runLeftovers, shimsOf } from '../harness/tasks.js';
 import { expectKind, rejectionOf } from '../harness/errors.js';
 import { isAlive } from '../../lib/process.js';
 import { unary, type Clients } from '../../lib/grpc/client.js';
@@ -105,6 +106,7 @@ export function describeTaskFlows(label: string, o: TaskFlowOptions): void {
       await d?.cleanup();
       if (d) expect(runLeftovers(d.address, ns, usedIds)).toEqual([]);
       expect(cgroupsOf(ns)).toEqual([]);
+      expect(removeNamespaceCgroups(ns)).toEqual([]);
     }, 60_000);
 
     it('runs echo with --rm: its output, exit 0, the shim events, nothing left', async () => {
@@ -122,6 +124,59 @@ export function describeTaskFlows(label: string, o: TaskFlowOptions): void {
       expect(r.code, `${r.stderr}\n${d.log().slice(-3000)}`).toBe(3);
       expect(r.stdout).toBe('');
       await expectNothingLeft('f2');
+    }, 90_000);
+
+    it('feeds stdin through the FIFO a client made; at its end (writer closed, then CloseIO) cat exits', async () => {
+      const mounts = await ctrContainer('f8', 'cat');
+      const dir = fs.mkdtempSync(path.join(d.dir, 'io-'));
+      const [stdin, stdout, stderr] = ['stdin', 'stdout', 'stderr'].map((n) => path.join(dir, n)) as [string, string, string];
+      for (const f of [stdin, stdout, stderr]) await run('mkfifo', [f]);
+      const errFd = fs.openSync(stderr, fs.constants.O_RDWR | fs.constants.O_NONBLOCK);
+      // The client holds the writing end of stdin and reads stdout (opened read-write, so that it never sees
+      // an end of file before the shim opens its side).
+      let inFd = fs.openSync(stdin, fs.constants.O_RDWR);
+      const out = new net.Socket({ fd: fs.openSync(stdout, fs.constants.O_RDWR | fs.constants.O_NONBLOCK), readable: true, writable: false });
+      let text = '';
+      out.on('data', (b: Buffer) => (text += b.toString()));
+      try {
+        await unary(c.tasks, c.tasks.create, { containerId: 'f8', rootfs: mounts, stdin, stdout, stderr, terminal: false, checkpoint: undefined, options: undefined, runtimePath: '' });
+        const got = await unary(c.tasks, c.tasks.get, { containerId: 'f8', execId: '' });
+        expect(got.process?.stdin).toBe(stdin);
+        expect(got.process?.stdout).toBe(stdout);
+        const waited = unary(c.tasks, c.tasks.wait, { containerId: 'f8', execId: '' });
+        await unary(c.tasks, c.tasks.start, { containerId: 'f8', execId: '' });
+        fs.writeSync(inFd, 'line one\nline two\n');
+        await waitFor('cat to echo', () => text === 'line one\nline two\n', 10_000);
+        // As ctr does at the end of its input: close our end, then CloseIO.
+        fs.closeSync(inFd);
+        inFd = -1;
+        await unary(c.tasks, c.tasks.closeIo, { containerId: 'f8', execId: '', stdin: true });
+        // cat ends only when its stdin does.
+        expect((await waited).exitStatus).toBe(0);
+        await unary(c.tasks, c.tasks.delete, { containerId: 'f8' });
+      } finally {
+        if (inFd >= 0) fs.closeSync(inFd);
+        fs.closeSync(errFd);
+        out.destroy();
+      }
+      expect((await ctr(['containers', 'rm', 'f8'])).code).toBe(0);
+      await expectNothingLeft('f8');
+    }, 90_000);
+
+    it("changes a running task's resources with Tasks.Update", async () => {
+      const r = await ctrRun(['-d', '--memory-limit', String(64 << 20), image, 'f9', 'sleep', '1000']);
+      expect(r.code, r.stderr).toBe(0);
+      expect(memoryLimit(ns, 'f9')).toBe(String(64 << 20));
+      const resources = { memory: { limit: 96 << 20 } };
+      await unary(c.tasks, c.tasks.update, {
+        containerId: 'f9',
+        resources: { typeUrl: 'types.containerd.io/opencontainers/runtime-spec/1/LinuxResources', value: Buffer.from(JSON.stringify(resources)) },
+        annotations: {},
+      });
+      expect(memoryLimit(ns, 'f9')).toBe(String(96 << 20));
+      await expectKind(() => unary(c.tasks, c.tasks.update, { containerId: 'f9', resources: undefined, annotations: {} }), 'invalid-argument');
+      await removeAll(['f9']);
+      await expectNothingLeft('f9');
     }, 90_000);
 
     it('manages a detached task: ls, ps, exec, pause, resume, metrics, kill, rm', async () => {

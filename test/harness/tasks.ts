@@ -55,13 +55,41 @@ export function loggedShimPids(log: string): number[] {
     .filter((pid) => pid > 0);
 }
 
-/** Cgroup directories named after the namespace (ctr's cgroupsPath is /<ns>/<id>), v1 and v2 alike. */
-export function cgroupsOf(ns: string): string[] {
-  const roots = fs.existsSync('/sys/fs/cgroup/cgroup.controllers')
+function cgroupRoots(): string[] {
+  return fs.existsSync('/sys/fs/cgroup/cgroup.controllers')
     ? ['/sys/fs/cgroup']
     : fs.readdirSync('/sys/fs/cgroup').map((c) => path.join('/sys/fs/cgroup', c));
+}
+
+/**
+ * Removes the namespace's own cgroup directories (runtimes remove /<ns>/<id> but leave /<ns>, as containerd
+ * does); returns the ones that could not go.
+ */
+export function removeNamespaceCgroups(ns: string): string[] {
+  const left: string[] = [];
+  for (const root of cgroupRoots()) {
+    const dir = path.join(root, ns);
+    if (!fs.existsSync(dir)) continue;
+    try {
+      fs.rmdirSync(dir);
+    } catch {
+      left.push(dir);
+    }
+  }
+  return left;
+}
+
+/** The memory limit of a task's cgroup as the kernel has it (ctr's cgroupsPath is /<ns>/<id>), v1 or v2. */
+export function memoryLimit(ns: string, id: string): string {
+  const v2 = path.join('/sys/fs/cgroup', ns, id, 'memory.max');
+  const v1 = path.join('/sys/fs/cgroup/memory', ns, id, 'memory.limit_in_bytes');
+  return fs.readFileSync(fs.existsSync('/sys/fs/cgroup/cgroup.controllers') ? v2 : v1, 'utf8').trim();
+}
+
+/** Cgroup directories named after the namespace (ctr's cgroupsPath is /<ns>/<id>), v1 and v2 alike. */
+export function cgroupsOf(ns: string): string[] {
   const found: string[] = [];
-  for (const root of roots) {
+  for (const root of cgroupRoots()) {
     const dir = path.join(root, ns);
     let children: fs.Dirent[] = [];
     try {
