@@ -88,7 +88,14 @@ export class OciRuntime implements Backend {
   }
 
   async update(id: string, resources: string): Promise<void> {
-    await this.run(['update', '--resources', '-', id], { input: resources });
+    // A file, not `-`: crun opens /dev/stdin, which a socket (Node's stdio pipes) cannot be opened as.
+    const file = path.join(path.dirname(this.opts.logFile), `update-${process.hrtime.bigint()}.json`);
+    fs.writeFileSync(file, resources, { mode: 0o600 });
+    try {
+      await this.run(['update', '--resources', file, id]);
+    } finally {
+      fs.rmSync(file, { force: true });
+    }
   }
 
   async pids(id: string): Promise<number[]> {
