@@ -158,6 +158,11 @@ describe.skipIf(!root || !haveBusybox)('containerd-shim-ctrd-v2', () => {
     expect((await t.state()).status).toBe(Status.RUNNING);
     expect((await rejection(t.start())).kind).toBe('failed-precondition');
     expect((await rejection(t.delete())).message).toMatch(/cannot delete a running process/);
+    // Shutdown while the task runs is a no-op: the shim never leaves a running container.
+    await t.shutdown();
+    await new Promise((r) => setTimeout(r, 100));
+    expect(isRunning(fx.shimPid)).toBe(true);
+    expect((await t.state()).status).toBe(Status.RUNNING);
     const pids = await t.c.unary(taskService, 'Pids', PidsRequest, PidsResponse, { id: 'long1' });
     expect(pids.processes.map((p) => p.pid)).toContain(pid);
 
