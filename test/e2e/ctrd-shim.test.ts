@@ -10,7 +10,7 @@ import { TestDaemon, waitFor } from '../harness/daemon.js';
 import { pushBusybox } from '../harness/images.js';
 import { startRegistry, type TestRegistry } from '../harness/registry.js';
 import { ctrdShimBinary } from '../harness/shim.js';
-import { runcBinary, runLeftovers, shimsOf } from '../harness/tasks.js';
+import { cgroupsOf, removeNamespaceCgroups, runcBinary, runLeftovers, shimsOf } from '../harness/tasks.js';
 import { mountsUnder } from '../harness/mounts.js';
 import { describeTaskFlows } from './task-flows.js';
 
@@ -49,6 +49,8 @@ describe.skipIf(!root || !haveCrun)("ctrd's shim as io.containerd.runc.v2", () =
     await reg?.stop();
     await d?.cleanup();
     if (d) expect(runLeftovers(d.address, ns, ['v1', 'v2'])).toEqual([]);
+    expect(cgroupsOf(ns)).toEqual([]);
+    expect(removeNamespaceCgroups(ns)).toEqual([]);
   });
 
   it('ctr run --runc-binary crun goes through ctrd\'s shim to crun', async () => {

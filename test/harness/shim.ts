@@ -178,6 +178,11 @@ export class ShimFixture {
         fs.rmSync(sock, { force: true });
       }
     }
+    try {
+      fs.rmdirSync(`/run/ctrd/runc/${this.namespace}`); // the runtime's namespace dir, once empty
+    } catch {
+      // another fixture's container is still in it, or it was never made
+    }
     for (const r of this.readers) r.destroy();
     this.logReader?.destroy();
     await this.eventsServer?.close(0);
