@@ -49,6 +49,20 @@ export interface Native {
   /** mount(2); '' for source, fstype or data passes NULL. */
   mount(source: string, target: string, fstype: string, flags: number, data: string): void;
   umount2(target: string, flags: number): void;
+  /** prctl(PR_SET_CHILD_SUBREAPER, 1): orphaned descendants reparent to this process. */
+  setChildSubreaper(): void;
+  /** waitpid(pid, WNOHANG): undefined while it runs; status is the exit code or 128 + the signal. */
+  waitpid(pid: number): { pid: number; status: number } | undefined;
+  /** pipe2(O_CLOEXEC): [read end, write end]. */
+  pipe(): [number, number];
+  /** A non-blocking unix stream listener on path, for runc's --console-socket. */
+  consoleSocket(path: string): number;
+  /** Accepts on a console socket and returns the fd sent over SCM_RIGHTS; EAGAIN when none is waiting. */
+  receiveFd(listener: number): number;
+  /** ioctl(TIOCSWINSZ). */
+  setWinsize(fd: number, rows: number, cols: number): void;
+  /** eventfd(0, EFD_CLOEXEC), blocking. */
+  eventfd(): number;
   readonly constants: MountConstants;
 }
 

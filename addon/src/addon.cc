@@ -6,6 +6,7 @@ namespace ctrd {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitFs(env, exports);
   InitMount(env, exports);
+  InitProc(env, exports);
   return exports;
 }
 

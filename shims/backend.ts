@@ -1,0 +1,40 @@
+// What runs the container, behind one interface: the oci backend drives runc or crun through the OCI
+// runtime command line; a native backend (the addon's clone/setns) can take its place later. The shim's
+// task service owns the lifecycle, the stdio and the reaping; a backend only acts on the runtime.
+import type { ChildStdio } from './stdio.js';
+
+export interface BackendCreate {
+  id: string;
+  bundle: string;
+  stdio: ChildStdio;
+  /** Where the runtime writes the container's init pid. */
+  pidFile: string;
+  noPivotRoot: boolean;
+  noNewKeyring: boolean;
+}
+
+export interface BackendExec {
+  id: string;
+  /** A file holding the OCI process spec (JSON). */
+  processFile: string;
+  stdio: ChildStdio;
+  pidFile: string;
+}
+
+export interface Backend {
+  /** Creates the container held before its user process; the init pid is then in pidFile. */
+  create(req: BackendCreate): Promise<void>;
+  start(id: string): Promise<void>;
+  /** Signals the init (all: every process of the container). */
+  kill(id: string, signal: number, all: boolean): Promise<void>;
+  /** Removes the runtime's state and the container's cgroup; force kills what still runs. */
+  delete(id: string, force: boolean): Promise<void>;
+  /** Starts a process in the container, detached; its pid is then in pidFile. */
+  exec(req: BackendExec): Promise<void>;
+  pause(id: string): Promise<void>;
+  resume(id: string): Promise<void>;
+  /** Applies OCI LinuxResources (JSON). */
+  update(id: string, resources: string): Promise<void>;
+  /** The pids in the container. */
+  pids(id: string): Promise<number[]>;
+}

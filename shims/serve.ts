@@ -1,0 +1,122 @@
+// The long-lived shim: serves containerd.task.v2.Task on its socket until the task is deleted and the
+// daemon says Shutdown. `start` spawned it detached, with the bundle's log FIFO as stderr and a readiness
+// pipe as fd 3: "ok" once it listens, or the reason it cannot.
+import fs from 'node:fs';
+import path from 'node:path';
+import {
+  CheckpointTaskRequest,
+  CloseIORequest,
+  ConnectRequest,
+  ConnectResponse,
+  CreateTaskRequest,
+  CreateTaskResponse,
+  DeleteRequest,
+  DeleteResponse,
+  ExecProcessRequest,
+  KillRequest,
+  PauseRequest,
+  PidsRequest,
+  PidsResponse,
+  ResizePtyRequest,
+  ResumeRequest,
+  ShutdownRequest,
+  StartRequest,
+  StartResponse,
+  StateRequest,
+  StateResponse,
+  StatsRequest,
+  StatsResponse,
+  UpdateTaskRequest,
+  WaitRequest,
+  WaitResponse,
+} from '../gen/containerd/task/v2/shim.js';
+import { Empty } from '../gen/google/protobuf/empty.js';
+import { socketPath } from '../lib/ttrpc/client.js';
+import type { Decoder, Encoder } from '../lib/ttrpc/codec.js';
+import { TtrpcServer } from '../lib/ttrpc/server.js';
+import { socketAddress, socketDir } from './address.js';
+import { Publisher } from './events.js';
+import type { ShimFlags } from './flags.js';
+import { createShimLogger } from './log.js';
+import { defaultRuntimeBinary, isCrun, isHybridCgroups, OciRuntime } from './oci/runtime.js';
+import { Reaper } from './reaper.js';
+import { TaskService } from './service.js';
+
+const readyFd = 3;
+const taskService = 'containerd.task.v2.Task';
+
+export async function serve(flags: ShimFlags): Promise<void> {
+  const log = createShimLogger({ level: flags.debug ? 'debug' : 'info', bindings: { ns: flags.namespace, id: flags.id } });
+  process.on('unhandledRejection', (err) => log.error({ err }, 'unhandled rejection'));
+  process.on('uncaughtException', (err) => log.error({ err }, 'uncaught exception'));
+  const address = socketAddress(flags.address, flags.namespace, flags.id);
+  try {
+    const reaper = new Reaper(log);
+    const publisher = new Publisher(process.env.TTRPC_ADDRESS ?? '', flags.namespace, log);
+    const srv = new TtrpcServer({ onError: (err) => log.debug({ err }, 'ttrpc') });
+    let exiting = false;
+    const exit = () => {
+      if (exiting) return;
+      exiting = true;
+      log.info({}, 'shim exiting');
+      // Answers already written go out with the process; the events still queued are waited for.
+      void srv.close(0).catch(() => {});
+      fs.rmSync(socketPath(address), { force: true });
+      void publisher
+        .close(3_000)
+        .catch(() => {})
+        .then(() => process.exit(0));
+    };
+    const hybrid = isHybridCgroups();
+    const service = new TaskService({
+      id: flags.id,
+      namespace: flags.namespace,
+      publisher,
+      reaper,
+      log,
+      socketDir,
+      defaultBinary: defaultRuntimeBinary(),
+      exit,
+      backend: (o) =>
+        new OciRuntime({ binary: o.binary, root: o.root, logFile: path.join(o.bundle, 'log.json'), hideUnifiedCgroup: hybrid && isCrun(o.binary) }, reaper, log),
+    });
+    register(srv, service);
+    await srv.listen(address);
+  } catch (err) {
+    ready(`cannot serve on ${address}: ${(err as Error).message}`);
+    process.exit(1);
+  }
+  log.info({ address }, 'shim serving');
+  ready('ok');
+}
+
+function ready(message: string): void {
+  try {
+    fs.writeSync(readyFd, message + '\n');
+    fs.closeSync(readyFd);
+  } catch {
+    // started by hand, without a readiness pipe
+  }
+}
+
+function register(srv: TtrpcServer, s: TaskService): void {
+  const on = <Req, Res>(method: string, req: Decoder<Req>, res: Encoder<Res>, handler: (r: Req) => Res | Promise<Res>) =>
+    srv.registerUnary(taskService, method, req, res, async (r) => handler(r));
+  on('State', StateRequest, StateResponse, (r) => s.state(r.id, r.execId));
+  on('Create', CreateTaskRequest, CreateTaskResponse, (r) => s.create(r));
+  on('Start', StartRequest, StartResponse, (r) => s.start(r.id, r.execId));
+  on('Delete', DeleteRequest, DeleteResponse, (r) => s.delete(r.id, r.execId));
+  on('Pids', PidsRequest, PidsResponse, async (r) => ({ processes: await s.pids(r.id) }));
+  on('Pause', PauseRequest, Empty, async (r) => (await s.pause(r.id), {}));
+  on('Resume', ResumeRequest, Empty, async (r) => (await s.resume(r.id), {}));
+  on('Checkpoint', CheckpointTaskRequest, Empty, () => s.checkpoint());
+  on('Kill', KillRequest, Empty, async (r) => (await s.kill(r), {}));
+  on('Exec', ExecProcessRequest, Empty, (r) => (s.exec(r), {}));
+  on('ResizePty', ResizePtyRequest, Empty, (r) => (s.resizePty(r), {}));
+  on('CloseIO', CloseIORequest, Empty, (r) => (s.closeIO(r), {}));
+  on('Update', UpdateTaskRequest, Empty, async (r) => (await s.update(r), {}));
+  on('Wait', WaitRequest, WaitResponse, (r) => s.wait(r.id, r.execId));
+  on('Stats', StatsRequest, StatsResponse, (r) => s.stats(r.id));
+  on('Connect', ConnectRequest, ConnectResponse, (r) => s.connect(r.id));
+  on('Shutdown', ShutdownRequest, Empty, (r) => (s.shutdown(r.id), {}));
+}
