@@ -1,9 +1,11 @@
 // ctrd's configuration: a TOML file in containerd's style (version 2, root, state, [grpc], [debug]),
 // overlaid by command-line flags. `ctrd config default` prints defaultConfig() as TOML.
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { parse, stringify } from 'smol-toml';
 import { errnoCode, invalidArgument } from '../lib/errdefs.js';
 import { logLevels } from '../lib/log.js';
+import { projectRoot } from '../lib/project-root.js';
 
 export interface Config {
   version: number;
@@ -56,7 +58,8 @@ export function defaultConfig(): Config {
     images: { snapshotter: 'overlayfs', max_concurrent_downloads: 3 },
     registry: { hosts: {} },
     lease_expiry_interval: 60,
-    runtimes: {},
+    // containerd's default runtime name runs ctrd's own shim.
+    runtimes: { 'io.containerd.runc.v2': { shim: join(projectRoot, 'bin', 'containerd-shim-ctrd-v2') } },
   };
 }
 

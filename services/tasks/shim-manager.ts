@@ -99,7 +99,7 @@ export class ShimManager {
       );
       const shim = new Shim(ns, container.id, bundle, cmd, address, shimPid, created.pid, io, client, logReader);
       this.adopt(shim);
-      log.info({ pid: created.pid, shimPid }, 'task created');
+      log.info({ pid: created.pid, shimPid, shim: cmd.binary }, 'task created');
       return { shim, pid: created.pid };
     } catch (err) {
       // As containerd does: the shim deletes what it made, then goes; `<shim> delete` cleans what it left.
