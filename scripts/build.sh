@@ -6,7 +6,10 @@ export PATH="$PWD/node_modules/.bin:$PATH"
 
 buf lint
 rm -rf gen.tmp
-buf generate --output gen.tmp 2>/dev/null || buf generate -o gen.tmp
+# Services spoken over ttrpc get messages only (buf.gen.ttrpc.yaml); everything else gets grpc-js stubs too.
+ttrpc_protos=(--path proto/containerd/task --path proto/containerd/services/events/ttrpc)
+buf generate --output gen.tmp --exclude-path proto/containerd/task --exclude-path proto/containerd/services/events/ttrpc
+buf generate --template buf.gen.ttrpc.yaml --output gen.tmp "${ttrpc_protos[@]}"
 # Replace gen/ only when the generated code changed, so that tsc's incremental build stays incremental.
 if ! diff -rq gen.tmp/gen gen >/dev/null 2>&1; then
   rm -rf gen && mv gen.tmp/gen gen

@@ -1,11 +1,10 @@
 // The shim's entry (bin/containerd-shim-ctrd-v2): `start`, `delete`, or the server itself, as containerd's
-// shims take them. Each path imports only what it needs, and never grpc-js (grpc-stand-in.ts).
+// shims take them. Each path imports only what it needs; nothing the shim loads imports grpc-js (the ttrpc
+// protos are generated without gRPC stubs, see buf.gen.ttrpc.yaml).
 import fs from 'node:fs';
 import { parseFlags } from './flags.js';
-import { standInForGrpc } from './grpc-stand-in.js';
 
 async function main(argv: string[]): Promise<number> {
-  standInForGrpc();
   const flags = parseFlags(argv);
   if (flags.version) {
     process.stdout.write('containerd-shim-ctrd-v2 (ctrd)\n');

@@ -1,6 +1,6 @@
-import { Metadata, type ServiceError } from '@grpc/grpc-js';
+import { Metadata, status as Status, type ServiceError } from '@grpc/grpc-js';
 import { describe, expect, it } from 'vitest';
-import { fromGrpcStatus, fromStatusCode, isServiceError, Status, toGrpcStatus } from './status.js';
+import { fromGrpcStatus, fromStatusCode, isServiceError, Status as ourCodes, toGrpcStatus } from './status.js';
 import { CtrdError, type ErrorKind } from '../errdefs.js';
 
 const pairs: Array<[ErrorKind, Status]> = [
@@ -20,6 +20,13 @@ const pairs: Array<[ErrorKind, Status]> = [
   ['aborted', Status.ABORTED],
   ['internal', Status.INTERNAL],
 ];
+
+describe('status codes', () => {
+  it("are grpc-js's, spelled out so that ttrpc code loads no grpc-js", () => {
+    for (const [name, code] of Object.entries(ourCodes)) expect(Status[name as keyof typeof Status], name).toBe(code);
+    expect(Object.keys(ourCodes).length).toBe(Object.keys(Status).filter((k) => Number.isNaN(Number(k))).length);
+  });
+});
 
 function serviceError(code: Status, details: string, message = `${code} ${Status[code]}: ${details}`): ServiceError {
   return Object.assign(new Error(message), { code, details, metadata: new Metadata() });
