@@ -12,6 +12,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Option, type Command } from 'commander';
+import { defaultConfig } from '../daemon/config.js';
+import { resolveShim } from '../services/tasks/shim-manager.js';
 import { isAlive, run, TestDaemon, type RunResult } from '../test/harness/daemon.js';
 import { pushBusybox, removeTestImages, testImagesDir } from '../test/harness/images.js';
 import { mountsUnder } from '../test/harness/mounts.js';
@@ -85,14 +87,11 @@ function firstLine(cmd: string, args: string[]): string {
   return r.status === 0 ? (r.stdout.split('\n')[0] ?? '').trim() : 'unknown';
 }
 
-function which(name: string): string | undefined {
-  const r = spawnSync('sh', ['-c', `command -v ${name}`], { encoding: 'utf8' });
-  return r.status === 0 ? r.stdout.trim() : undefined;
-}
-
+/** What ctrd's containers run on: the runtime given, or the shim the daemon's default config maps io.containerd.runc.v2 to. */
 function ctrdRuntimeText(runtime: string | undefined): string {
-  if (runtime === undefined) return `default, io.containerd.runc.v2 (${which('containerd-shim-runc-v2') ?? 'containerd-shim-runc-v2, not on PATH'})`;
-  return runtime;
+  if (runtime !== undefined) return runtime;
+  const name = 'io.containerd.runc.v2';
+  return `default, ${name} (${resolveShim(name, defaultConfig().runtimes)})`;
 }
 
 /**

@@ -7,9 +7,12 @@ export PATH="$PWD/node_modules/.bin:$PATH"
 buf lint
 rm -rf gen.tmp
 # Services spoken over ttrpc get messages only (buf.gen.ttrpc.yaml); everything else gets grpc-js stubs too.
-ttrpc_protos=(--path proto/containerd/task --path proto/containerd/services/events/ttrpc)
-buf generate --output gen.tmp --exclude-path proto/containerd/task --exclude-path proto/containerd/services/events/ttrpc
-buf generate --template buf.gen.ttrpc.yaml --output gen.tmp "${ttrpc_protos[@]}"
+# The cgroup metrics (buf.gen.bigint.yaml) have uint64 counters past 2^53: bigint.
+ttrpc_protos=(proto/containerd/task proto/containerd/services/events/ttrpc)
+bigint_protos=(proto/io/containerd/cgroups)
+buf generate --output gen.tmp $(printf -- '--exclude-path %s ' "${ttrpc_protos[@]}" "${bigint_protos[@]}")
+buf generate --template buf.gen.ttrpc.yaml --output gen.tmp $(printf -- '--path %s ' "${ttrpc_protos[@]}")
+buf generate --template buf.gen.bigint.yaml --output gen.tmp $(printf -- '--path %s ' "${bigint_protos[@]}")
 # Replace gen/ only when the generated code changed, so that tsc's incremental build stays incremental.
 if ! diff -rq gen.tmp/gen gen >/dev/null 2>&1; then
   rm -rf gen && mv gen.tmp/gen gen

@@ -1,17 +1,19 @@
 // ctrctl top CONTAINER [ps OPTIONS] and stats --no-stream [CONTAINER...]: what runs in a container and what it
 // uses. top asks the task for its pids (Tasks.ListPids) and shows them as the host's ps does, as docker top
-// does. stats reads the container's cgroup (v1 or v2) on this host: ctrd's Tasks.Metrics answers with cgroups
-// Metrics messages whose protos ctrctl does not have yet.
+// does. stats takes two readings of Tasks.Metrics (containerd's cgroups v1 or v2 Metrics, as the shim reports
+// them) half a second apart, for the CPU rate; network counters come from the container's /proc/PID/net/dev.
 import { execFile } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { totalmem } from 'node:os';
-import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { Command } from 'commander';
 import { failedPrecondition } from '../../lib/errdefs.js';
+import type { Any } from '../../gen/google/protobuf/any.js';
+import { Metrics as V1Metrics } from '../../gen/io/containerd/cgroups/v1/metrics.js';
+import { Metrics as V2Metrics } from '../../gen/io/containerd/cgroups/v2/metrics.js';
 import { unary } from '../../lib/grpc/client.js';
 import { withClients } from './connect.js';
-import { findContainer, listContainers, specOf, stateOf, type ContainerInfo } from './container-state.js';
+import { findContainer, listContainers, stateOf, type ContainerInfo } from './container-state.js';
 import { formatArgument, parseFormat, renderFormat, type OutputFormat } from './go-template.js';
 import { print } from './output.js';
 import { runtimeClients } from './runtime-clients.js';
@@ -65,31 +67,7 @@ interface Sample {
   netTx: number;
 }
 
-const cgroupRoot = '/sys/fs/cgroup';
-const isV2 = () => existsSync(join(cgroupRoot, 'cgroup.controllers'));
-
-function readNumber(path: string): number {
-  try {
-    const v = readFileSync(path, 'utf8').trim();
-    return v === 'max' ? Infinity : Number(v) || 0;
-  } catch {
-    return 0;
-  }
-}
-
-function readKeyed(path: string): Map<string, number> {
-  const out = new Map<string, number>();
-  try {
-    for (const line of readFileSync(path, 'utf8').split('\n')) {
-      const [k, v] = line.trim().split(/\s+/);
-      if (k && v !== undefined) out.set(k, Number(v));
-    }
-  } catch {
-    // No such controller here: nothing to add.
-  }
-  return out;
-}
-
+/** The container's network namespace, read through its pid (cgroup metrics carry no network counters). */
 function netOf(pid: number): { rx: number; tx: number } {
   let rx = 0;
   let tx = 0;
@@ -107,59 +85,40 @@ function netOf(pid: number): { rx: number; tx: number } {
   return { rx, tx };
 }
 
-/** One reading of a container's cgroup (the spec's cgroupsPath) and of its network namespace. */
-export function sample(cgroupsPath: string, pid: number): Sample {
-  const rel = cgroupsPath.replace(/^\/+/, '');
+/** One reading: the task's cgroup metrics from Tasks.Metrics (cgroups v1 or v2, as the shim reports them). */
+export function sample(metric: Any | undefined, pid: number, at = Date.now()): Sample {
   const net = netOf(pid);
-  let blkRead = 0;
-  let blkWrite = 0;
-  if (isV2()) {
-    const dir = join(cgroupRoot, rel);
-    for (const line of (() => {
-      try {
-        return readFileSync(join(dir, 'io.stat'), 'utf8').split('\n');
-      } catch {
-        return [];
-      }
-    })()) {
-      blkRead += Number(/rbytes=(\d+)/.exec(line)?.[1] ?? 0);
-      blkWrite += Number(/wbytes=(\d+)/.exec(line)?.[1] ?? 0);
-    }
-    const memStat = readKeyed(join(dir, 'memory.stat'));
+  const base = { at, netRx: net.rx, netTx: net.tx };
+  // uint64 counters come as bigint; numbers are exact enough for a display.
+  const n = (v: bigint | undefined) => Number(v ?? 0n);
+  if (metric?.typeUrl === 'io.containerd.cgroups.v2.Metrics') {
+    const m = V2Metrics.decode(metric.value);
+    const io = m.io?.usage ?? [];
     return {
-      cpuNs: (readKeyed(join(dir, 'cpu.stat')).get('usage_usec') ?? 0) * 1000,
-      at: Date.now(),
-      memUsage: Math.max(0, readNumber(join(dir, 'memory.current')) - (memStat.get('inactive_file') ?? 0)),
-      memLimit: readNumber(join(dir, 'memory.max')),
-      pids: readNumber(join(dir, 'pids.current')),
-      blkRead,
-      blkWrite,
-      netRx: net.rx,
-      netTx: net.tx,
+      ...base,
+      cpuNs: n(m.cpu?.usageUsec) * 1000,
+      memUsage: Math.max(0, n(m.memory?.usage) - n(m.memory?.inactiveFile)),
+      memLimit: n(m.memory?.usageLimit) || Infinity,
+      pids: n(m.pids?.current),
+      blkRead: io.reduce((sum, e) => sum + Number(e.rbytes), 0),
+      blkWrite: io.reduce((sum, e) => sum + Number(e.wbytes), 0),
     };
   }
-  const v1 = (controller: string, file: string) => join(cgroupRoot, controller, rel, file);
-  try {
-    for (const line of readFileSync(v1('blkio', 'blkio.throttle.io_service_bytes'), 'utf8').split('\n')) {
-      const [, op, n] = line.trim().split(/\s+/);
-      if (op === 'Read') blkRead += Number(n);
-      if (op === 'Write') blkWrite += Number(n);
-    }
-  } catch {
-    // No blkio accounting.
+  if (metric?.typeUrl === 'io.containerd.cgroups.v1.Metrics') {
+    const m = V1Metrics.decode(metric.value);
+    const io = m.blkio?.ioServiceBytesRecursive ?? [];
+    const bytes = (op: string) => io.filter((e) => e.op === op).reduce((sum, e) => sum + Number(e.value), 0);
+    return {
+      ...base,
+      cpuNs: n(m.cpu?.usage?.total),
+      memUsage: Math.max(0, n(m.memory?.usage?.usage) - n(m.memory?.totalInactiveFile)),
+      memLimit: n(m.memory?.usage?.limit) || Infinity,
+      pids: n(m.pids?.current),
+      blkRead: bytes('Read'),
+      blkWrite: bytes('Write'),
+    };
   }
-  const memStat = readKeyed(v1('memory', 'memory.stat'));
-  return {
-    cpuNs: readNumber(v1('cpuacct', 'cpuacct.usage')),
-    at: Date.now(),
-    memUsage: Math.max(0, readNumber(v1('memory', 'memory.usage_in_bytes')) - (memStat.get('total_inactive_file') ?? 0)),
-    memLimit: readNumber(v1('memory', 'memory.limit_in_bytes')),
-    pids: readNumber(v1('pids', 'pids.current')),
-    blkRead,
-    blkWrite,
-    netRx: net.rx,
-    netTx: net.tx,
-  };
+  return { ...base, cpuNs: 0, memUsage: 0, memLimit: Infinity, pids: 0, blkRead: 0, blkWrite: 0 };
 }
 
 const binaryUnits = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
@@ -214,20 +173,24 @@ function addStatsCommand(program: Command): void {
     .option('--no-trunc', "don't truncate output")
     .option('--format <template>', 'format output with a Go template', formatArgument)
     .action(async (inputs: string[], o: { all?: boolean; trunc: boolean; format?: OutputFormat }, command: Command) => {
-      const infos = await withClients(command, async (c) => {
+      const rows = await withClients(command, async (c) => {
         const rc = runtimeClients(c);
-        if (inputs.length > 0) return Promise.all(inputs.map((i) => findContainer(rc, i)));
-        return (await listContainers(rc)).filter((i) => o.all || stateOf(i).running);
-      });
-      const paths = infos.map((i) => specOf(i.container).linux?.cgroupsPath ?? '');
-      const pids = infos.map((i) => stateOf(i).pid);
-      const first = infos.map((_, k) => sample(paths[k]!, pids[k]!));
-      // CPU % is a rate: a second reading a moment later, as docker's first streamed line compares two.
-      await new Promise((r) => setTimeout(r, 500));
-      const rows = infos.map((info, k) => {
-        const row = statsRow(info, first[k]!, sample(paths[k]!, pids[k]!));
-        if (!o.trunc) row.ID = info.container.id;
-        return row;
+        const infos = inputs.length > 0 ? await Promise.all(inputs.map((i) => findContainer(rc, i))) : (await listContainers(rc)).filter((i) => o.all || stateOf(i).running);
+        const read = async () => {
+          const running = infos.filter((i) => stateOf(i).running).map((i) => `id==${i.container.id}`);
+          const { metrics } = running.length ? await unary(c.tasks, c.tasks.metrics, { filters: running }) : { metrics: [] };
+          const byId = new Map(metrics.map((m) => [m.id, m.data]));
+          return infos.map((i) => sample(byId.get(i.container.id), stateOf(i).pid));
+        };
+        const first = await read();
+        // CPU % is a rate: a second reading a moment later, as docker's first streamed line compares two.
+        await new Promise((r) => setTimeout(r, 500));
+        const second = await read();
+        return infos.map((info, k) => {
+          const row = statsRow(info, first[k]!, second[k]!);
+          if (!o.trunc) row.ID = info.container.id;
+          return row;
+        });
       });
       const format =
         o.format ?? parseFormat('table {{.ID}}\\t{{.Name}}\\t{{.CPUPerc}}\\t{{.MemUsage}}\\t{{.MemPerc}}\\t{{.NetIO}}\\t{{.BlockIO}}\\t{{.PIDs}}');

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { Metrics as V1Metrics } from '../../gen/io/containerd/cgroups/v1/metrics.js';
 import { Metrics as V2Metrics } from '../../gen/io/containerd/cgroups/v2/metrics.js';
 import { parseBlkio, parseKeyValues, v1Metrics, v2Metrics } from './metrics.js';
 
@@ -16,10 +17,10 @@ function files(dir: string, entries: Record<string, string>): void {
 
 describe('cgroup metrics', () => {
   it('parses key/value and blkio files', () => {
-    expect(parseKeyValues('cache 10\nrss 20\n\nbogus x\n')).toEqual(new Map([['cache', 10], ['rss', 20]]));
+    expect(parseKeyValues('cache 10\nrss 20\n\nbogus x\n')).toEqual(new Map([['cache', 10n], ['rss', 20n]]));
     expect(parseBlkio('8:0 Read 4096\n8:0 Write 0\nTotal 4096\n')).toEqual([
-      { op: 'Read', device: '', major: 8, minor: 0, value: 4096 },
-      { op: 'Write', device: '', major: 8, minor: 0, value: 0 },
+      { op: 'Read', device: '', major: 8n, minor: 0n, value: 4096n },
+      { op: 'Write', device: '', major: 8n, minor: 0n, value: 0n },
     ]);
   });
 
@@ -37,11 +38,13 @@ describe('cgroup metrics', () => {
       'memory.oom_control': 'oom_kill_disable 0\nunder_oom 0\noom_kill 2\n',
     });
     const m = v1Metrics(p, root);
-    expect(m.pids).toEqual({ current: 3, limit: 0 });
-    expect(m.cpu).toEqual({ usage: { total: 5000, kernel: 10_000_000, user: 20_000_000, perCpu: [3000, 2000] }, throttling: { periods: 4, throttledPeriods: 1, throttledTime: 99 } });
-    expect(m.memory).toMatchObject({ cache: 100, rss: 200, pgPgIn: 7, totalRss: 250, hierarchicalMemoryLimit: 1024, usage: { usage: 4096, max: 8192, failcnt: 0 } });
-    expect(m.memory!.usage!.limit).toBe(9223372036854771712);
-    expect(m.memoryOomControl).toEqual({ oomKillDisable: 0, underOom: 0, oomKill: 2 });
+    expect(m.pids).toEqual({ current: 3n, limit: 0n });
+    expect(m.cpu).toEqual({ usage: { total: 5000n, kernel: 10_000_000n, user: 20_000_000n, perCpu: [3000n, 2000n] }, throttling: { periods: 4n, throttledPeriods: 1n, throttledTime: 99n } });
+    expect(m.memory).toMatchObject({ cache: 100n, rss: 200n, pgPgIn: 7n, totalRss: 250n, hierarchicalMemoryLimit: 1024n, usage: { usage: 4096n, max: 8192n, failcnt: 0n } });
+    expect(m.memory!.usage!.limit).toBe(9223372036854771712n);
+    // "No limit" is past 2^53: it survives the wire exactly, as bigint.
+    expect(V1Metrics.decode(V1Metrics.encode(m).finish()).memory?.usage?.limit).toBe(9223372036854771712n);
+    expect(m.memoryOomControl).toEqual({ oomKillDisable: 0n, underOom: 0n, oomKill: 2n });
     expect(m.blkio).toBeUndefined();
   });
 
@@ -58,11 +61,11 @@ describe('cgroup metrics', () => {
       'io.stat': '8:0 rbytes=10 wbytes=20 rios=1 wios=2 dbytes=0 dios=0\n',
     });
     const m = v2Metrics(p, root);
-    expect(m.pids).toEqual({ current: 1, limit: 100 });
-    expect(m.cpu).toMatchObject({ usageUsec: 10, userUsec: 6, systemUsec: 4 });
-    expect(m.memory).toMatchObject({ anon: 4096, file: 8192, pgfault: 3, usage: 12288, usageLimit: 0 });
-    expect(m.memoryEvents).toEqual({ low: 0, high: 0, max: 1, oom: 1, oomKill: 1 });
-    expect(m.io).toEqual({ usage: [{ major: 8, minor: 0, rbytes: 10, wbytes: 20, rios: 1, wios: 2 }] });
+    expect(m.pids).toEqual({ current: 1n, limit: 100n });
+    expect(m.cpu).toMatchObject({ usageUsec: 10n, userUsec: 6n, systemUsec: 4n });
+    expect(m.memory).toMatchObject({ anon: 4096n, file: 8192n, pgfault: 3n, usage: 12288n, usageLimit: 0n });
+    expect(m.memoryEvents).toEqual({ low: 0n, high: 0n, max: 1n, oom: 1n, oomKill: 1n });
+    expect(m.io).toEqual({ usage: [{ major: 8n, minor: 0n, rbytes: 10n, wbytes: 20n, rios: 1n, wios: 2n }] });
     expect(V2Metrics.decode(V2Metrics.encode(m).finish())).toEqual(m);
   });
 });

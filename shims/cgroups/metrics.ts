@@ -19,13 +19,12 @@ function read(file: string): string | undefined {
   }
 }
 
-/** A file holding one number ("max" is 0, as containerd reports no limit). */
-function readUint(file: string): number | undefined {
+/** A file holding one counter ("max" is 0, as containerd reports no limit); uint64, so a bigint. */
+function readUint(file: string): bigint | undefined {
   const text = read(file)?.trim();
   if (text === undefined || text === '') return undefined;
-  if (text === 'max') return 0;
-  const n = Number(text);
-  return Number.isFinite(n) ? n : undefined;
+  if (text === 'max') return 0n;
+  return /^\d+$/.test(text) ? BigInt(text) : undefined;
 }
 
 /** blkio files: "8:0 Read 4096" lines; the "Total" line is dropped. */
@@ -36,31 +35,31 @@ export function parseBlkio(text: string | undefined): BlkIOEntry[] {
     const dev = /^(\d+):(\d+)$/.exec(f[0] ?? '');
     if (!dev) continue;
     const op = f.length === 3 ? f[1]! : '';
-    const value = Number(f[f.length - 1]);
-    if (!Number.isFinite(value)) continue;
-    out.push({ op, device: '', major: Number(dev[1]), minor: Number(dev[2]), value });
+    const value = f[f.length - 1]!;
+    if (!/^\d+$/.test(value)) continue;
+    out.push({ op, device: '', major: BigInt(dev[1]!), minor: BigInt(dev[2]!), value: BigInt(value) });
   }
   return out;
 }
 
 /** The USER_HZ of cpuacct.stat: 100 on every Linux architecture containerd supports. */
-const nanosPerTick = 1e9 / 100;
+const nanosPerTick = 10_000_000n;
 
 export function v1Metrics(cgroupsPath: string, root = cgroupRoot): V1Metrics {
   const dir = (controller: string) => path.join(root, controller, cgroupsPath);
   const m = V1Metrics.fromPartial({});
 
   const pidsCurrent = readUint(path.join(dir('pids'), 'pids.current'));
-  if (pidsCurrent !== undefined) m.pids = { current: pidsCurrent, limit: readUint(path.join(dir('pids'), 'pids.max')) ?? 0 };
+  if (pidsCurrent !== undefined) m.pids = { current: pidsCurrent, limit: readUint(path.join(dir('pids'), 'pids.max')) ?? 0n };
 
   const total = readUint(path.join(dir('cpuacct'), 'cpuacct.usage'));
   if (total !== undefined) {
     const stat = parseKeyValues(read(path.join(dir('cpuacct'), 'cpuacct.stat')));
-    const perCpu = (read(path.join(dir('cpuacct'), 'cpuacct.usage_percpu')) ?? '').trim().split(/\s+/).filter((s) => s !== '').map(Number);
+    const perCpu = (read(path.join(dir('cpuacct'), 'cpuacct.usage_percpu')) ?? '').trim().split(/\s+/).filter((s) => /^\d+$/.test(s)).map(BigInt);
     const throttle = parseKeyValues(read(path.join(dir('cpu'), 'cpu.stat')));
     m.cpu = {
-      usage: { total, kernel: (stat.get('system') ?? 0) * nanosPerTick, user: (stat.get('user') ?? 0) * nanosPerTick, perCpu },
-      throttling: { periods: throttle.get('nr_periods') ?? 0, throttledPeriods: throttle.get('nr_throttled') ?? 0, throttledTime: throttle.get('throttled_time') ?? 0 },
+      usage: { total, kernel: (stat.get('system') ?? 0n) * nanosPerTick, user: (stat.get('user') ?? 0n) * nanosPerTick, perCpu },
+      throttling: { periods: throttle.get('nr_periods') ?? 0n, throttledPeriods: throttle.get('nr_throttled') ?? 0n, throttledTime: throttle.get('throttled_time') ?? 0n },
     };
   }
 
@@ -68,12 +67,12 @@ export function v1Metrics(cgroupsPath: string, root = cgroupRoot): V1Metrics {
   const memStat = read(path.join(mem, 'memory.stat'));
   if (memStat !== undefined) {
     const s = parseKeyValues(memStat);
-    const g = (k: string) => s.get(k) ?? 0;
+    const g = (k: string) => s.get(k) ?? 0n;
     const entry = (prefix: string): MemoryEntry => ({
-      usage: readUint(path.join(mem, `${prefix}usage_in_bytes`)) ?? 0,
-      limit: readUint(path.join(mem, `${prefix}limit_in_bytes`)) ?? 0,
-      max: readUint(path.join(mem, `${prefix}max_usage_in_bytes`)) ?? 0,
-      failcnt: readUint(path.join(mem, `${prefix}failcnt`)) ?? 0,
+      usage: readUint(path.join(mem, `${prefix}usage_in_bytes`)) ?? 0n,
+      limit: readUint(path.join(mem, `${prefix}limit_in_bytes`)) ?? 0n,
+      max: readUint(path.join(mem, `${prefix}max_usage_in_bytes`)) ?? 0n,
+      failcnt: readUint(path.join(mem, `${prefix}failcnt`)) ?? 0n,
     });
     const both = (name: string) => [g(name), g(`total_${name}`)] as const;
     const [cache, totalCache] = both('cache');
@@ -104,7 +103,7 @@ export function v1Metrics(cgroupsPath: string, root = cgroupRoot): V1Metrics {
       kernelTcp: entry('memory.kmem.tcp.'),
     };
     const oom = parseKeyValues(read(path.join(mem, 'memory.oom_control')));
-    m.memoryOomControl = { oomKillDisable: oom.get('oom_kill_disable') ?? 0, underOom: oom.get('under_oom') ?? 0, oomKill: oom.get('oom_kill') ?? 0 };
+    m.memoryOomControl = { oomKillDisable: oom.get('oom_kill_disable') ?? 0n, underOom: oom.get('under_oom') ?? 0n, oomKill: oom.get('oom_kill') ?? 0n };
   }
 
   const blk = dir('blkio');
@@ -135,22 +134,22 @@ export function v2Metrics(cgroupsPath: string, root = cgroupRoot): V2Metrics {
   const dir = path.join(root, cgroupsPath);
   const m = V2Metrics.fromPartial({});
   const pidsCurrent = readUint(path.join(dir, 'pids.current'));
-  if (pidsCurrent !== undefined) m.pids = { current: pidsCurrent, limit: readUint(path.join(dir, 'pids.max')) ?? 0 };
+  if (pidsCurrent !== undefined) m.pids = { current: pidsCurrent, limit: readUint(path.join(dir, 'pids.max')) ?? 0n };
   const cpu = parseKeyValues(read(path.join(dir, 'cpu.stat')));
   if (cpu.size > 0) {
     m.cpu = {
-      usageUsec: cpu.get('usage_usec') ?? 0,
-      userUsec: cpu.get('user_usec') ?? 0,
-      systemUsec: cpu.get('system_usec') ?? 0,
-      nrPeriods: cpu.get('nr_periods') ?? 0,
-      nrThrottled: cpu.get('nr_throttled') ?? 0,
-      throttledUsec: cpu.get('throttled_usec') ?? 0,
+      usageUsec: cpu.get('usage_usec') ?? 0n,
+      userUsec: cpu.get('user_usec') ?? 0n,
+      systemUsec: cpu.get('system_usec') ?? 0n,
+      nrPeriods: cpu.get('nr_periods') ?? 0n,
+      nrThrottled: cpu.get('nr_throttled') ?? 0n,
+      throttledUsec: cpu.get('throttled_usec') ?? 0n,
     };
   }
   const memText = read(path.join(dir, 'memory.stat'));
   if (memText !== undefined) {
     const s = parseKeyValues(memText);
-    const g = (k: string) => s.get(k) ?? 0;
+    const g = (k: string) => s.get(k) ?? 0n;
     m.memory = {
       anon: g('anon'), file: g('file'), kernelStack: g('kernel_stack'), slab: g('slab'), sock: g('sock'), shmem: g('shmem'),
       fileMapped: g('file_mapped'), fileDirty: g('file_dirty'), fileWriteback: g('file_writeback'), anonThp: g('anon_thp'),
@@ -161,15 +160,15 @@ export function v2Metrics(cgroupsPath: string, root = cgroupRoot): V2Metrics {
       pgscan: g('pgscan'), pgsteal: g('pgsteal'), pgactivate: g('pgactivate'), pgdeactivate: g('pgdeactivate'),
       pglazyfree: g('pglazyfree'), pglazyfreed: g('pglazyfreed'), thpFaultAlloc: g('thp_fault_alloc'),
       thpCollapseAlloc: g('thp_collapse_alloc'),
-      usage: readUint(path.join(dir, 'memory.current')) ?? 0,
-      usageLimit: readUint(path.join(dir, 'memory.max')) ?? 0,
-      swapUsage: readUint(path.join(dir, 'memory.swap.current')) ?? 0,
-      swapLimit: readUint(path.join(dir, 'memory.swap.max')) ?? 0,
+      usage: readUint(path.join(dir, 'memory.current')) ?? 0n,
+      usageLimit: readUint(path.join(dir, 'memory.max')) ?? 0n,
+      swapUsage: readUint(path.join(dir, 'memory.swap.current')) ?? 0n,
+      swapLimit: readUint(path.join(dir, 'memory.swap.max')) ?? 0n,
     };
   }
   const events = parseKeyValues(read(path.join(dir, 'memory.events')));
   if (events.size > 0) {
-    m.memoryEvents = { low: events.get('low') ?? 0, high: events.get('high') ?? 0, max: events.get('max') ?? 0, oom: events.get('oom') ?? 0, oomKill: events.get('oom_kill') ?? 0 };
+    m.memoryEvents = { low: events.get('low') ?? 0n, high: events.get('high') ?? 0n, max: events.get('max') ?? 0n, oom: events.get('oom') ?? 0n, oomKill: events.get('oom_kill') ?? 0n };
   }
   const io: IOEntry[] = [];
   for (const line of (read(path.join(dir, 'io.stat')) ?? '').split('\n')) {
@@ -177,8 +176,8 @@ export function v2Metrics(cgroupsPath: string, root = cgroupRoot): V2Metrics {
     const dev = /^(\d+):(\d+)$/.exec(f[0] ?? '');
     if (!dev) continue;
     const kv = new Map(f.slice(1).map((p) => p.split('=') as [string, string]));
-    const n = (k: string) => Number(kv.get(k) ?? 0) || 0;
-    io.push({ major: Number(dev[1]), minor: Number(dev[2]), rbytes: n('rbytes'), wbytes: n('wbytes'), rios: n('rios'), wios: n('wios') });
+    const n = (k: string) => (/^\d+$/.test(kv.get(k) ?? '') ? BigInt(kv.get(k)!) : 0n);
+    io.push({ major: BigInt(dev[1]!), minor: BigInt(dev[2]!), rbytes: n('rbytes'), wbytes: n('wbytes'), rios: n('rios'), wios: n('wios') });
   }
   if (io.length > 0) m.io = { usage: io };
   return m;

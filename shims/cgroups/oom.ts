@@ -13,7 +13,7 @@ export interface OomWatcher {
 
 function oomKills(file: string): number {
   try {
-    return parseKeyValues(fs.readFileSync(file, 'utf8')).get('oom_kill') ?? 0;
+    return Number(parseKeyValues(fs.readFileSync(file, 'utf8')).get('oom_kill') ?? 0n);
   } catch {
     return -1;
   }

@@ -14,11 +14,11 @@ export function isCgroup2(root = cgroupRoot): boolean {
 }
 
 /** "key value" lines (memory.stat, cpu.stat, memory.oom_control, memory.events). */
-export function parseKeyValues(text: string | undefined): Map<string, number> {
-  const out = new Map<string, number>();
+export function parseKeyValues(text: string | undefined): Map<string, bigint> {
+  const out = new Map<string, bigint>();
   for (const line of (text ?? '').split('\n')) {
     const [k, v] = line.trim().split(/\s+/);
-    if (k && v !== undefined && /^\d+$/.test(v)) out.set(k, Number(v));
+    if (k && v !== undefined && /^\d+$/.test(v)) out.set(k, BigInt(v));
   }
   return out;
 }
