@@ -31,6 +31,10 @@ describe.skipIf(!root || !runcBinary)("ctrd's shim with runc", () => {
   describeTaskFlows("ctrd's shim (runc)", { runArgs: ['--runtime', ctrdShimBinary], runtime: ctrdShimBinary, heavy: true });
 });
 
+describe.skipIf(!root || !runcBinary)("ctrd's shim as the default runtime, told --runc-binary runc", () => {
+  describeTaskFlows("ctrd's shim (--runc-binary runc)", { runArgs: ['--runc-binary', 'runc'], createArgs: [], runtime: 'io.containerd.runc.v2' });
+});
+
 describe.skipIf(!root || !haveCrun)("ctrd's shim with crun", () => {
   describeTaskFlows("ctrd's shim (crun)", { runArgs: ['--runtime', crunShim], runtime: crunShim });
 });

@@ -18,6 +18,8 @@ import { unary, type Clients } from '../../lib/grpc/client.js';
 export interface TaskFlowOptions {
   /** ctr run flags that choose the runtime: ['--runtime', '/abs/shim'], ['--runc-binary', 'crun'], or []. */
   runArgs: string[];
+  /** ctr containers create flags for the same choice, where they differ (it has no --runc-binary); default runArgs. */
+  createArgs?: string[];
   /** The runtime name or path given to Containers.Create by the gRPC-level tests. */
   runtime: string;
   /** The long ones (restart with 20 tasks, 200 cycles) run for the default runtime only. */
@@ -68,7 +70,7 @@ export function describeTaskFlows(label: string, o: TaskFlowOptions): void {
 
     /** A container made by ctr (image config, snapshot), for the gRPC-level tests to create tasks on. */
     const ctrContainer = async (id: string, ...cmd: string[]) => {
-      const r = await ctr(['containers', 'create', ...o.runArgs.filter((a) => a !== '--rm'), image, id, ...cmd]);
+      const r = await ctr(['containers', 'create', ...(o.createArgs ?? o.runArgs), image, id, ...cmd]);
       expect(r.code, r.stderr).toBe(0);
       const mounts = await unary(c.snapshots, c.snapshots.mounts, { snapshotter: 'overlayfs', key: id });
       return mounts.mounts;
