@@ -10,29 +10,11 @@ import { ctrctlBin, run, TestDaemon, type RunResult } from '../harness/daemon.js
 import { pushBusybox, type PushedBusybox } from '../harness/images.js';
 import { mountsUnder } from '../harness/mounts.js';
 import { startRegistry, type TestRegistry } from '../harness/registry.js';
-
-const shimBinary = '/usr/bin/containerd-shim-runc-v2';
-const runcBinary = ['/usr/sbin/runc', '/usr/bin/runc'].find((p) => fs.existsSync(p));
-
-/** Pids of shims started for this daemon: their command line names its socket. */
-function shimsOf(address: string): number[] {
-  return fs
-    .readdirSync('/proc')
-    .filter((e) => /^\d+$/.test(e))
-    .filter((pid) => {
-      try {
-        const argv = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-        return argv[0]?.endsWith('containerd-shim-runc-v2') && argv.includes(address);
-      } catch {
-        return false;
-      }
-    })
-    .map(Number);
-}
+import { runcBinary, shimsOf } from '../harness/tasks.js';
 
 const ok = (r: RunResult, d: TestDaemon) => `exit ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}\n${d.log().slice(-3000)}`;
 
-describe.skipIf(!fs.existsSync(shimBinary) || !runcBinary || process.getuid?.() !== 0)('ctrctl container verbs', () => {
+describe.skipIf(!runcBinary || process.getuid?.() !== 0)('ctrctl container verbs', () => {
   let d: TestDaemon;
   let reg: TestRegistry;
   let busybox: PushedBusybox;
