@@ -52,9 +52,10 @@ export const isAlreadyExists = (err: unknown) => kindOf(err) === 'already-exists
 
 /** Adds context in front of a message while keeping the kind, like Go's fmt.Errorf("...: %w"). */
 export function wrap(err: unknown, context: string): Error {
-  if (err instanceof CtrdError) return new CtrdError(err.kind, `${context}: ${err.message}`, { cause: err });
   const message = err instanceof Error ? err.message : String(err);
-  return new CtrdError('unknown', `${context}: ${message}`, { cause: err });
+  // Context the message already starts with (a shim said "create task X" too) is not said twice.
+  const text = message.startsWith(`${context}: `) ? message : `${context}: ${message}`;
+  return new CtrdError(err instanceof CtrdError ? err.kind : 'unknown', text, { cause: err });
 }
 
 /** A Node system error (ENOENT, EEXIST...) as its errno code, or undefined. */

@@ -125,7 +125,9 @@ export class OciRuntime implements Backend {
     if (r.code !== 0) {
       const message = runtimeError(readFrom(this.opts.logFile, logOffset), r.stderr);
       this.log.warn({ args, code: r.code, message }, 'runtime command failed');
-      throw new CtrdError('unknown', `${path.basename(this.opts.binary)} ${args[0]} failed: ${message || `exit status ${r.code}`}`);
+      const what = `${path.basename(this.opts.binary)} ${args[0]} failed`;
+      // runc's own log lines already say "runc create failed: ...".
+      throw new CtrdError('unknown', message.startsWith(what) ? message : `${what}: ${message || `exit status ${r.code}`}`);
     }
     return r;
   }
