@@ -93,6 +93,7 @@ export class Daemon {
       chownSync(config.grpc.address, config.grpc.uid, config.grpc.gid);
     } catch (err) {
       server.forceShutdown();
+      await builtins.shims.detachAll();
       await ttrpc.close(0);
       builtins.close();
       throw err;
