@@ -1,6 +1,7 @@
 // One task's shim as the daemon sees it: the ttrpc client of containerd.task.v2.Task while the shim lives,
-// and, once its connection is lost without the daemon asking, a dead task whose exit is known (the
-// manager ran `<shim> delete` for it). A dead task answers as a stopped one until it is deleted.
+// and, once its connection is lost without the daemon asking, a dead task with the exit the manager
+// recorded for it (killed, 137), cleaned up by `<shim> delete`. A dead task answers as a stopped one until
+// it is deleted.
 import type net from 'node:net';
 import type { Any } from '../../gen/google/protobuf/any.js';
 import { Empty } from '../../gen/google/protobuf/empty.js';

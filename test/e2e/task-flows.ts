@@ -1,6 +1,7 @@
 // The task flows of the stock `ctr` against a real ctrd, for one shim/runtime choice: run --rm, exit codes,
-// a detached task through ls/ps/exec/pause/resume/metrics/kill/rm, a pty, isolation, an OOM kill, bad input,
-// a shim killed under the daemon, a daemon killed under its shims, and 200 cycles that leave nothing behind.
+// stdin and CloseIO, Tasks.Update, a detached task through ls/ps/exec/pause/resume/metrics/kill/rm, a pty,
+// isolation, an OOM kill, bad input, a shim killed under the daemon, a daemon killed under its shims, and
+// 200 cycles that leave nothing behind.
 // Each *.test.ts that calls describeTaskFlows picks the runtime (ctrd's shim, Debian's Go shim, a runc binary).
 import fs from 'node:fs';
 import net from 'node:net';
