@@ -19,3 +19,13 @@ export function isAlive(pid: number): boolean {
     return false;
   }
 }
+
+/** Waits until the process has exited (see isAlive); false if it still runs after ms. */
+export async function waitGone(pid: number, ms: number): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (pid > 0 && isAlive(pid)) {
+    if (Date.now() > deadline) return false;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  return true;
+}

@@ -41,7 +41,9 @@ import { Empty } from '../gen/google/protobuf/empty.js';
 import { CtrdError } from '../lib/errdefs.js';
 import type { TtrpcClient } from '../lib/ttrpc/client.js';
 import { run } from '../test/harness/daemon.js';
-import { ctrdShimBinary, haveBusybox, isRunning, mountsUnder, ShimFixture, taskService, waitGone } from '../test/harness/shim.js';
+import { isAlive, waitGone } from '../lib/process.js';
+import { mountsUnder } from '../test/harness/mounts.js';
+import { ctrdShimBinary, haveBusybox, ShimFixture, taskService } from '../test/harness/shim.js';
 import { isHybridCgroups } from './oci/runtime.js';
 
 const root = process.getuid?.() === 0;
@@ -112,7 +114,7 @@ async function started(f: ShimFixture): Promise<Task> {
 async function finish(f: ShimFixture, t: Task): Promise<void> {
   await t.delete();
   await t.shutdown();
-  expect(await waitGone(f.shimPid)).toBe(true);
+  expect(await waitGone(f.shimPid, 5_000)).toBe(true);
   expect(mountsUnder(f.bundle)).toEqual([]);
   expect(fs.existsSync(`/run/ctrd/runc/${f.namespace}/${f.id}`)).toBe(false);
   for (const c of fs.readdirSync('/sys/fs/cgroup')) expect(fs.existsSync(path.join('/sys/fs/cgroup', c, f.cgroupsPath)), c).toBe(false);
@@ -143,7 +145,7 @@ describe.skipIf(!root || !haveBusybox)('containerd-shim-ctrd-v2', () => {
     const del = await t.delete();
     expect(del.pid).toBe(created.pid);
     await t.shutdown();
-    expect(await waitGone(fx.shimPid)).toBe(true);
+    expect(await waitGone(fx.shimPid, 5_000)).toBe(true);
     expect(fx.topics()).toEqual(['/tasks/create', '/tasks/start', '/tasks/exit', '/tasks/delete']);
     expect(fx.events[2]!.event).toMatchObject({ containerId: 'echo1', id: 'echo1', pid: created.pid, exitStatus: 0 });
     expect(fx.events.every((e) => e.namespace === fx!.namespace)).toBe(true);
@@ -161,7 +163,7 @@ describe.skipIf(!root || !haveBusybox)('containerd-shim-ctrd-v2', () => {
     // Shutdown while the task runs is a no-op: the shim never leaves a running container.
     await t.shutdown();
     await new Promise((r) => setTimeout(r, 100));
-    expect(isRunning(fx.shimPid)).toBe(true);
+    expect(isAlive(fx.shimPid)).toBe(true);
     expect((await t.state()).status).toBe(Status.RUNNING);
     const pids = await t.c.unary(taskService, 'Pids', PidsRequest, PidsResponse, { id: 'long1' });
     expect(pids.processes.map((p) => p.pid)).toContain(pid);
@@ -293,7 +295,7 @@ describe.skipIf(!root || !haveBusybox)('containerd-shim-ctrd-v2', () => {
     for (const c of fs.readdirSync('/sys/fs/cgroup')) expect(fs.existsSync(path.join('/sys/fs/cgroup', c, fx.cgroupsPath))).toBe(false);
     expect((await rejection(t.state())).kind).toBe('not-found');
     await t.shutdown();
-    expect(await waitGone(fx.shimPid)).toBe(true);
+    expect(await waitGone(fx.shimPid, 5_000)).toBe(true);
     expect(fx.topics()).toEqual([]);
   });
 
@@ -318,7 +320,7 @@ describe.skipIf(!root || !haveBusybox)('containerd-shim-ctrd-v2', () => {
     await t.start();
     await t.c.close();
     process.kill(fx.shimPid, 'SIGKILL');
-    expect(await waitGone(fx.shimPid)).toBe(true);
+    expect(await waitGone(fx.shimPid, 5_000)).toBe(true);
     fs.rmSync(fx.address.replace('unix://', ''), { force: true }); // a killed shim leaves its socket
     const r = await new Promise<{ code: number; out: Buffer }>((resolve) => {
       const chunks: Buffer[] = [];
@@ -336,7 +338,7 @@ describe.skipIf(!root || !haveBusybox)('containerd-shim-ctrd-v2', () => {
     expect(res.exitedAt).toBeInstanceOf(Date);
     expect(mountsUnder(fx.bundle)).toEqual([]);
     expect(fs.existsSync(`/run/ctrd/runc/${fx.namespace}/orphan1`)).toBe(false);
-    expect(await waitGone(pid)).toBe(true);
+    expect(await waitGone(pid, 5_000)).toBe(true);
   });
 
   it('logs through a binary:// logging binary (fds 3, 4 and the ready fd 5, as containerd runs it)', async () => {
@@ -422,7 +424,7 @@ function serverPids(): number[] {
     .filter((e) => /^\d+$/.test(e))
     .filter((p) => {
       try {
-        return fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(ctrdShimBinary) && isRunning(Number(p));
+        return fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(ctrdShimBinary) && isAlive(Number(p));
       } catch {
         return false;
       }

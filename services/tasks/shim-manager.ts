@@ -12,7 +12,7 @@ import { Empty } from '../../gen/google/protobuf/empty.js';
 import { Status } from '../../gen/containerd/v1/types/task.js';
 import { alreadyExists, failedPrecondition, invalidArgument, notFound, wrap } from '../../lib/errdefs.js';
 import type { Logger } from '../../lib/log.js';
-import { isAlive } from '../../lib/process.js';
+import { waitGone } from '../../lib/process.js';
 import { socketPath, TtrpcClient } from '../../lib/ttrpc/client.js';
 import type { Publisher } from '../events/exchange.js';
 import { pack } from '../events/payload.js';
@@ -53,12 +53,8 @@ export class ShimManager {
     return shim;
   }
 
-  has(ns: string, id: string): boolean {
-    return this.shims.has(key(ns, id));
-  }
-
-  list(ns?: string): Shim[] {
-    return [...this.shims.values()].filter((s) => ns === undefined || s.ns === ns);
+  list(ns: string): Shim[] {
+    return [...this.shims.values()].filter((s) => s.ns === ns);
   }
 
   private command(binary: string, ns: string, id: string): ShimCommand {
@@ -296,13 +292,4 @@ function killQuietly(pid: number): void {
   } catch {
     // already gone
   }
-}
-
-async function waitGone(pid: number, ms: number): Promise<boolean> {
-  const deadline = Date.now() + ms;
-  while (pid > 0 && isAlive(pid)) {
-    if (Date.now() > deadline) return false;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  return true;
 }

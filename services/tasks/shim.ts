@@ -7,8 +7,6 @@ import type { Any } from '../../gen/google/protobuf/any.js';
 import { Empty } from '../../gen/google/protobuf/empty.js';
 import {
   CloseIORequest,
-  ConnectRequest,
-  ConnectResponse,
   DeleteRequest,
   DeleteResponse,
   ExecProcessRequest,
@@ -183,10 +181,6 @@ export class Shim {
 
   stats(): Promise<StatsResponse> {
     return this.call('Stats', StatsRequest, StatsResponse, { id: this.id });
-  }
-
-  connect(): Promise<ConnectResponse> {
-    return this.call('Connect', ConnectRequest, ConnectResponse, { id: this.id });
   }
 
   delete(execId = ''): Promise<DeleteResponse> {

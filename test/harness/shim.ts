@@ -12,8 +12,10 @@ import { ForwardRequest } from '../../gen/containerd/services/events/ttrpc/v1/ev
 import { Empty } from '../../gen/google/protobuf/empty.js';
 import { TtrpcClient } from '../../lib/ttrpc/client.js';
 import { TtrpcServer } from '../../lib/ttrpc/server.js';
+import { isAlive } from '../../lib/process.js';
 import { projectRoot } from '../../lib/project-root.js';
 import { run, type RunResult } from './daemon.js';
+import { mountsUnder } from './mounts.js';
 
 /** The task event messages by type URL. */
 const eventCodecs: Record<string, { decode(b: Uint8Array): unknown }> = Object.fromEntries(
@@ -146,7 +148,7 @@ export class ShimFixture {
   async cleanup(): Promise<string[]> {
     const leftovers: string[] = [];
     await this.client?.close().catch(() => {});
-    if (this.shimPid && isRunning(this.shimPid)) {
+    if (this.shimPid && isAlive(this.shimPid)) {
       leftovers.push(`shim ${this.shimPid}`);
       process.kill(this.shimPid, 'SIGKILL');
     }
@@ -198,33 +200,6 @@ export class ShimFixture {
     }
     return leftovers;
   }
-}
-
-/** Alive and not a zombie: this machine's init reaps orphans late, and an exited shim is gone for us. */
-export function isRunning(pid: number): boolean {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return false;
-  }
-}
-
-export async function waitGone(pid: number, ms = 5_000): Promise<boolean> {
-  const deadline = Date.now() + ms;
-  while (isRunning(pid)) {
-    if (Date.now() > deadline) return false;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  return true;
-}
-
-export function mountsUnder(dir: string): string[] {
-  return fs
-    .readFileSync('/proc/self/mountinfo', 'utf8')
-    .split('\n')
-    .map((line) => (line.split(' ')[4] ?? '').replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))))
-    .filter((p) => p === dir || p.startsWith(`${dir}/`));
 }
 
 function runIn(cwd: string, cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<RunResult> {
