@@ -254,19 +254,30 @@ export function mountsUnder(prefix: string): string[] {
 }
 
 /**
+ * Detaches every mount at or below prefix, the deepest first: what a crash (or a shim) left mounted there.
+ * Returns false when one could not be detached: nothing below it may then be removed.
+ */
+export function detachMountsUnder(prefix: string, log?: Logger): boolean {
+  let all = true;
+  for (const target of mountsUnder(prefix).reverse()) {
+    try {
+      native().umount2(target, native().constants.MNT_DETACH);
+      log?.warn({ target }, 'detached a mount left behind');
+    } catch (err) {
+      log?.error({ err, target }, 'cannot detach a mount left behind');
+      all = false;
+    }
+  }
+  return all;
+}
+
+/**
  * Undoes what a crash left under tmpRoot: detaches every mount there, then removes the empty directories.
  * A directory that is not empty (its unmount failed) is left alone and reported.
  */
 export function cleanupTempMounts(tmpRoot: string, log?: Logger): void {
   mkdirSync(tmpRoot, { recursive: true, mode: 0o700 });
-  for (const target of mountsUnder(tmpRoot).reverse()) {
-    try {
-      native().umount2(target, native().constants.MNT_DETACH);
-      log?.info({ target }, 'unmounted a temporary mount left by a crash');
-    } catch (err) {
-      log?.warn({ err, target }, 'cannot unmount a temporary mount left by a crash');
-    }
-  }
+  detachMountsUnder(tmpRoot, log);
   for (const name of readdirSync(tmpRoot)) {
     try {
       rmdirSync(join(tmpRoot, name));

@@ -12,8 +12,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { CtrdError } from '../../lib/errdefs.js';
 import type { Logger } from '../../lib/log.js';
-import { mountsUnder } from '../diff/mounts.js';
-import { native } from '../../lib/native.js';
+import { detachMountsUnder } from '../diff/mounts.js';
 
 export const runtimeDir = 'io.containerd.runtime.v2.task';
 const deletedPrefix = '.deleted-';
@@ -85,7 +84,8 @@ export class Bundle {
   /** Unmounts what is left mounted in it, then removes it and its work dir. */
   remove(log: Logger): void {
     if (fs.existsSync(this.path)) {
-      if (!unmountUnder(this.path, log)) return;
+      // The shim unmounts the rootfs on Delete; should it not have, nothing is removed through a mount.
+      if (!detachMountsUnder(this.path, log)) return;
       fs.rmSync(this.path, { recursive: true, force: true });
     }
     removeWork(this.workDir, log);
@@ -118,20 +118,6 @@ function readdir(dir: string): string[] {
   } catch {
     return [];
   }
-}
-
-/** The shim unmounts the rootfs on Delete; should it not have, unmount first, so nothing is removed through a mount. */
-function unmountUnder(dir: string, log: Logger): boolean {
-  for (const target of mountsUnder(dir).reverse()) {
-    try {
-      native().umount2(target, native().constants.MNT_DETACH);
-      log.warn({ target }, 'unmounted what a shim left mounted in its bundle');
-    } catch (err) {
-      log.error({ err, target }, 'cannot unmount in a bundle; leaving the bundle');
-      return false;
-    }
-  }
-  return true;
 }
 
 function removeWork(dir: string, log: Logger): void {
