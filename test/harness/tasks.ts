@@ -3,6 +3,7 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { cgroupRoot, isCgroup2 } from '../../shims/cgroups/paths.js';
 
 export const goShim = '/usr/bin/containerd-shim-runc-v2';
 export const runcBinary = ['/usr/sbin/runc', '/usr/bin/runc'].find((p) => fs.existsSync(p));
@@ -56,9 +57,7 @@ export function loggedShimPids(log: string): number[] {
 }
 
 function cgroupRoots(): string[] {
-  return fs.existsSync('/sys/fs/cgroup/cgroup.controllers')
-    ? ['/sys/fs/cgroup']
-    : fs.readdirSync('/sys/fs/cgroup').map((c) => path.join('/sys/fs/cgroup', c));
+  return isCgroup2() ? [cgroupRoot] : fs.readdirSync(cgroupRoot).map((c) => path.join(cgroupRoot, c));
 }
 
 /**
@@ -81,9 +80,8 @@ export function removeNamespaceCgroups(ns: string): string[] {
 
 /** The memory limit of a task's cgroup as the kernel has it (ctr's cgroupsPath is /<ns>/<id>), v1 or v2. */
 export function memoryLimit(ns: string, id: string): string {
-  const v2 = path.join('/sys/fs/cgroup', ns, id, 'memory.max');
-  const v1 = path.join('/sys/fs/cgroup/memory', ns, id, 'memory.limit_in_bytes');
-  return fs.readFileSync(fs.existsSync('/sys/fs/cgroup/cgroup.controllers') ? v2 : v1, 'utf8').trim();
+  const file = isCgroup2() ? path.join(cgroupRoot, ns, id, 'memory.max') : path.join(cgroupRoot, 'memory', ns, id, 'memory.limit_in_bytes');
+  return fs.readFileSync(file, 'utf8').trim();
 }
 
 /** Cgroup directories named after the namespace (ctr's cgroupsPath is /<ns>/<id>), v1 and v2 alike. */
