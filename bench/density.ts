@@ -15,7 +15,8 @@ import { waitFor } from '../test/harness/daemon.js';
 import { mountsUnder } from '../test/harness/mounts.js';
 import { loadDefaults, parseCount, table } from './load.js';
 import { addRuntimeOption, ctrFailed, runtimeFrom, withPair, type Pair, type PairInfo, type Side, type SideName } from './pair.js';
-import { memoryOf, runDir, shimsOf, type Memory } from './shims.js';
+import { memoryOf, runDir, type Memory } from './shims.js';
+import { shimsOf } from '../test/harness/tasks.js';
 import { mean, median, sum } from './stats.js';
 
 export interface DensityParams {

@@ -20,7 +20,8 @@ import { mountsUnder } from '../test/harness/mounts.js';
 import { startRegistry, type TestRegistry } from '../test/harness/registry.js';
 import { Containerd, containerdVersion } from './containerd.js';
 import { deadline, stopDaemon } from './load.js';
-import { HostTraces, killShimsOf, shimsOf, sleepSync } from './shims.js';
+import { HostTraces, killShimsOf, sleepSync } from './shims.js';
+import { shimsOf } from '../test/harness/tasks.js';
 import { median } from './stats.js';
 
 export type SideName = 'ctrd' | 'containerd';

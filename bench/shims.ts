@@ -7,6 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, rmdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { isAlive } from '../lib/process.js';
+import { shimsOf } from '../test/harness/tasks.js';
 
 /** Where containerd's shims and ctr keep their runtime files, whatever the daemon's state dir. */
 export const runDir = '/run/containerd';
@@ -16,27 +17,6 @@ function pidsInProc(): number[] {
   return readdirSync('/proc')
     .filter((e) => /^\d+$/.test(e))
     .map(Number);
-}
-
-function argvOf(pid: number): string[] | undefined {
-  try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-  } catch {
-    return undefined;
-  }
-}
-
-/**
- * Pids of the shims of the daemon at address: a shim v2 is started with `-address <the daemon's socket>`
- * (containerd's, Debian's Go shim, or any other), which neither ctr (`-a`) nor the daemons (`--address`) use.
- */
-export function shimsOf(address: string): number[] {
-  return pidsInProc().filter((pid) => {
-    const argv = argvOf(pid);
-    if (!argv) return false;
-    const i = argv.indexOf('-address');
-    return (i >= 0 && argv[i + 1] === address) || argv.includes(`-address=${address}`);
-  });
 }
 
 /** Every descendant of the given processes (the containers' processes under their shims). */

@@ -9,7 +9,7 @@ import { Option, type Command } from 'commander';
 import { revision } from '../lib/version.js';
 import { loadDefaults, parseCount, processCpuSec, table } from './load.js';
 import { addRuntimeOption, ctrFailed, runtimeFrom, withPair, type Pair, type PairInfo, type Side, type SideName } from './pair.js';
-import { shimsOf } from './shims.js';
+import { shimsOf } from '../test/harness/tasks.js';
 import { mean, median, percentile } from './stats.js';
 
 export interface StartParams {

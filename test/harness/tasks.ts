@@ -30,19 +30,25 @@ export function runLeftovers(address: string, ns: string, ids: Iterable<string>)
   return left;
 }
 
-/** Pids of shims started for the daemon at this address (their command line names its socket), or for one task of it. */
+/**
+ * Pids of the shims of the daemon at address, or of one task of it: a shim v2 is started with `-address <the
+ * daemon's socket>` (containerd's, Debian's Go shim, ctrd's), which neither ctr (`-a`) nor the daemons
+ * (`--address`) use.
+ */
 export function shimsOf(address: string, id?: string): number[] {
   return fs
     .readdirSync('/proc')
     .filter((e) => /^\d+$/.test(e))
     .filter((pid) => {
+      let argv: string[];
       try {
-        const argv = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-        const served = id === undefined || argv[argv.indexOf('-id') + 1] === id;
-        return argv.some((a) => a.includes('containerd-shim-')) && argv.includes(address) && served;
+        argv = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
       } catch {
         return false;
       }
+      const i = argv.indexOf('-address');
+      const ours = (i >= 0 && argv[i + 1] === address) || argv.includes(`-address=${address}`);
+      return ours && (id === undefined || argv[argv.indexOf('-id') + 1] === id);
     })
     .map(Number);
 }
