@@ -149,4 +149,14 @@ describe('registry hosts', () => {
     expect(errorOf(() => loadConfig(file('version = 2\n[registry.hosts."h"]\ninsecure = "yes"\n'))).message).toContain('must be true or false');
     expect(errorOf(() => loadConfig(file('version = 2\n[registry.hosts."h"]\nmirror = []\n'))).message).toContain('unknown key "registry.hosts."h".mirror"');
   });
+
+  it('reads a runtime\'s shim sharing and idle time, and refuses bad ones, naming the key', () => {
+    const c = loadConfig(file('version = 2\n[runtimes."io.containerd.runc.v2"]\nshim = "/bin/s"\ngroup = "pod"\nidle_timeout = 0\n'));
+    expect(c.runtimes['io.containerd.runc.v2']).toEqual({ shim: '/bin/s', group: 'pod', idle_timeout: 0 });
+    expect(defaultConfig().runtimes['io.containerd.runc.v2']).toMatchObject({ group: 'namespace', idle_timeout: 10 });
+    const bad = (body: string) => errorOf(() => loadConfig(file(`version = 2\n[runtimes."r"]\nshim = "/bin/s"\n${body}\n`)));
+    expect(bad('group = "node"').message).toContain('"runtimes."r".group" must be one of container, pod, namespace');
+    expect(bad('idle_timeout = -1').message).toContain('"runtimes."r".idle_timeout" must be a number of seconds');
+    expect(bad('idle_timeout = -1')).toMatchObject({ kind: 'invalid-argument' });
+  });
 });

@@ -37,8 +37,28 @@ export interface Config {
    * Runtime names ("io.containerd.runc.v2") to the shim binary that serves them. A name not listed here
    * resolves by containerd's rule (containerd-shim-runc-v2 on PATH); an absolute path runs that binary.
    */
-  runtimes: Record<string, { shim: string }>;
+  runtimes: Record<string, RuntimeConfig>;
 }
+
+export interface RuntimeConfig {
+  /** The shim binary, an absolute path. */
+  shim: string;
+  /**
+   * Which tasks share one shim process: "container" (one shim each, as containerd without pods),
+   * "pod" (the tasks of a pod: the io.kubernetes.cri.sandbox-id or io.containerd.runc.v2.group
+   * annotation), "namespace" (every task of a namespace, pods still apart). The shim must serve several
+   * tasks (ctrd's and containerd's runc shims do). Default: "namespace" for ctrd's own shim, else "container".
+   */
+  group?: ShimGrouping;
+  /** Seconds an emptied shared shim is kept for the next task before it is shut down (default 10). */
+  idle_timeout?: number;
+}
+
+export const shimGroupings = ['container', 'pod', 'namespace'] as const;
+export type ShimGrouping = (typeof shimGroupings)[number];
+
+/** ctrd's own shim, the default runtime's. */
+export const ctrdShimBinary = join(projectRoot, 'bin', 'containerd-shim-ctrd-v2');
 
 export const defaultConfigPath = '/etc/ctrd/config.toml';
 
@@ -59,7 +79,7 @@ export function defaultConfig(): Config {
     registry: { hosts: {} },
     lease_expiry_interval: 60,
     // containerd's default runtime name runs ctrd's own shim.
-    runtimes: { 'io.containerd.runc.v2': { shim: join(projectRoot, 'bin', 'containerd-shim-ctrd-v2') } },
+    runtimes: { 'io.containerd.runc.v2': { shim: ctrdShimBinary, group: 'namespace', idle_timeout: 10 } },
   };
 }
 
@@ -131,16 +151,25 @@ function registryHosts(value: unknown, path: string, file: string): Config['regi
   return out;
 }
 
-/** [runtimes."<name>"] tables: shim, an absolute path. */
+/** [runtimes."<name>"] tables: shim, an absolute path; group; idle_timeout. */
 function runtimes(value: unknown, path: string, file: string): Config['runtimes'] {
   if (!isTable(value)) throw invalidArgument(`config ${file}: "${path}" must be a table of runtimes`);
   const out: Config['runtimes'] = {};
   for (const [name, r] of Object.entries(value)) {
     const where = `${path}."${name}"`;
     if (!isTable(r)) throw invalidArgument(`config ${file}: "${where}" must be a table`);
-    for (const k of Object.keys(r)) if (k !== 'shim') throw invalidArgument(`config ${file}: unknown key "${where}.${k}"`);
+    for (const k of Object.keys(r)) if (!['shim', 'group', 'idle_timeout'].includes(k)) throw invalidArgument(`config ${file}: unknown key "${where}.${k}"`);
     if (typeof r.shim !== 'string' || !r.shim.startsWith('/')) throw invalidArgument(`config ${file}: "${where}.shim" must be an absolute path`);
-    out[name] = { shim: r.shim };
+    const entry: RuntimeConfig = { shim: r.shim };
+    if (r.group !== undefined) {
+      if (!shimGroupings.includes(r.group as ShimGrouping)) throw invalidArgument(`config ${file}: "${where}.group" must be one of ${shimGroupings.join(', ')}`);
+      entry.group = r.group as ShimGrouping;
+    }
+    if (r.idle_timeout !== undefined) {
+      if (typeof r.idle_timeout !== 'number' || !(r.idle_timeout >= 0)) throw invalidArgument(`config ${file}: "${where}.idle_timeout" must be a number of seconds, 0 or more`);
+      entry.idle_timeout = r.idle_timeout;
+    }
+    out[name] = entry;
   }
   return out;
 }

@@ -1,5 +1,5 @@
-// The long-lived shim: serves containerd.task.v2.Task on its socket until the task is deleted and the
-// daemon says Shutdown. `start` spawned it detached, with the bundle's log FIFO as stderr and a readiness
+// The long-lived shim: serves containerd.task.v2.Task on its socket, for every task its daemon hands it
+// (group.ts), until none is left and the daemon says Shutdown. `start` spawned it detached, with the bundle's log FIFO as stderr and a readiness
 // pipe as fd 3: "ok" once it listens, or the reason it cannot.
 import fs from 'node:fs';
 import path from 'node:path';
@@ -40,7 +40,8 @@ import type { ShimFlags } from './flags.js';
 import { createShimLogger } from './log.js';
 import { defaultRuntimeBinary, isCrun, isHybridCgroups, OciRuntime } from './oci/runtime.js';
 import { Reaper } from './reaper.js';
-import { TaskService } from './service.js';
+import { TaskGroup } from './group.js';
+import type { TaskService } from './service.js';
 
 const readyFd = 3;
 const taskService = 'containerd.task.v2.Task';
@@ -68,9 +69,9 @@ export async function serve(flags: ShimFlags): Promise<void> {
         .then(() => process.exit(0));
     };
     const hybrid = isHybridCgroups();
-    const service = new TaskService({
-      id: flags.id,
+    const group = new TaskGroup({
       namespace: flags.namespace,
+      logLevel: flags.debug ? 'debug' : 'info',
       publisher,
       reaper,
       log,
@@ -80,7 +81,7 @@ export async function serve(flags: ShimFlags): Promise<void> {
       backend: (o) =>
         new OciRuntime({ binary: o.binary, root: o.root, logFile: path.join(o.bundle, 'log.json'), hideUnifiedCgroup: hybrid && isCrun(o.binary) }, reaper, log),
     });
-    register(srv, service);
+    register(srv, group);
     await srv.listen(address);
   } catch (err) {
     ready(`cannot serve on ${address}: ${(err as Error).message}`);
@@ -99,24 +100,27 @@ function ready(message: string): void {
   }
 }
 
-function register(srv: TtrpcServer, s: TaskService): void {
+function register(srv: TtrpcServer, g: TaskGroup): void {
   const on = <Req, Res>(method: string, req: Decoder<Req>, res: Encoder<Res>, handler: (r: Req) => Res | Promise<Res>) =>
     srv.registerUnary(taskService, method, req, res, async (r) => handler(r));
-  on('State', StateRequest, StateResponse, (r) => s.state(r.id, r.execId));
-  on('Create', CreateTaskRequest, CreateTaskResponse, (r) => s.create(r));
-  on('Start', StartRequest, StartResponse, (r) => s.start(r.id, r.execId));
-  on('Delete', DeleteRequest, DeleteResponse, (r) => s.delete(r.id, r.execId));
-  on('Pids', PidsRequest, PidsResponse, async (r) => ({ processes: await s.pids(r.id) }));
-  on('Pause', PauseRequest, Empty, async (r) => (await s.pause(r.id), {}));
-  on('Resume', ResumeRequest, Empty, async (r) => (await s.resume(r.id), {}));
-  on('Checkpoint', CheckpointTaskRequest, Empty, () => s.checkpoint());
-  on('Kill', KillRequest, Empty, async (r) => (await s.kill(r), {}));
-  on('Exec', ExecProcessRequest, Empty, (r) => (s.exec(r), {}));
-  on('ResizePty', ResizePtyRequest, Empty, (r) => (s.resizePty(r), {}));
-  on('CloseIO', CloseIORequest, Empty, (r) => (s.closeIO(r), {}));
-  on('Update', UpdateTaskRequest, Empty, async (r) => (await s.update(r), {}));
-  on('Wait', WaitRequest, WaitResponse, (r) => s.wait(r.id, r.execId));
-  on('Stats', StatsRequest, StatsResponse, (r) => s.stats(r.id));
-  on('Connect', ConnectRequest, ConnectResponse, (r) => s.connect(r.id));
-  on('Shutdown', ShutdownRequest, Empty, (r) => (s.shutdown(r.id), {}));
+  /** A method of one task: the group finds its service by the request's id. */
+  const task = <Req extends { id: string }, Res>(method: string, req: Decoder<Req>, res: Encoder<Res>, handler: (s: TaskService, r: Req) => Res | Promise<Res>) =>
+    on(method, req, res, (r) => handler(g.get(r.id), r));
+  task('State', StateRequest, StateResponse, (s, r) => s.state(r.id, r.execId));
+  on('Create', CreateTaskRequest, CreateTaskResponse, (r) => g.create(r));
+  task('Start', StartRequest, StartResponse, (s, r) => s.start(r.id, r.execId));
+  task('Delete', DeleteRequest, DeleteResponse, (s, r) => s.delete(r.id, r.execId));
+  task('Pids', PidsRequest, PidsResponse, async (s, r) => ({ processes: await s.pids(r.id) }));
+  task('Pause', PauseRequest, Empty, async (s, r) => (await s.pause(r.id), {}));
+  task('Resume', ResumeRequest, Empty, async (s, r) => (await s.resume(r.id), {}));
+  task('Checkpoint', CheckpointTaskRequest, Empty, (s) => s.checkpoint());
+  task('Kill', KillRequest, Empty, async (s, r) => (await s.kill(r), {}));
+  task('Exec', ExecProcessRequest, Empty, (s, r) => (s.exec(r), {}));
+  task('ResizePty', ResizePtyRequest, Empty, (s, r) => (s.resizePty(r), {}));
+  task('CloseIO', CloseIORequest, Empty, (s, r) => (s.closeIO(r), {}));
+  task('Update', UpdateTaskRequest, Empty, async (s, r) => (await s.update(r), {}));
+  task('Wait', WaitRequest, WaitResponse, (s, r) => s.wait(r.id, r.execId));
+  task('Stats', StatsRequest, StatsResponse, (s, r) => s.stats(r.id));
+  on('Connect', ConnectRequest, ConnectResponse, (r) => g.connect(r.id));
+  on('Shutdown', ShutdownRequest, Empty, () => (g.shutdown(), {}));
 }

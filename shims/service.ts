@@ -22,7 +22,6 @@ import type { Mount } from '../gen/containerd/types/mount.js';
 import { Status, type ProcessInfo } from '../gen/containerd/v1/types/task.js';
 import type {
   CloseIORequest,
-  ConnectResponse,
   CreateTaskRequest,
   DeleteResponse,
   ExecProcessRequest,
@@ -45,8 +44,6 @@ import { ProcessIO, type IOContext, type StdioPaths } from './stdio.js';
 
 export const shimVersion = 'ctrd-shim-v2';
 
-const neverCreatedMs = 5 * 60_000;
-
 /** How the backend is chosen from the runtime options of Create. */
 export type BackendFactory = (opts: { binary: string; root: string; bundle: string }) => Backend;
 
@@ -61,10 +58,8 @@ export interface ServiceOptions {
   socketDir: string;
   /** The OCI runtime when the Create options name none. */
   defaultBinary: string;
-  /** How long a shim waits for its Create before it exits (default 5 minutes). */
-  neverCreatedMs?: number;
-  /** Called once nothing is left to serve (after Shutdown, or a while after the task was deleted). */
-  exit: () => void;
+  /** Called once the task is deleted: the group forgets it. */
+  gone: () => void;
 }
 
 class Proc {
@@ -108,18 +103,19 @@ export class TaskService {
   private cgroupsPath = '';
   private oom: OomWatcher | undefined;
   private creating = false;
-  private exitTimer: NodeJS.Timeout | undefined;
   private readonly log: ShimLogger;
 
   constructor(private readonly o: ServiceOptions) {
     this.log = o.log;
-    // A shim whose daemon went away between `start` and Create would serve nobody, for ever.
-    this.exitTimer = setTimeout(() => {
-      if (this.init || this.creating) return;
-      this.log.warn({}, `no task was created within ${neverCreatedMs / 1000} s: exiting`);
-      this.o.exit();
-    }, o.neverCreatedMs ?? neverCreatedMs);
-    this.exitTimer.unref();
+  }
+
+  get id(): string {
+    return this.o.id;
+  }
+
+  /** The init's pid once created, else 0. */
+  get taskPid(): number {
+    return this.init?.pid ?? 0;
   }
 
   private checkId(id: string): void {
@@ -204,7 +200,6 @@ export class TaskService {
       throw wrap(err, `create task ${req.id}`);
     }
     this.creating = false;
-    clearTimeout(this.exitTimer);
     writeRuntimeFile(bundle, { binary, root: runtimeRoot });
     this.backend = backend;
     this.bundle = bundle;
@@ -333,9 +328,7 @@ export class TaskService {
       exitedAt: p.exitedAt,
       id,
     });
-    // The daemon sends Shutdown next; should it not, the shim still goes.
-    this.exitTimer = setTimeout(() => this.o.exit(), 30_000);
-    this.exitTimer.unref();
+    this.o.gone();
     return { pid: p.pid, exitStatus: p.exitStatus, exitedAt: p.exitedAt };
   }
 
@@ -447,19 +440,6 @@ export class TaskService {
     // The metrics messages load on the first Stats: most shims are never asked.
     const { cgroupMetrics } = await import('./cgroups/metrics.js');
     return { stats: cgroupMetrics(this.cgroupsPath) };
-  }
-
-  connect(id: string): ConnectResponse {
-    this.checkId(id);
-    return { shimPid: process.pid, taskPid: this.init?.pid ?? 0, version: shimVersion };
-  }
-
-  /** Shutdown: ignored while the task exists (containerd's runc shim does the same), else the shim goes. */
-  shutdown(id: string): void {
-    this.checkId(id);
-    if (this.creating || (this.init && this.init.state.status !== 'deleted')) return;
-    if (this.exitTimer) clearTimeout(this.exitTimer);
-    setTimeout(() => this.o.exit(), 10);
   }
 
   checkpoint(): never {

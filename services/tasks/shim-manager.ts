@@ -1,24 +1,26 @@
-// One shim v2 per task (containerd runtime/v2): the bundle, the shim's `start` that prints its ttrpc
-// address, the task's lifetime through the shim, and the teardown. Shims outlive the daemon: a restarted
+// Tasks on shim v2 processes (containerd runtime/v2): the bundle, the shim's `start` that prints its ttrpc
+// address (or the shared shim of the task's group, shim-groups.ts), the task's lifetime through the shim,
+// and the teardown. Shims outlive the daemon: a restarted
 // daemon finds them again from their bundles (load). A shim that dies is cleaned up with `<shim> delete`,
 // its task reported as exited, and kept as a stopped task until it is deleted.
 import fs from 'node:fs';
 import path from 'node:path';
 import { Any } from '../../gen/google/protobuf/any.js';
 import type { Mount } from '../../gen/containerd/types/mount.js';
-import { ConnectRequest, ConnectResponse, CreateTaskRequest, CreateTaskResponse, DeleteRequest, type DeleteResponse, ShutdownRequest, StateRequest, StateResponse } from '../../gen/containerd/task/v2/shim.js';
+import { ConnectRequest, ConnectResponse, CreateTaskRequest, CreateTaskResponse, DeleteRequest, type DeleteResponse, StateRequest, StateResponse } from '../../gen/containerd/task/v2/shim.js';
 import { TaskDelete, TaskExit } from '../../gen/containerd/events/task.js';
 import { Empty } from '../../gen/google/protobuf/empty.js';
 import { Status } from '../../gen/containerd/v1/types/task.js';
 import { alreadyExists, failedPrecondition, invalidArgument, notFound, wrap } from '../../lib/errdefs.js';
 import type { Logger } from '../../lib/log.js';
-import { waitGone } from '../../lib/process.js';
 import { socketPath, TtrpcClient } from '../../lib/ttrpc/client.js';
+import { ctrdShimBinary, type RuntimeConfig, type ShimGrouping } from '../../daemon/config.js';
 import type { Publisher } from '../events/exchange.js';
 import { pack } from '../events/payload.js';
 import type { Container } from '../containers/types.js';
 import { Bundle, openLogFifo, searchPath, shimDelete, startShim, type ShimCommand } from './bundle.js';
 import { Shim, type Exit, type TaskIO } from './shim.js';
+import { groupKey, ShimGroups } from './shim-groups.js';
 
 const taskService = 'containerd.task.v2.Task';
 /** What containerd reports for a task whose shim died: killed (128 + SIGKILL). */
@@ -33,19 +35,48 @@ export interface ShimManagerOptions {
   grpcAddress: string;
   /** What the shim runs as `<bin> publish ...` for the events it does not forward over ttrpc. */
   publishBinary: string;
-  /** Runtime names to shim binaries (the config's [runtimes] table). */
-  runtimes: Record<string, { shim: string }>;
+  /** Runtime names to shim binaries and their sharing (the config's [runtimes] table). */
+  runtimes: Record<string, RuntimeConfig>;
 }
+
+/** How a runtime's shims are shared, and for how long an emptied one is kept. */
+interface Sharing {
+  grouping: ShimGrouping;
+  idleSeconds: number;
+}
+
+const defaultIdleSeconds = 10;
 
 export class ShimManager {
   private readonly shims = new Map<string, Shim>();
   private readonly creating = new Set<string>();
+  /** Each task's group key and its runtime's idle time. */
+  private readonly groupOf = new Map<string, { key: string; idleSeconds: number }>();
+  private readonly groups: ShimGroups;
 
   constructor(
     private readonly options: ShimManagerOptions,
     private readonly events: Publisher,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.groups = new ShimGroups(log);
+  }
+
+  /** The sharing of a shim binary: its [runtimes] entry, else ctrd's shim shares by namespace, others not at all. */
+  private sharing(binary: string): Sharing {
+    const entry = Object.values(this.options.runtimes).find((r) => r.shim === binary);
+    return {
+      grouping: entry?.group ?? (binary === ctrdShimBinary ? 'namespace' : 'container'),
+      idleSeconds: entry?.idle_timeout ?? defaultIdleSeconds,
+    };
+  }
+
+  /** The group a task's shim belongs to; a task alone gets a key of its own. */
+  private group(ns: string, id: string, binary: string, spec: Uint8Array): { key: string; idleSeconds: number } {
+    const { grouping, idleSeconds } = this.sharing(binary);
+    const key = groupKey(grouping, ns, binary, annotationsOf(spec));
+    return key === undefined ? { key: `${ns}\0${id}\0alone`, idleSeconds: 0 } : { key, idleSeconds };
+  }
 
   get(ns: string, id: string): Shim {
     const shim = this.shims.get(key(ns, id));
@@ -68,6 +99,7 @@ export class ShimManager {
     if (container.spec.typeUrl === '' || container.spec.value.length === 0) throw invalidArgument(`container ${container.id} has no spec`);
     validateSpec(container.id, container.spec.value);
     const cmd = this.command(resolveShim(container.runtime.name, this.options.runtimes), ns, container.id);
+    const group = this.group(ns, container.id, cmd.binary, container.spec.value);
     this.creating.add(k);
     const log = this.log.child({ ns, id: container.id });
     const bundle = Bundle.at(this.options.state, this.options.root, ns, container.id);
@@ -76,15 +108,22 @@ export class ShimManager {
     let address = '';
     let shimPid = 0;
     let madeBundle = false;
+    let startedShim = false;
     try {
       bundle.create(container.spec.value);
       madeBundle = true;
       logReader = openLogFifo(bundle, log);
       const runtimeOptions = container.runtime.options;
-      address = await startShim(cmd, bundle, runtimeOptions ? Buffer.from(Any.encode(runtimeOptions).finish()) : Buffer.alloc(0));
+      const startOptions = runtimeOptions ? Buffer.from(Any.encode(runtimeOptions).finish()) : Buffer.alloc(0);
+      const acquired = await this.groups.acquire(group.key, () => startShim(cmd, bundle, startOptions));
+      address = acquired.address;
+      startedShim = acquired.started;
+      // `start` wrote the address of the shim it made; a shared shim's is written here, as containerd does for a pod's tasks.
+      if (!startedShim) fs.writeFileSync(bundle.file('address'), address);
       fs.writeFileSync(bundle.file('shim-binary-path'), cmd.binary);
       client = await TtrpcClient.connect(address, { namespace: ns });
       shimPid = (await client.unary(taskService, 'Connect', ConnectRequest, ConnectResponse, { id: container.id }, { timeoutMs: 10_000 })).shimPid;
+      this.groups.connected(group.key, address, shimPid);
       const created = await client.unary(
         taskService,
         'Create',
@@ -94,23 +133,20 @@ export class ShimManager {
         { timeoutMs: 60_000 },
       );
       const shim = new Shim(ns, container.id, bundle, cmd, address, shimPid, created.pid, io, client, logReader);
+      this.groupOf.set(k, group);
       this.adopt(shim);
-      log.info({ pid: created.pid, shimPid, shim: cmd.binary }, 'task created');
+      log.info({ pid: created.pid, shimPid, shim: cmd.binary, sharedShim: !startedShim }, 'task created');
       return { shim, pid: created.pid };
     } catch (err) {
-      // As containerd does: the shim deletes what it made, then goes; `<shim> delete` cleans what it left.
+      // As containerd does: the shim deletes what it made, then goes (unless other tasks keep it); `<shim>
+      // delete` cleans what it left of this task.
       if (client) {
-        const c = client;
-        const call = <Req>(method: string, codec: { encode(m: Req): { finish(): Uint8Array } }, req: Req) =>
-          c.unary(taskService, method, codec, Empty, req, { timeoutMs: 5_000 }).catch(() => undefined);
-        await call('Delete', DeleteRequest, { id: container.id, execId: '' });
-        await call('Shutdown', ShutdownRequest, { id: container.id, now: true });
-        if (shimPid && !(await waitGone(shimPid, 5_000))) killQuietly(shimPid);
-        await c.close();
+        await client.unary(taskService, 'Delete', DeleteRequest, Empty, { id: container.id, execId: '' }, { timeoutMs: 5_000 }).catch(() => undefined);
+        await client.close();
       }
       if (address) {
+        await this.groups.release(group.key, address, startedShim ? 0 : group.idleSeconds);
         await shimDelete(cmd, bundle).catch((e: unknown) => log.warn({ err: e }, 'shim delete after a failed create'));
-        fs.rmSync(socketPath(address), { force: true });
       }
       logReader?.destroy();
       if (madeBundle) bundle.remove(log);
@@ -137,6 +173,8 @@ export class ShimManager {
   private async cleanupDead(shim: Shim, why: string): Promise<void> {
     const log = this.log.child({ ns: shim.ns, id: shim.id });
     log.warn({ shimPid: shim.shimPid, why }, 'shim died; cleaning up after it');
+    const group = this.groupOf.get(key(shim.ns, shim.id));
+    if (group) this.groups.forget(group.key, shim.address);
     const exit: Exit = { pid: shim.taskPid, exitStatus: deadShimExitStatus, exitedAt: new Date() };
     const cleaned = (async () => {
       try {
@@ -161,6 +199,8 @@ export class ShimManager {
     }
     const res = await shim.delete();
     this.shims.delete(key(ns, id));
+    const group = this.groupOf.get(key(ns, id));
+    this.groupOf.delete(key(ns, id));
     const log = this.log.child({ ns, id });
     if (shim.dead) {
       await shim.cleanedUp;
@@ -168,21 +208,12 @@ export class ShimManager {
       shim.bundle.remove(log);
     } else {
       // Renamed away first: should the daemon die before the shim is gone, the task stays deleted.
-      await this.close(shim, shim.bundle.retire(), log);
+      const retired = shim.bundle.retire();
+      await shim.detach();
+      if (group) await this.groups.release(group.key, shim.address, group.idleSeconds);
+      retired.remove(log);
     }
     return res;
-  }
-
-  private async close(shim: Shim, bundle: Bundle, log: Logger): Promise<void> {
-    await shim.shutdown(log);
-    if (!(await waitGone(shim.shimPid, 10_000))) {
-      log.warn({ pid: shim.shimPid }, 'shim did not exit after Shutdown; killing it');
-      killQuietly(shim.shimPid);
-      await waitGone(shim.shimPid, 5_000);
-    }
-    await shim.detach();
-    fs.rmSync(socketPath(shim.address), { force: true });
-    bundle.remove(log);
   }
 
   /**
@@ -216,6 +247,9 @@ export class ShimManager {
       const connected = await client.unary(taskService, 'Connect', ConnectRequest, ConnectResponse, { id }, { timeoutMs: 5_000 });
       const state = await client.unary(taskService, 'State', StateRequest, StateResponse, { id, execId: '' }, { timeoutMs: 5_000 });
       const io = { stdin: state.stdin, stdout: state.stdout, stderr: state.stderr, terminal: state.terminal };
+      const group = this.group(ns, id, binary, fs.readFileSync(bundle.file('config.json')));
+      this.groups.adopt(group.key, address, connected.shimPid);
+      this.groupOf.set(key(ns, id), group);
       this.adopt(new Shim(ns, id, bundle, cmd, address, connected.shimPid, connected.taskPid || state.pid, io, client, logReader));
       log.info({ shimPid: connected.shimPid, pid: state.pid }, 'reconnected to a running shim');
     } catch (err) {
@@ -228,14 +262,25 @@ export class ShimManager {
     }
   }
 
-  /** The daemon is stopping: shims keep running; only the connections go. */
+  /** The daemon is stopping: shims with tasks keep running, only the connections go; idle shims go. */
   async detachAll(): Promise<void> {
     await Promise.all([...this.shims.values()].map((s) => s.detach()));
     this.shims.clear();
+    await this.groups.closeIdle();
   }
 }
 
 const key = (ns: string, id: string) => `${ns}/${id}`;
+
+/** The spec's annotations (a task's group may be named there); none when the spec cannot be read. */
+function annotationsOf(spec: Uint8Array): Record<string, string> {
+  try {
+    const a = (JSON.parse(Buffer.from(spec).toString('utf8')) as { annotations?: unknown }).annotations;
+    return typeof a === 'object' && a !== null ? (a as Record<string, string>) : {};
+  } catch {
+    return {};
+  }
+}
 
 /** The spec must be JSON with a process, as a runtime needs; caught here, before anything is made. */
 function validateSpec(id: string, value: Uint8Array): void {
@@ -284,12 +329,4 @@ export function shimBinaryName(runtime: string): string {
   const parts = runtime.split('.');
   if (parts.length < 2 || parts.some((p) => p === '' || p.includes('/'))) throw invalidArgument(`invalid runtime name "${runtime}"`);
   return `containerd-shim-${parts[parts.length - 2]}-${parts[parts.length - 1]}`;
-}
-
-function killQuietly(pid: number): void {
-  try {
-    process.kill(pid, 'SIGKILL');
-  } catch {
-    // already gone
-  }
 }

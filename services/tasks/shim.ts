@@ -16,7 +16,6 @@ import {
   PidsResponse,
   ResizePtyRequest,
   ResumeRequest,
-  ShutdownRequest,
   StartRequest,
   StartResponse,
   StateRequest,
@@ -29,7 +28,6 @@ import {
 } from '../../gen/containerd/task/v2/shim.js';
 import { Status } from '../../gen/containerd/v1/types/task.js';
 import { CtrdError, failedPrecondition, notFound } from '../../lib/errdefs.js';
-import type { Logger } from '../../lib/log.js';
 import type { CallOptions, TtrpcClient } from '../../lib/ttrpc/client.js';
 import type { Bundle, ShimCommand } from './bundle.js';
 
@@ -192,14 +190,6 @@ export class Shim {
   }
 
   /** Asks the shim to exit; the shim may drop the connection before its reply is out, which is fine too. */
-  async shutdown(log: Logger): Promise<void> {
-    this.detached = true;
-    if (this.exit) return;
-    await this.client?.unary(taskService, 'Shutdown', ShutdownRequest, Empty, { id: this.id, now: true }, { timeoutMs: 5_000 }).catch((err: unknown) => {
-      if (!(err instanceof CtrdError && err.kind === 'unavailable')) log.warn({ err }, 'shim shutdown failed');
-    });
-  }
-
   /** Lets go of the shim without stopping it (the daemon is stopping; the shim outlives it). */
   async detach(): Promise<void> {
     this.detached = true;

@@ -9,7 +9,7 @@ import { TestDaemon, waitFor } from '../harness/daemon.js';
 import { pushBusybox } from '../harness/images.js';
 import { startRegistry, type TestRegistry } from '../harness/registry.js';
 import { ctrdShimBinary } from '../harness/shim.js';
-import { cgroupsOf, removeNamespaceCgroups, runcBinary, runLeftovers, shimsOf } from '../harness/tasks.js';
+import { cgroupsOf, parentOf, removeNamespaceCgroups, runcBinary, runLeftovers, shimsOf } from '../harness/tasks.js';
 import { mountsUnder } from '../harness/mounts.js';
 import { describeTaskFlows } from './task-flows.js';
 
@@ -28,7 +28,7 @@ const shimsLogged = (log: string) =>
     .map((l) => (JSON.parse(l) as { shim: string }).shim);
 
 describe.skipIf(!root || !runcBinary)("ctrd's shim with runc", () => {
-  describeTaskFlows("ctrd's shim (runc)", { runArgs: ['--runtime', ctrdShimBinary], runtime: ctrdShimBinary, heavy: true });
+  describeTaskFlows("ctrd's shim (runc)", { runArgs: ['--runtime', ctrdShimBinary], runtime: ctrdShimBinary, heavy: true, sharedShim: true });
 });
 
 describe.skipIf(!root || !runcBinary)("ctrd's shim as the default runtime, told --runc-binary runc", () => {
@@ -79,4 +79,75 @@ describe.skipIf(!root || !haveCrun)("ctrd's shim as the default io.containerd.ru
     expect(r.stdout).toBe('via runc\n');
     await waitFor('the shim to exit', () => shimsOf(d.address).length === 0);
   }, 90_000);
+});
+
+describe.skipIf(!root || !runcBinary)('one ctrd shim for the tasks of a namespace', () => {
+  let d: TestDaemon;
+  let reg: TestRegistry;
+  let image: string;
+  const ns = `shim-group-${process.pid}`;
+  const config = path.join(dir, 'group.toml');
+  const run = (args: string[]) => d.ctr(['run', '--fifo-dir', path.join(d.dir, 'fifo'), ...args], { namespace: ns, timeoutMs: 60_000 });
+  const taskPids = async () =>
+    new Map(
+      (await d.ctr(['tasks', 'ls'], { namespace: ns })).stdout
+        .split('\n')
+        .slice(1)
+        .filter((l) => l.trim() !== '')
+        .map((l) => l.trim().split(/\s+/))
+        .map((f) => [f[0]!, Number(f[1])]),
+    );
+
+  beforeAll(async () => {
+    // An emptied shim stays 2 s for the next task.
+    fs.writeFileSync(config, `version = 2\n[runtimes."io.containerd.runc.v2"]\nshim = ${JSON.stringify(ctrdShimBinary)}\ngroup = "namespace"\nidle_timeout = 2\n`);
+    [d, reg] = await Promise.all([new TestDaemon(['--config', config]).start(), startRegistry()]);
+    image = (await pushBusybox(reg)).latest.ref;
+    const pull = await d.ctr(['images', 'pull', '--plain-http', image], { namespace: ns, timeoutMs: 60_000 });
+    expect(pull.code, pull.stderr).toBe(0);
+  }, 120_000);
+
+  afterAll(async () => {
+    if (d) for (const pid of shimsOf(d.address)) process.kill(pid, 'SIGKILL');
+    await reg?.stop();
+    await d?.cleanup();
+    if (d) expect(runLeftovers(d.address, ns, ['g1', 'g2', 'g3', 'g4'])).toEqual([]);
+    expect(cgroupsOf(ns)).toEqual([]);
+    expect(removeNamespaceCgroups(ns)).toEqual([]);
+  });
+
+  it('runs two tasks in one shim, keeps it while one is left, reuses it while idle, then shuts it down', async () => {
+    for (const id of ['g1', 'g2']) expect((await run(['-d', '--runc-binary', 'runc', image, id, 'sleep', '1000'])).code).toBe(0);
+    const shims = shimsOf(d.address);
+    expect(shims).toHaveLength(1);
+    const pids = await taskPids();
+    expect(parentOf(pids.get('g1')!)).toBe(shims[0]);
+    expect(parentOf(pids.get('g2')!)).toBe(shims[0]);
+    const rm = async (id: string) => {
+      expect((await d.ctr(['tasks', 'kill', '-s', 'KILL', id], { namespace: ns })).code).toBe(0);
+      await waitFor(`${id} to stop`, async () => (await d.ctr(['tasks', 'ls'], { namespace: ns })).stdout.includes('STOPPED'));
+      expect((await d.ctr(['tasks', 'rm', id], { namespace: ns })).code).toBe(0);
+      expect((await d.ctr(['containers', 'rm', id], { namespace: ns })).code).toBe(0);
+    };
+    await rm('g1');
+    expect(shimsOf(d.address)).toEqual(shims);
+    // g2 still answers through the shared shim.
+    const exec = await d.ctr(['tasks', 'exec', '--exec-id', 'e', 'g2', 'echo', 'still here'], { namespace: ns });
+    expect(exec.stdout, exec.stderr).toBe('still here\n');
+    await rm('g2');
+    // Empty now, but kept for the next task: a run --rm starts no shim.
+    const r = await run(['--rm', '--runc-binary', 'runc', image, 'g3', 'echo', 'reused']);
+    expect(r.stdout, r.stderr).toBe('reused\n');
+    expect(shimsOf(d.address)).toEqual(shims);
+    const log = d.log();
+    expect(log).toMatch(/"sharedShim":true[^\n]*"task created"|"task created"[^\n]*"sharedShim":true/);
+    await waitFor('the idle shim to be shut down', () => shimsOf(d.address).length === 0, 10_000);
+    // The next task gets a new shim, and the daemon's stop shuts an idle one at once.
+    expect((await run(['--rm', '--runc-binary', 'runc', image, 'g4', 'true'])).code).toBe(0);
+    expect(shimsOf(d.address)).toHaveLength(1);
+    expect(await d.stop()).toBe(0);
+    await waitFor('the idle shim to go with the daemon', () => shimsOf(d.address).length === 0, 10_000);
+    await d.start();
+    expect(mountsUnder(d.state)).toEqual([]);
+  }, 120_000);
 });

@@ -1,12 +1,13 @@
 // A real ctrd for tests: the built daemon (dist/) as a child process on a temp root, state dir and socket.
 // Every test daemon is stopped by PID and its temp dir removed; cleanup() checks that nothing is left.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, openSync, closeSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, openSync, closeSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir, constants as osConstants } from 'node:os';
 import { join } from 'node:path';
 import { once } from 'node:events';
 import { projectRoot } from '../../lib/project-root.js';
+import { ctrdShimBinary } from '../../daemon/config.js';
 import { isAlive } from '../../lib/process.js';
 import { Clients, unary } from '../../lib/grpc/client.js';
 import { NamespaceCreate } from '../../gen/containerd/events/namespace.js';
@@ -99,7 +100,7 @@ export class TestDaemon {
     const log = openSync(this.logPath, 'a');
     const child = spawn(
       process.execPath,
-      [ctrdBin, '--root', this.root, '--state', this.state, '--address', this.address, '--log-level', 'debug', ...this.extraArgs],
+      [ctrdBin, '--root', this.root, '--state', this.state, '--address', this.address, '--log-level', 'debug', ...this.configArgs(), ...this.extraArgs],
       { stdio: ['ignore', log, log] },
     );
     closeSync(log);
@@ -113,6 +114,17 @@ export class TestDaemon {
       return existsSync(this.address) && (await canConnect(this.address));
     });
     return this;
+  }
+
+  /**
+   * Unless the test brings its own: the defaults, but an emptied shared shim goes at once (idle_timeout 0), so
+   * that a test sees its shims gone when its tasks are.
+   */
+  private configArgs(): string[] {
+    if (this.extraArgs.includes('--config')) return [];
+    const file = join(this.dir, 'config.toml');
+    writeFileSync(file, `version = 2\n[runtimes."io.containerd.runc.v2"]\nshim = ${JSON.stringify(ctrdShimBinary)}\ngroup = "namespace"\nidle_timeout = 0\n`);
+    return ['--config', file];
   }
 
   log(): string {

@@ -109,3 +109,10 @@ export function cgroupsOf(ns: string): string[] {
 export function openFds(pid: number): number {
   return fs.readdirSync(`/proc/${pid}/fd`).length;
 }
+
+/** The parent of a process (a task's init: its shim, which is a child subreaper). */
+export function parentOf(pid: number): number {
+  const m = /^PPid:\s+(\d+)$/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+  if (!m) throw new Error(`no PPid in /proc/${pid}/status`);
+  return Number(m[1]);
+}
