@@ -109,7 +109,7 @@ export async function withPair<R>(
   const namespace = `bench-${token}`;
   const dir = mkdtempSync(join(tmpdir(), `ctrd-bench-${benchmark}-`));
   // Debug logging writes lines per call; a benchmark measures the daemon, not its log.
-  const daemon = new TestDaemon(['--log-level', 'warn']);
+  const daemon = new TestDaemon(['--log-level', 'warn'], { defaults: true });
   const containerdDir = join(dir, 'containerd');
   const containerdAddress = join(containerdDir, 'containerd.sock');
   const traces = new HostTraces(namespace);

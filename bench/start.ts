@@ -10,6 +10,7 @@ import { revision } from '../lib/version.js';
 import { loadDefaults, parseCount, processCpuSec, table } from './load.js';
 import { addRuntimeOption, ctrFailed, runtimeFrom, withPair, type Pair, type PairInfo, type Side, type SideName } from './pair.js';
 import { shimsOf } from '../test/harness/tasks.js';
+import { waitFor } from '../test/harness/daemon.js';
 import { mean, median, percentile } from './stats.js';
 
 export interface StartParams {
@@ -105,6 +106,8 @@ export async function runStart(p: StartParams, progress: (line: string) => void)
     }
     for (const side of sides) {
       const ls = await side.ctr(['containers', 'ls', '-q']);
+      // ctrd keeps an emptied shared shim for its idle_timeout (10 s by default) before it shuts it down.
+      await waitFor('the idle shims to go', () => shimsOf(side.address).length === 0, 20_000).catch(() => undefined);
       const shims = shimsOf(side.address);
       if (ls.stdout.trim() !== '' || shims.length > 0) throw new Error(`${side.name} kept containers (${ls.stdout.trim()}) or shims (${shims.join(', ')}) after ctr run --rm`);
     }

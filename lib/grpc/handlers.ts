@@ -24,7 +24,11 @@ export class HandlerFactory {
   private begin(method: string, metadata: Metadata, onCancel: (fn: () => void) => void) {
     const started = process.hrtime.bigint();
     const abort = new AbortController();
-    onCancel(() => abort.abort(canceled(`${method}: canceled by the client`)));
+    let finished = false;
+    // grpc-js reports 'cancelled' for calls that already ended too: no error (and its stack) for those.
+    onCancel(() => {
+      if (!finished) abort.abort(canceled(`${method}: canceled by the client`));
+    });
     let ns: string | undefined;
     let nsError: unknown;
     try {
@@ -37,6 +41,7 @@ export class HandlerFactory {
     const log = this.log.child(bindings);
     const ctx: CallContext = { method, ns, lease: metadataValue(metadata, leaseHeader), log, signal: abort.signal };
     const finish = (code: Status, details?: string) => {
+      finished = true;
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
       const line = { code: Status[code], ms: Math.round(ms * 1000) / 1000 };
       if (code === Status.OK || code === Status.CANCELLED) log.debug(line, 'request');

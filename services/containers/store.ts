@@ -103,7 +103,7 @@ export class ContainerStore {
   constructor(private readonly db: MetadataDB) {}
 
   private row(ns: string, id: string): ContainerRow | undefined {
-    return this.db.sql.prepare(`SELECT ${columns} FROM containers WHERE namespace = ? AND id = ?`).get(ns, id) as
+    return this.db.stmt(`SELECT ${columns} FROM containers WHERE namespace = ? AND id = ?`).get(ns, id) as
       | ContainerRow
       | undefined;
   }
@@ -117,7 +117,7 @@ export class ContainerStore {
 
   list(ns: string, filters: readonly string[]): Container[] {
     const match = compileFilters(filters, containerFilterFields, readField);
-    const rows = this.db.sql.prepare(`SELECT ${columns} FROM containers WHERE namespace = ? ORDER BY id`).all(ns) as ContainerRow[];
+    const rows = this.db.stmt(`SELECT ${columns} FROM containers WHERE namespace = ? ORDER BY id`).all(ns) as ContainerRow[];
     return rows.map(toContainer).filter(match);
   }
 
@@ -202,7 +202,7 @@ export class ContainerStore {
 
   delete(ns: string, id: string): void {
     if (id === '') throw invalidArgument('container id must not be empty');
-    const { changes } = this.db.sql.prepare('DELETE FROM containers WHERE namespace = ? AND id = ?').run(ns, id);
+    const { changes } = this.db.stmt('DELETE FROM containers WHERE namespace = ? AND id = ?').run(ns, id);
     if (changes === 0) throw notFound(`container "${id}" in namespace "${ns}": not found`);
   }
 
@@ -222,16 +222,16 @@ export class ContainerStore {
       c.updatedAt.getTime(),
     ];
     if (mode === 'insert') {
-      this.db.sql
-        .prepare(
+      this.db
+        .stmt(
           `INSERT INTO containers (labels, image, runtime_name, runtime_options_type, runtime_options, spec_type, spec,
              snapshotter, snapshot_key, extensions, updated_at, created_at, namespace, id)
            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         )
         .run(...values, c.createdAt.getTime(), ns, c.id);
     } else {
-      this.db.sql
-        .prepare(
+      this.db
+        .stmt(
           `UPDATE containers SET labels = ?, image = ?, runtime_name = ?, runtime_options_type = ?, runtime_options = ?,
              spec_type = ?, spec = ?, snapshotter = ?, snapshot_key = ?, extensions = ?, updated_at = ?
            WHERE namespace = ? AND id = ?`,

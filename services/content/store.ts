@@ -37,8 +37,8 @@ export class ContentStore {
   ) {}
 
   private row(ns: string, digest: Digest): ContentRow | undefined {
-    return this.db.sql
-      .prepare('SELECT digest, size, labels, created_at, updated_at FROM content WHERE namespace = ? AND digest = ?')
+    return this.db
+      .stmt('SELECT digest, size, labels, created_at, updated_at FROM content WHERE namespace = ? AND digest = ?')
       .get(ns, digest) as ContentRow | undefined;
   }
 
@@ -61,8 +61,8 @@ export class ContentStore {
       }
       validateLabels(next.labels);
       const now = Date.now();
-      this.db.sql
-        .prepare('UPDATE content SET labels = ?, updated_at = ? WHERE namespace = ? AND digest = ?')
+      this.db
+        .stmt('UPDATE content SET labels = ?, updated_at = ? WHERE namespace = ? AND digest = ?')
         .run(JSON.stringify(next.labels), now, ns, digest);
       return { ...current, labels: next.labels, updatedAt: new Date(now) };
     });
@@ -70,8 +70,8 @@ export class ContentStore {
 
   list(ns: string, filters: readonly string[]): ContentInfo[] {
     const match = compileFilters(filters, contentFilterFields, recordReader<ContentInfo>());
-    const rows = this.db.sql
-      .prepare('SELECT digest, size, labels, created_at, updated_at FROM content WHERE namespace = ? ORDER BY digest')
+    const rows = this.db
+      .stmt('SELECT digest, size, labels, created_at, updated_at FROM content WHERE namespace = ? ORDER BY digest')
       .all(ns) as ContentRow[];
     return rows.map(toInfo).filter(match);
   }
@@ -81,8 +81,8 @@ export class ContentStore {
     const digest = parseDigest(dgst);
     this.db.tx(() => {
       if (!this.row(ns, digest)) throw notFound(`content ${digest}: not found`);
-      this.db.sql.prepare('DELETE FROM content WHERE namespace = ? AND digest = ?').run(ns, digest);
-      const stillUsed = this.db.sql.prepare('SELECT 1 FROM content WHERE digest = ? LIMIT 1').get(digest) !== undefined;
+      this.db.stmt('DELETE FROM content WHERE namespace = ? AND digest = ?').run(ns, digest);
+      const stillUsed = this.db.stmt('SELECT 1 FROM content WHERE digest = ? LIMIT 1').get(digest) !== undefined;
       if (!stillUsed && !this.leases.isHeld('content', digest)) this.local.deleteBlob(digest);
     });
   }
@@ -184,8 +184,8 @@ export class ContentStore {
     return this.db.tx(() => {
       const now = Date.now();
       this.db.ensureNamespace(ns, now);
-      this.db.sql
-        .prepare(
+      this.db
+        .stmt(
           'INSERT INTO content (namespace, digest, size, labels, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)',
         )
         .run(ns, digest, size, JSON.stringify(labels), now, now);

@@ -61,7 +61,7 @@ export class ImageStore {
   constructor(private readonly db: MetadataDB) {}
 
   private row(ns: string, name: string): ImageRow | undefined {
-    return this.db.sql.prepare(`SELECT ${columns} FROM images WHERE namespace = ? AND name = ?`).get(ns, name) as
+    return this.db.stmt(`SELECT ${columns} FROM images WHERE namespace = ? AND name = ?`).get(ns, name) as
       | ImageRow
       | undefined;
   }
@@ -75,7 +75,7 @@ export class ImageStore {
 
   list(ns: string, filters: readonly string[]): Image[] {
     const match = compileFilters(filters, imageFilterFields, readField);
-    const rows = this.db.sql.prepare(`SELECT ${columns} FROM images WHERE namespace = ? ORDER BY name`).all(ns) as ImageRow[];
+    const rows = this.db.stmt(`SELECT ${columns} FROM images WHERE namespace = ? ORDER BY name`).all(ns) as ImageRow[];
     return rows.map(toImage).filter(match);
   }
 
@@ -129,7 +129,7 @@ export class ImageStore {
 
   delete(ns: string, name: string): void {
     if (name === '') throw invalidArgument('image name must not be empty');
-    const { changes } = this.db.sql.prepare('DELETE FROM images WHERE namespace = ? AND name = ?').run(ns, name);
+    const { changes } = this.db.stmt('DELETE FROM images WHERE namespace = ? AND name = ?').run(ns, name);
     if (changes === 0) throw notFound(`image "${name}": not found`);
   }
 
@@ -143,15 +143,15 @@ export class ImageStore {
       img.updatedAt.getTime(),
     ];
     if (mode === 'insert') {
-      this.db.sql
-        .prepare(
+      this.db
+        .stmt(
           `INSERT INTO images (labels, target_media_type, target_digest, target_size, target_annotations, updated_at, created_at, namespace, name)
            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         )
         .run(...values, img.createdAt.getTime(), ns, img.name);
     } else {
-      this.db.sql
-        .prepare(
+      this.db
+        .stmt(
           `UPDATE images SET labels = ?, target_media_type = ?, target_digest = ?, target_size = ?, target_annotations = ?, updated_at = ?
            WHERE namespace = ? AND name = ?`,
         )

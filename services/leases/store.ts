@@ -56,7 +56,7 @@ export class LeaseStore {
   constructor(private readonly db: MetadataDB) {}
 
   private row(ns: string, id: string): LeaseRow | undefined {
-    return this.db.sql.prepare('SELECT id, labels, created_at FROM leases WHERE namespace = ? AND id = ?').get(ns, id) as
+    return this.db.stmt('SELECT id, labels, created_at FROM leases WHERE namespace = ? AND id = ?').get(ns, id) as
       | LeaseRow
       | undefined;
   }
@@ -79,8 +79,8 @@ export class LeaseStore {
       if (this.row(ns, id)) throw alreadyExists(`lease "${id}": already exists`);
       const now = Date.now();
       this.db.ensureNamespace(ns, now);
-      this.db.sql
-        .prepare('INSERT INTO leases (namespace, id, labels, created_at) VALUES (?, ?, ?, ?)')
+      this.db
+        .stmt('INSERT INTO leases (namespace, id, labels, created_at) VALUES (?, ?, ?, ?)')
         .run(ns, id, JSON.stringify(checked), now);
       return { id, createdAt: new Date(now), labels: checked };
     });
@@ -96,8 +96,8 @@ export class LeaseStore {
 
   list(ns: string, filters: readonly string[]): Lease[] {
     const match = compileFilters(filters, leaseFilterFields, recordReader<Lease>());
-    const rows = this.db.sql
-      .prepare('SELECT id, labels, created_at FROM leases WHERE namespace = ? ORDER BY created_at, id')
+    const rows = this.db
+      .stmt('SELECT id, labels, created_at FROM leases WHERE namespace = ? ORDER BY created_at, id')
       .all(ns) as LeaseRow[];
     return rows.map(toLease).filter(match);
   }
@@ -105,7 +105,7 @@ export class LeaseStore {
   delete(ns: string, id: string): void {
     this.db.tx(() => {
       this.mustExist(ns, id);
-      this.db.sql.prepare('DELETE FROM leases WHERE namespace = ? AND id = ?').run(ns, id);
+      this.db.stmt('DELETE FROM leases WHERE namespace = ? AND id = ?').run(ns, id);
     });
   }
 
@@ -113,8 +113,8 @@ export class LeaseStore {
     const r = validateResource(resource);
     this.db.tx(() => {
       this.mustExist(ns, id);
-      this.db.sql
-        .prepare('INSERT INTO lease_resources (namespace, lease, type, id) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING')
+      this.db
+        .stmt('INSERT INTO lease_resources (namespace, lease, type, id) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING')
         .run(ns, id, r.type, r.id);
     });
   }
@@ -123,22 +123,22 @@ export class LeaseStore {
     const r = validateResource(resource);
     this.db.tx(() => {
       this.mustExist(ns, id);
-      this.db.sql
-        .prepare('DELETE FROM lease_resources WHERE namespace = ? AND lease = ? AND type = ? AND id = ?')
+      this.db
+        .stmt('DELETE FROM lease_resources WHERE namespace = ? AND lease = ? AND type = ? AND id = ?')
         .run(ns, id, r.type, r.id);
     });
   }
 
   listResources(ns: string, id: string): LeaseResource[] {
     this.mustExist(ns, id);
-    return this.db.sql
-      .prepare('SELECT type, id FROM lease_resources WHERE namespace = ? AND lease = ? ORDER BY type, id')
+    return this.db
+      .stmt('SELECT type, id FROM lease_resources WHERE namespace = ? AND lease = ? ORDER BY type, id')
       .all(ns, id) as LeaseResource[];
   }
 
   /** Whether any lease in any namespace holds this resource. */
   isHeld(type: string, id: string): boolean {
-    return this.db.sql.prepare('SELECT 1 FROM lease_resources WHERE type = ? AND id = ? LIMIT 1').get(type, id) !== undefined;
+    return this.db.stmt('SELECT 1 FROM lease_resources WHERE type = ? AND id = ? LIMIT 1').get(type, id) !== undefined;
   }
 
   /** Deletes every lease, in every namespace, that carries the label `key`; returns what it deleted. */
@@ -157,13 +157,13 @@ export class LeaseStore {
 
   /** Deletes, across namespaces and in one transaction, the leases whose labels match. */
   private deleteWhere(match: (labels: Labels) => boolean): Array<{ ns: string; id: string }> {
-    const rows = this.db.sql.prepare('SELECT namespace, id, labels FROM leases').all() as Array<{
+    const rows = this.db.stmt('SELECT namespace, id, labels FROM leases').all() as Array<{
       namespace: string;
       id: string;
       labels: string;
     }>;
     const doomed = rows.filter((r) => match(parseLabels(r.labels)));
-    const del = this.db.sql.prepare('DELETE FROM leases WHERE namespace = ? AND id = ?');
+    const del = this.db.stmt('DELETE FROM leases WHERE namespace = ? AND id = ?');
     this.db.tx(() => {
       for (const r of doomed) del.run(r.namespace, r.id);
     });

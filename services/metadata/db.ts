@@ -20,6 +20,17 @@ const namespacedTables: ReadonlyArray<{ table: string; noun: string }> = [
 
 export class MetadataDB {
   readonly sql: Sqlite;
+  private readonly statements = new Map<string, Database.Statement<unknown[]>>();
+
+  /** A prepared statement, prepared once per text: preparing costs more than most of ctrd's queries. */
+  stmt(text: string): Database.Statement<unknown[]> {
+    let s = this.statements.get(text);
+    if (!s) {
+      s = this.sql.prepare(text);
+      this.statements.set(text, s);
+    }
+    return s;
+  }
 
   private constructor(sql: Sqlite) {
     this.sql = sql;
@@ -69,25 +80,23 @@ export class MetadataDB {
 
   /** Creates the namespace row if it is missing: namespaces come into being with their first object. */
   ensureNamespace(ns: string, now = Date.now()): void {
-    this.sql
-      .prepare('INSERT INTO namespaces (name, labels, created_at, updated_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING')
-      .run(ns, '{}', now, now);
+    this.stmt('INSERT INTO namespaces (name, labels, created_at, updated_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING').run(ns, '{}', now, now);
   }
 
   /** What the namespace still holds in the database, as nouns ("blobs", "leases"); empty when nothing. */
   namespaceContents(ns: string): string[] {
     return namespacedTables
-      .filter(({ table }) => this.sql.prepare(`SELECT 1 FROM ${table} WHERE namespace = ? LIMIT 1`).get(ns) !== undefined)
+      .filter(({ table }) => this.stmt(`SELECT 1 FROM ${table} WHERE namespace = ? LIMIT 1`).get(ns) !== undefined)
       .map(({ noun }) => noun);
   }
 
   /** The daemon's UUID, made once and kept in the database under the root dir. */
   serverUUID(): string {
     return this.tx(() => {
-      const row = this.sql.prepare("SELECT value FROM settings WHERE key = 'uuid'").get() as { value: string } | undefined;
+      const row = this.stmt("SELECT value FROM settings WHERE key = 'uuid'").get() as { value: string } | undefined;
       if (row) return row.value;
       const uuid = randomUUID();
-      this.sql.prepare("INSERT INTO settings (key, value) VALUES ('uuid', ?)").run(uuid);
+      this.stmt("INSERT INTO settings (key, value) VALUES ('uuid', ?)").run(uuid);
       return uuid;
     });
   }

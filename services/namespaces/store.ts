@@ -21,7 +21,7 @@ export class NamespaceStore {
   ) {}
 
   private row(name: string): Namespace | undefined {
-    const row = this.db.sql.prepare('SELECT name, labels FROM namespaces WHERE name = ?').get(name) as
+    const row = this.db.stmt('SELECT name, labels FROM namespaces WHERE name = ?').get(name) as
       | { name: string; labels: string }
       | undefined;
     return row && { name: row.name, labels: parseLabels(row.labels) };
@@ -33,7 +33,7 @@ export class NamespaceStore {
   }
 
   list(): Namespace[] {
-    const rows = this.db.sql.prepare('SELECT name, labels FROM namespaces ORDER BY name').all() as Array<{
+    const rows = this.db.stmt('SELECT name, labels FROM namespaces ORDER BY name').all() as Array<{
       name: string;
       labels: string;
     }>;
@@ -46,8 +46,8 @@ export class NamespaceStore {
     return this.db.tx(() => {
       if (this.row(ns.name)) throw alreadyExists(`namespace "${ns.name}": already exists`);
       const now = Date.now();
-      this.db.sql
-        .prepare('INSERT INTO namespaces (name, labels, created_at, updated_at) VALUES (?, ?, ?, ?)')
+      this.db
+        .stmt('INSERT INTO namespaces (name, labels, created_at, updated_at) VALUES (?, ?, ?, ?)')
         .run(ns.name, JSON.stringify(labels), now, now);
       return { name: ns.name, labels };
     });
@@ -63,8 +63,8 @@ export class NamespaceStore {
       if (rest.length > 0) throw invalidArgument(`namespace "${ns.name}": cannot update field "${rest[0]}"`);
       validateLabels(labels);
       this.db.ensureNamespace(ns.name);
-      this.db.sql
-        .prepare('UPDATE namespaces SET labels = ?, updated_at = ? WHERE name = ?')
+      this.db
+        .stmt('UPDATE namespaces SET labels = ?, updated_at = ? WHERE name = ?')
         .run(JSON.stringify(labels), Date.now(), ns.name);
       return { name: ns.name, labels };
     });
@@ -78,7 +78,7 @@ export class NamespaceStore {
       if (held.length > 0) {
         throw failedPrecondition(`namespace "${name}" must be empty, but it still has ${held.join(', ')}`);
       }
-      this.db.sql.prepare('DELETE FROM namespaces WHERE name = ?').run(name);
+      this.db.stmt('DELETE FROM namespaces WHERE name = ?').run(name);
     });
   }
 }

@@ -91,8 +91,8 @@ export class SnapshotStore {
   }
 
   private row(ns: string, snapshotter: string, key: string): SnapshotRow | undefined {
-    return this.db.sql
-      .prepare(`${select} WHERE s.namespace = ? AND s.snapshotter = ? AND s.key = ?`)
+    return this.db
+      .stmt(`${select} WHERE s.namespace = ? AND s.snapshotter = ? AND s.key = ?`)
       .get(ns, snapshotter, key) as SnapshotRow | undefined;
   }
 
@@ -106,8 +106,8 @@ export class SnapshotStore {
   /** The ids of a snapshot's ancestors, nearest first. */
   private parentIds(parentId: number | null): string[] {
     if (parentId === null) return [];
-    const rows = this.db.sql
-      .prepare(
+    const rows = this.db
+      .stmt(
         `WITH RECURSIVE chain(id, parent_id, depth) AS (
            SELECT id, parent_id, 0 FROM snapshots WHERE id = ?
            UNION ALL SELECT s.id, s.parent_id, c.depth + 1 FROM snapshots s JOIN chain c ON s.id = c.parent_id)
@@ -122,7 +122,7 @@ export class SnapshotStore {
   }
 
   private liveIds(snapshotter: string): Set<string> {
-    const rows = this.db.sql.prepare('SELECT id FROM snapshots WHERE snapshotter = ?').all(snapshotter) as Array<{ id: number }>;
+    const rows = this.db.stmt('SELECT id FROM snapshots WHERE snapshotter = ?').all(snapshotter) as Array<{ id: number }>;
     return new Set(rows.map((r) => String(r.id)));
   }
 
@@ -175,8 +175,8 @@ export class SnapshotStore {
           if (p?.id !== parentRow?.id) throw failedPrecondition(`parent snapshot "${parent}" changed while "${key}" was prepared`);
           const now = Date.now();
           this.db.ensureNamespace(ns, now);
-          const { lastInsertRowid } = this.db.sql
-            .prepare(
+          const { lastInsertRowid } = this.db
+            .stmt(
               `INSERT INTO snapshots (namespace, snapshotter, key, parent_id, kind, labels, created_at, updated_at)
                VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
             )
@@ -237,8 +237,8 @@ export class SnapshotStore {
       if (active.kind !== 'active') throw failedPrecondition(`snapshot "${key}" is not active (it is ${active.kind})`);
       const now = Date.now();
       // The committed snapshot gets the labels of the commit, not those of the active one, as in containerd.
-      this.db.sql
-        .prepare("UPDATE snapshots SET key = ?, kind = 'committed', labels = ?, created_at = ?, updated_at = ? WHERE id = ?")
+      this.db
+        .stmt("UPDATE snapshots SET key = ?, kind = 'committed', labels = ?, created_at = ?, updated_at = ? WHERE id = ?")
         .run(name, JSON.stringify(checked), now, now, active.id);
       if (lease !== undefined) this.leases.deleteResource(ns, lease, leaseResource(snapshotter, key));
     });
@@ -259,11 +259,11 @@ export class SnapshotStore {
 
   /** Removes a snapshot by its row id, whatever its namespace (for the garbage collector). */
   async removeById(id: number): Promise<void> {
-    const found = this.db.sql.prepare('SELECT snapshotter FROM snapshots WHERE id = ?').get(id) as { snapshotter: string } | undefined;
+    const found = this.db.stmt('SELECT snapshotter FROM snapshots WHERE id = ?').get(id) as { snapshotter: string } | undefined;
     if (!found) throw notFound(`snapshot with id ${id}: not found`);
     const backend = this.snapshotter(found.snapshotter);
     await this.removeRow(backend, () => {
-      const row = this.db.sql.prepare(`${select} WHERE s.id = ?`).get(id) as SnapshotRow | undefined;
+      const row = this.db.stmt(`${select} WHERE s.id = ?`).get(id) as SnapshotRow | undefined;
       if (!row) throw notFound(`snapshot with id ${id}: not found`);
       return row;
     });
@@ -274,14 +274,14 @@ export class SnapshotStore {
     try {
       this.db.tx(() => {
         const row = find();
-        const child = this.db.sql.prepare('SELECT key FROM snapshots WHERE parent_id = ? ORDER BY key LIMIT 1').get(row.id) as
+        const child = this.db.stmt('SELECT key FROM snapshots WHERE parent_id = ? ORDER BY key LIMIT 1').get(row.id) as
           | { key: string }
           | undefined;
         if (child) throw failedPrecondition(`cannot remove snapshot "${row.key}": snapshot "${child.key}" has it as parent`);
         if (this.pinned.has(row.id)) {
           throw failedPrecondition(`cannot remove snapshot "${row.key}": a snapshot is being prepared on it`);
         }
-        this.db.sql.prepare('DELETE FROM snapshots WHERE id = ?').run(row.id);
+        this.db.stmt('DELETE FROM snapshots WHERE id = ?').run(row.id);
         detached = backend.detach(String(row.id));
       });
     } catch (err) {
@@ -340,7 +340,7 @@ export class SnapshotStore {
       if (next.rest.length > 0) throw invalidArgument(`cannot update "${next.rest[0]}" field on snapshot "${info.name}"`);
       const labels = validateLabels(next.labels);
       const now = Date.now();
-      this.db.sql.prepare('UPDATE snapshots SET labels = ?, updated_at = ? WHERE id = ?').run(JSON.stringify(labels), now, row.id);
+      this.db.stmt('UPDATE snapshots SET labels = ?, updated_at = ? WHERE id = ?').run(JSON.stringify(labels), now, row.id);
       return { ...toInfo(row), labels, updatedAt: new Date(now) };
     });
   }
@@ -349,8 +349,8 @@ export class SnapshotStore {
   list(ns: string, snapshotter: string, filters: readonly string[]): SnapshotInfo[] {
     this.snapshotter(snapshotter);
     const match = compileFilters(filters, snapshotFilterFields, recordReader<SnapshotInfo>());
-    const rows = this.db.sql
-      .prepare(`${select} WHERE s.namespace = ? AND s.snapshotter = ? ORDER BY s.key`)
+    const rows = this.db
+      .stmt(`${select} WHERE s.namespace = ? AND s.snapshotter = ? ORDER BY s.key`)
       .all(ns, snapshotter) as SnapshotRow[];
     return rows.map(toInfo).filter(match);
   }
@@ -379,7 +379,7 @@ export class SnapshotStore {
 
   /** Every snapshot row of every namespace and snapshotter. */
   listAll(): SnapshotRecord[] {
-    const rows = this.db.sql.prepare(`${select} ORDER BY s.id`).all() as SnapshotRow[];
+    const rows = this.db.stmt(`${select} ORDER BY s.id`).all() as SnapshotRow[];
     return rows.map((r) => ({
       id: r.id,
       namespace: r.namespace,

@@ -5,7 +5,7 @@
 //
 // Removal goes by rename first: a bundle whose name starts with ".deleted-" belongs to a task already
 // deleted, so a crash in the middle of removing it never brings the task back.
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -13,6 +13,7 @@ import path from 'node:path';
 import { CtrdError } from '../../lib/errdefs.js';
 import type { Logger } from '../../lib/log.js';
 import { detachMountsUnder } from '../diff/mounts.js';
+import { native } from '../../lib/native.js';
 
 export const runtimeDir = 'io.containerd.runtime.v2.task';
 const deletedPrefix = '.deleted-';
@@ -135,7 +136,7 @@ function removeWork(dir: string, log: Logger): void {
  */
 export function openLogFifo(bundle: Bundle, log: Logger): net.Socket {
   const file = bundle.file('log');
-  if (!fs.existsSync(file)) execFileSync('mkfifo', ['-m', '0600', file]);
+  if (!fs.existsSync(file)) native().mknod(file, fs.constants.S_IFIFO | 0o600, 0, 0);
   const fd = fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_NONBLOCK);
   const reader = new net.Socket({ fd, readable: true, writable: false });
   let pending = '';

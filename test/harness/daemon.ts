@@ -84,7 +84,11 @@ export class TestDaemon {
   private exited: Promise<unknown> | undefined;
   private readonly pids: number[] = [];
 
-  constructor(readonly extraArgs: readonly string[] = []) {
+  constructor(
+    readonly extraArgs: readonly string[] = [],
+    /** Run on ctrd's own defaults (benchmarks), not the tests' (idle shims go at once). */
+    private readonly opts: { defaults?: boolean } = {},
+  ) {
     this.dir = mkdtempSync(join(tmpdir(), 'ctrd-test-'));
     this.root = join(this.dir, 'root');
     this.state = join(this.dir, 'state');
@@ -123,7 +127,8 @@ export class TestDaemon {
   private configArgs(): string[] {
     if (this.extraArgs.includes('--config')) return [];
     const file = join(this.dir, 'config.toml');
-    writeFileSync(file, `version = 2\n[runtimes."io.containerd.runc.v2"]\nshim = ${JSON.stringify(ctrdShimBinary)}\ngroup = "namespace"\nidle_timeout = 0\n`);
+    if (this.opts.defaults) writeFileSync(file, 'version = 2\n');
+    else writeFileSync(file, `version = 2\n[runtimes."io.containerd.runc.v2"]\nshim = ${JSON.stringify(ctrdShimBinary)}\ngroup = "namespace"\nidle_timeout = 0\n`);
     return ['--config', file];
   }
 
