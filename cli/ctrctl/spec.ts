@@ -1,9 +1,11 @@
 // The OCI runtime spec of a container, built client-side as containerd's and nerdctl's clients do: the default
-// Linux spec of containerd's oci.WithDefaultSpec (namespaces, mounts, masked and read-only paths, capabilities,
-// rlimits), the image config (Entrypoint, Cmd, Env, WorkingDir, User) with docker's override rules, the user
-// resolved through the image's /etc/passwd and /etc/group, and the resource flags (-m, --cpus, --cpuset-cpus,
-// --pids-limit) parsed and checked as docker checks them. Pure: the files come in as strings.
+// Linux spec of containerd's oci.WithDefaultSpec (lib/oci/default-spec.ts), the image config (Entrypoint, Cmd,
+// Env, WorkingDir, User) with docker's override rules, the user resolved through the image's /etc/passwd and
+// /etc/group, and the resource flags (-m, --cpus, --cpuset-cpus, --pids-limit) parsed and checked as docker
+// checks them. Pure: the files come in as strings.
 import { invalidArgument } from '../../lib/errdefs.js';
+import { defaultPath, defaultSpec } from '../../lib/oci/default-spec.js';
+import type { OciSpec, OciUser } from '../../lib/oci/spec.js';
 
 /** The parts of an image config a container is made from. */
 export interface ImageRunConfig {
@@ -14,120 +16,6 @@ export interface ImageRunConfig {
   User?: string;
   StopSignal?: string;
   Labels?: Record<string, string> | null;
-}
-
-export interface OciUser {
-  uid: number;
-  gid: number;
-  additionalGids?: number[];
-  umask?: number;
-}
-
-export interface OciMount {
-  destination: string;
-  type: string;
-  source: string;
-  options: string[];
-}
-
-export interface OciProcess {
-  terminal?: boolean;
-  consoleSize?: { height: number; width: number };
-  user: OciUser;
-  args: string[];
-  env: string[];
-  cwd: string;
-  capabilities?: { bounding: string[]; effective: string[]; permitted: string[]; inheritable?: string[]; ambient?: string[] };
-  rlimits?: Array<{ type: string; hard: number; soft: number }>;
-  noNewPrivileges?: boolean;
-}
-
-export interface OciResources {
-  devices: Array<{ allow: boolean; access: string; type?: string; major?: number; minor?: number }>;
-  memory?: { limit?: number };
-  cpu?: { quota?: number; period?: number; cpus?: string };
-  pids?: { limit: number };
-}
-
-export interface OciSpec {
-  ociVersion: string;
-  process: OciProcess;
-  root: { path: string; readonly?: boolean };
-  hostname?: string;
-  mounts: OciMount[];
-  linux: {
-    resources: OciResources;
-    cgroupsPath: string;
-    namespaces: Array<{ type: string; path?: string }>;
-    maskedPaths: string[];
-    readonlyPaths: string[];
-  };
-  annotations?: Record<string, string>;
-}
-
-/** containerd's defaultUnixCaps (oci/spec.go). */
-export const defaultCapabilities = [
-  'CAP_CHOWN',
-  'CAP_DAC_OVERRIDE',
-  'CAP_FSETID',
-  'CAP_FOWNER',
-  'CAP_MKNOD',
-  'CAP_NET_RAW',
-  'CAP_SETGID',
-  'CAP_SETUID',
-  'CAP_SETFCAP',
-  'CAP_SETPCAP',
-  'CAP_NET_BIND_SERVICE',
-  'CAP_SYS_CHROOT',
-  'CAP_KILL',
-  'CAP_AUDIT_WRITE',
-];
-
-export const defaultPath = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
-
-/** containerd's populateDefaultUnixSpec, with docker's read-only cgroup mount. */
-export function defaultSpec(ns: string, id: string): OciSpec {
-  return {
-    ociVersion: '1.0.2-dev',
-    root: { path: 'rootfs' },
-    process: {
-      user: { uid: 0, gid: 0 },
-      args: [],
-      env: [defaultPath],
-      cwd: '/',
-      capabilities: { bounding: [...defaultCapabilities], permitted: [...defaultCapabilities], effective: [...defaultCapabilities] },
-      rlimits: [{ type: 'RLIMIT_NOFILE', hard: 1024, soft: 1024 }],
-      noNewPrivileges: true,
-    },
-    mounts: [
-      { destination: '/proc', type: 'proc', source: 'proc', options: ['nosuid', 'noexec', 'nodev'] },
-      { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'] },
-      { destination: '/dev/pts', type: 'devpts', source: 'devpts', options: ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620', 'gid=5'] },
-      { destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', 'size=65536k'] },
-      { destination: '/dev/mqueue', type: 'mqueue', source: 'mqueue', options: ['nosuid', 'noexec', 'nodev'] },
-      { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] },
-      { destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup', options: ['ro', 'nosuid', 'noexec', 'nodev'] },
-      { destination: '/run', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'] },
-    ],
-    linux: {
-      maskedPaths: [
-        '/proc/acpi',
-        '/proc/asound',
-        '/proc/kcore',
-        '/proc/keys',
-        '/proc/latency_stats',
-        '/proc/timer_list',
-        '/proc/timer_stats',
-        '/proc/sched_debug',
-        '/sys/firmware',
-        '/proc/scsi',
-      ],
-      readonlyPaths: ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger'],
-      cgroupsPath: `/${ns}/${id}`,
-      resources: { devices: [{ allow: false, access: 'rwm' }] },
-      namespaces: [{ type: 'pid' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }, { type: 'network' }],
-    },
-  };
 }
 
 // ---- command ----
