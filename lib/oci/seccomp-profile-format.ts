@@ -4,6 +4,7 @@
 // a container keeps the rules that apply to its bounding capabilities and to this host, as moby's setupSeccomp.
 import { release } from 'node:os';
 import { invalidArgument } from '../errdefs.js';
+import { normalizeSeccomp } from './seccomp.js';
 import type { OciSeccomp, OciSeccompArg, OciSyscall } from './spec.js';
 
 /** When a rule applies: all of caps in the bounding set, the host's architecture among arches, a kernel >= minKernel. */
@@ -144,7 +145,7 @@ export function resolveSeccompProfile(profile: SeccompProfile, capabilities: rea
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const isStringArray = (v: unknown): v is string[] => Array.isArray(v) && v.every((s) => typeof s === 'string');
 
-/** A profile file's text (docker's format, or a plain OCI linux.seccomp), its shape checked. */
+/** A profile file's text (docker's format, or a plain OCI linux.seccomp), checked. */
 export function parseSeccompProfile(text: string): SeccompProfile {
   let json: unknown;
   try {
@@ -182,7 +183,19 @@ export function parseSeccompProfile(text: string): SeccompProfile {
       }
     }
   }
-  // Actions, errno values and argument conditions are checked with the OCI object this resolves to
-  // (lib/oci/seccomp.ts), as they are the same fields there.
-  return json as unknown as SeccompProfile;
+  const profile = json as unknown as SeccompProfile;
+  // Actions, errno values and conditions as OCI's, each rule as if it applied: a mistake is one wherever it is.
+  if (profile.defaultAction || profile.syscalls?.length) {
+    const asOci = {
+      ...profile,
+      architectures: [...(profile.architectures ?? []), ...(profile.archMap ?? []).flatMap((a) => [a.architecture, ...(a.subArchitectures ?? [])])],
+      syscalls: (profile.syscalls ?? []).map((s) => ({ ...s, names: s.name !== undefined ? [s.name] : s.names })),
+    };
+    try {
+      normalizeSeccomp(asOci, 'seccomp');
+    } catch (err) {
+      throw bad((err as Error).message);
+    }
+  }
+  return profile;
 }
