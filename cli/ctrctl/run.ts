@@ -18,6 +18,7 @@ import { runtimeClients } from './runtime-clients.js';
 import { parseResources, parseSecurity, parseSysctls, parseUlimits } from './spec.js';
 import { isAbsolute } from 'node:path';
 import { invalidArgument } from '../../lib/errdefs.js';
+import { boundingCapabilities } from '../../lib/oci/capabilities.js';
 
 /** docker run's status for its own failures (the container never ran). */
 export const runFailure = 125;
@@ -87,7 +88,8 @@ function createFlags(o: RunOptions): CreateFlags {
   if (o.runtime === '') throw invalidArgument('--runtime must not be empty');
   const security = parseSecurity(
     { privileged: o.privileged, capAdd: o.capAdd, capDrop: o.capDrop, securityOpt: o.securityOpt, readOnly: o.readOnly },
-    (path) => readFileSync(path, 'utf8'),
+    // The shim that runs the container is on this host, with the bounding set ctrctl has (as containerd's client assumes).
+    { readProfile: (path) => readFileSync(path, 'utf8'), capabilities: boundingCapabilities(readFileSync('/proc/self/status', 'utf8')) },
   );
   return {
     name: o.name,

@@ -110,7 +110,8 @@ const amd64: SeccompHost = { arch: 'amd64', kernel: '6.18.0' };
 const noFiles = (path: string): string => {
   throw Object.assign(new Error(`ENOENT: no such file or directory, open '${path}'`), { code: 'ENOENT' });
 };
-const security = (flags: SecurityFlags = {}, files: Record<string, string> = {}) => parseSecurity(flags, (p) => files[p] ?? noFiles(p), amd64);
+const security = (flags: SecurityFlags = {}, files: Record<string, string> = {}, capabilities?: string[]) =>
+  parseSecurity(flags, { readProfile: (p) => files[p] ?? noFiles(p), capabilities, seccomp: amd64 });
 
 function invalid(fn: () => unknown): string {
   try {
@@ -156,6 +157,12 @@ describe('confinement flags', () => {
   it('--privileged: every capability, no seccomp, nothing masked', () => {
     const s = security({ privileged: true, capDrop: ['CHOWN'] });
     expect(s).toMatchObject({ privileged: true, capabilities: [...allCapabilities], seccomp: undefined, maskPaths: false });
+  });
+
+  it('--privileged and ALL give what the host has', () => {
+    const host = allCapabilities.filter((c) => c !== 'CAP_SYS_RESOURCE');
+    expect(security({ privileged: true }, {}, host).capabilities).toEqual(host);
+    expect(security({ capAdd: ['ALL'] }, {}, host).capabilities).toEqual(host);
   });
 
   it('--security-opt seccomp=unconfined, builtin, or a profile file in docker format', () => {

@@ -337,25 +337,36 @@ function parseSecurityOpts(opts: readonly string[], readProfile: (path: string) 
   return out;
 }
 
+/** What the confinement flags are read against. */
+export interface SecurityHost {
+  /** Reads a seccomp profile file (docker's format or OCI's). */
+  readProfile(path: string): string;
+  /** The capabilities this host can give (its own bounding set): --privileged's and ALL's. Default: all. */
+  capabilities?: readonly string[];
+  /** What seccomp profile rules are resolved for. Default: this machine. */
+  seccomp?: SeccompHost;
+}
+
 /**
- * The confinement of docker's flags: the default capabilities with --cap-drop and --cap-add applied (all of them
- * with --privileged); the default seccomp profile for those capabilities unless seccomp=unconfined or another
+ * The confinement of docker's flags: the default capabilities with --cap-drop and --cap-add applied (all the host
+ * has with --privileged); the default seccomp profile for those capabilities unless seccomp=unconfined or another
  * profile is chosen (none with --privileged, as docker); no-new-privileges off unless asked for, as in docker.
- * readProfile reads a seccomp profile file (docker's format or OCI's); host is what its rules are resolved for.
  */
-export function parseSecurity(flags: SecurityFlags, readProfile: (path: string) => string, host: SeccompHost = thisHost()): Security {
+export function parseSecurity(flags: SecurityFlags, host: SecurityHost): Security {
   const add = parseCapabilities(flags.capAdd ?? [], '--cap-add');
   const drop = parseCapabilities(flags.capDrop ?? [], '--cap-drop');
-  const opts = parseSecurityOpts(flags.securityOpt ?? [], readProfile);
+  const opts = parseSecurityOpts(flags.securityOpt ?? [], host.readProfile);
   const privileged = Boolean(flags.privileged);
-  const capabilities = privileged ? [...allCapabilities] : tweakCapabilities(defaultCapabilities, add, drop);
+  const available = host.capabilities ?? allCapabilities;
+  const capabilities = privileged ? [...available] : tweakCapabilities(defaultCapabilities, add, drop, available);
+  const seccompHost = host.seccomp ?? thisHost();
   let seccomp: OciSeccomp | undefined;
   if (opts.seccomp.kind === 'file') {
     // Checked even when --privileged leaves it unused, as a bad file is a mistake either way.
-    const resolved = resolveSeccompProfile(parseSeccompProfile(opts.seccomp.text), capabilities, host);
+    const resolved = resolveSeccompProfile(parseSeccompProfile(opts.seccomp.text), capabilities, seccompHost);
     if (!privileged) seccomp = resolved;
   } else if (opts.seccomp.kind === 'builtin' && !privileged) {
-    seccomp = defaultSeccompProfile(capabilities, host);
+    seccomp = defaultSeccompProfile(capabilities, seccompHost);
   }
   return { privileged, capabilities, seccomp, noNewPrivileges: opts.noNewPrivileges, maskPaths: opts.maskPaths && !privileged, readOnly: Boolean(flags.readOnly) };
 }

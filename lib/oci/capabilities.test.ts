@@ -1,6 +1,6 @@
 // docker's capability names and its --cap-add/--cap-drop arithmetic.
 import { describe, expect, it } from 'vitest';
-import { allCapabilities, normalizeCapability, tweakCapabilities } from './capabilities.js';
+import { allCapabilities, boundingCapabilities, normalizeCapability, tweakCapabilities } from './capabilities.js';
 import { defaultCapabilities } from './default-spec.js';
 
 describe('capabilities', () => {
@@ -28,5 +28,14 @@ describe('capabilities', () => {
     expect(tweakCapabilities(['CAP_CHOWN'], ['ALL'], ['CAP_SYS_ADMIN'])).toEqual(allCapabilities.filter((c) => c !== 'CAP_SYS_ADMIN'));
     expect(tweakCapabilities(defaultCapabilities, ['CAP_NET_BIND_SERVICE'], ['ALL'])).toEqual(['CAP_NET_BIND_SERVICE']);
     expect(tweakCapabilities(defaultCapabilities, [], ['ALL'])).toEqual([]);
+    expect(tweakCapabilities([], ['ALL'], ['CAP_KILL'], ['CAP_CHOWN', 'CAP_KILL'])).toEqual(['CAP_CHOWN']);
+  });
+
+  it("a process's bounding set from its status file", () => {
+    expect(boundingCapabilities('Name:\tx\nCapBnd:\t000001ffffffffff\nCapAmb:\t0\n')).toEqual([...allCapabilities]);
+    expect(boundingCapabilities('CapBnd:\t00000000a80425fb\n').sort()).toEqual([...defaultCapabilities].sort());
+    // A host without CAP_SYS_RESOURCE (bit 24) in its own bounding set.
+    expect(boundingCapabilities('CapBnd:\t000001fffeffffff\n')).toEqual(allCapabilities.filter((c) => c !== 'CAP_SYS_RESOURCE'));
+    expect(boundingCapabilities('no such line')).toEqual([...allCapabilities]);
   });
 });

@@ -49,6 +49,17 @@ export const allCapabilities: readonly string[] = [
 /** What --cap-add ALL and --cap-drop ALL say. */
 export const allCapabilitiesKeyword = 'ALL';
 
+/**
+ * The capabilities of a process's bounding set, from its /proc/<pid>/status text: what --privileged and ALL may
+ * give on this host (a host that is itself confined lacks some), as containerd's WithAllCurrentCapabilities.
+ */
+export function boundingCapabilities(statusText: string): string[] {
+  const hex = /^CapBnd:\s*([0-9a-f]+)$/m.exec(statusText)?.[1];
+  if (hex === undefined) return [...allCapabilities];
+  const mask = BigInt(`0x${hex}`);
+  return allCapabilities.filter((_, bit) => (mask >> BigInt(bit)) & 1n);
+}
+
 /** 'net_admin', 'CAP_NET_ADMIN' -> 'CAP_NET_ADMIN'; 'all' -> 'ALL'; undefined for a name that is no capability. */
 export function normalizeCapability(name: string): string | undefined {
   const upper = name.toUpperCase();
@@ -58,12 +69,12 @@ export function normalizeCapability(name: string): string | undefined {
 }
 
 /**
- * docker's order: ALL added means every capability but the dropped ones; ALL dropped means only the added ones;
- * otherwise the base set less the dropped, then the added. Names are normalized (normalizeCapability).
+ * docker's order: ALL added means every capability (of available) but the dropped ones; ALL dropped means only the
+ * added ones; otherwise the base set less the dropped, then the added. Names are normalized (normalizeCapability).
  */
-export function tweakCapabilities(base: readonly string[], add: readonly string[], drop: readonly string[]): string[] {
+export function tweakCapabilities(base: readonly string[], add: readonly string[], drop: readonly string[], available: readonly string[] = allCapabilities): string[] {
   let caps: string[];
-  if (add.includes(allCapabilitiesKeyword)) caps = allCapabilities.filter((c) => !drop.includes(c));
+  if (add.includes(allCapabilitiesKeyword)) caps = available.filter((c) => !drop.includes(c));
   else if (drop.includes(allCapabilitiesKeyword)) caps = [...add];
   else caps = [...base.filter((c) => !drop.includes(c)), ...add];
   return [...new Set(caps)];
