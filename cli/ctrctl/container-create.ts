@@ -9,8 +9,8 @@ import type { InspectResponse, PullResponse } from '../../gen/ctrd/services/imag
 import type { Mount } from '../../gen/containerd/types/mount.js';
 import { errnoCode, invalidArgument, isNotFound, alreadyExists, unavailable } from '../../lib/errdefs.js';
 import { unary, type Clients } from '../../lib/grpc/client.js';
-import { parseReference } from '../../lib/registry/reference.js';
 import type { OciRlimit, OciSpec } from '../../lib/oci/spec.js';
+import { parseReference } from '../../lib/registry/reference.js';
 import { chainIds } from '../../services/images/manifest.js';
 import { resolveInRoot } from '../../services/diff/resolve-in-root.js';
 import { withTempMount } from '../../services/diff/mounts.js';

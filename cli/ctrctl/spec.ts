@@ -282,14 +282,20 @@ function parseCapabilities(values: readonly string[], flag: string): string[] {
   });
 }
 
-type SeccompChoice = { kind: 'builtin' } | { kind: 'unconfined' } | { kind: 'file'; path: string; text: string };
+type SeccompChoice = { kind: 'builtin' } | { kind: 'unconfined' } | { kind: 'file'; text: string };
+
+interface SecurityOpts {
+  seccomp: SeccompChoice;
+  noNewPrivileges: boolean;
+  maskPaths: boolean;
+}
 
 /**
  * docker's --security-opt values: no-new-privileges[=bool], seccomp=unconfined|builtin|<profile file>,
  * systempaths=unconfined; apparmor=unconfined and label=disable ask for nothing ctrctl applies. "=" or the old ":".
  */
-function parseSecurityOpts(opts: readonly string[], readProfile: (path: string) => string): { seccomp: SeccompChoice; noNewPrivileges: boolean; maskPaths: boolean } {
-  const out: { seccomp: SeccompChoice; noNewPrivileges: boolean; maskPaths: boolean } = { seccomp: { kind: 'builtin' }, noNewPrivileges: false, maskPaths: true };
+function parseSecurityOpts(opts: readonly string[], readProfile: (path: string) => string): SecurityOpts {
+  const out: SecurityOpts = { seccomp: { kind: 'builtin' }, noNewPrivileges: false, maskPaths: true };
   for (const opt of opts) {
     if (opt === 'no-new-privileges') {
       out.noNewPrivileges = true;
@@ -317,7 +323,7 @@ function parseSecurityOpts(opts: readonly string[], readProfile: (path: string) 
           } catch (err) {
             throw invalidArgument(`opening seccomp profile (${value}) failed: ${(err as Error).message}`, err);
           }
-          out.seccomp = { kind: 'file', path: value, text };
+          out.seccomp = { kind: 'file', text };
         }
         break;
       case 'systempaths':
