@@ -63,6 +63,15 @@ export interface Native {
   setWinsize(fd: number, rows: number, cols: number): void;
   /** eventfd(0, EFD_CLOEXEC), blocking. */
   eventfd(): number;
+  /**
+   * A seccomp filter compiled by libseccomp and exported (seccomp_export_bpf) as a classic BPF program: struct
+   * sock_filter entries of 8 bytes in host byte order, for a loader's struct sock_fprog. Nothing is loaded.
+   * profile is the JSON of an OCI linux.seccomp object as shims/native/seccomp.ts normalizes it (argument values
+   * as decimal strings, so uint64s keep their precision); names libseccomp does not know are skipped. A bad
+   * field throws an Error naming it ("seccomp: syscalls[3].action: ..."); libseccomp's refusals throw errno
+   * errors with syscall 'seccomp_rule_add' and the syscall's name as path.
+   */
+  compileSeccomp(profile: string): Buffer;
   readonly constants: MountConstants;
 }
 

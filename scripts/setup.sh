@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 # Debian packages: the build toolchain for native modules; with --test, the real peers the tests drive.
 packages=(
   build-essential python3 # node-gyp: better-sqlite3 and ctrd's addon
+  libseccomp-dev          # the addon compiles seccomp profiles with libseccomp
 )
 if [ "${1:-}" = --test ]; then
   packages+=(

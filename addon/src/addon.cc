@@ -7,6 +7,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitFs(env, exports);
   InitMount(env, exports);
   InitProc(env, exports);
+  InitSeccomp(env, exports);
   return exports;
 }
 

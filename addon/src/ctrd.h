@@ -21,5 +21,6 @@ bool BufferArg(const Napi::CallbackInfo& info, size_t i, const char* name, Napi:
 void InitFs(Napi::Env env, Napi::Object exports);
 void InitMount(Napi::Env env, Napi::Object exports);
 void InitProc(Napi::Env env, Napi::Object exports);
+void InitSeccomp(Napi::Env env, Napi::Object exports);
 
 }  // namespace ctrd

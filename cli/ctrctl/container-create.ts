@@ -9,6 +9,7 @@ import type { InspectResponse, PullResponse } from '../../gen/ctrd/services/imag
 import type { Mount } from '../../gen/containerd/types/mount.js';
 import { errnoCode, invalidArgument, isNotFound, alreadyExists, unavailable } from '../../lib/errdefs.js';
 import { unary, type Clients } from '../../lib/grpc/client.js';
+import type { OciRlimit, OciSpec } from '../../lib/oci/spec.js';
 import { parseReference } from '../../lib/registry/reference.js';
 import { chainIds } from '../../services/images/manifest.js';
 import { resolveInRoot } from '../../services/diff/resolve-in-root.js';
@@ -18,7 +19,7 @@ import { nameLabel, newContainerId, randomName, validateName } from './names.js'
 import { PullRenderer } from './progress.js';
 import type { RuntimeClients } from './runtime-clients.js';
 import { stopSignalLabel } from './signals.js';
-import { buildSpec, commandOf, parseEnvFlag, resolveUser, userNeedsFiles, type HostResources, type ImageRunConfig, type OciSpec } from './spec.js';
+import { buildSpec, commandOf, parseEnvFlag, resolveUser, userNeedsFiles, type HostResources, type ImageRunConfig, type Security } from './spec.js';
 import { readUntilInterrupted } from './stream.js';
 import { ExitStatus } from './output.js';
 
@@ -42,6 +43,9 @@ export interface CreateFlags {
   snapshotter: string;
   tty: boolean;
   resources: HostResources;
+  security: Security;
+  sysctls: Record<string, string>;
+  ulimits: OciRlimit[];
 }
 
 interface ImageConfigJson {
@@ -208,6 +212,9 @@ export async function createContainer(
         hostname: flags.hostname,
         tty: flags.tty,
         resources: flags.resources,
+        security: flags.security,
+        sysctls: flags.sysctls,
+        ulimits: flags.ulimits,
       });
       const stored: StoredConfig = { Entrypoint: command.entrypoint, Cmd: command.cmd, Image: imageRef };
       const labels: Record<string, string> = { [nameLabel]: name };

@@ -5,9 +5,9 @@ import type { Container } from '../../gen/containerd/services/containers/v1/cont
 import { Status, type Process } from '../../gen/containerd/v1/types/task.js';
 import { isNotFound } from '../../lib/errdefs.js';
 import { unary } from '../../lib/grpc/client.js';
+import type { OciSpec } from '../../lib/oci/spec.js';
 import { containerName, nameLabel, resolveContainer } from './names.js';
 import type { RuntimeClients } from './runtime-clients.js';
-import type { OciSpec } from './spec.js';
 import { humanDuration } from './units.js';
 
 export const stateLabels = {

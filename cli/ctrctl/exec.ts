@@ -4,13 +4,14 @@ import { randomBytes } from 'node:crypto';
 import type { Command } from 'commander';
 import { failedPrecondition, invalidArgument } from '../../lib/errdefs.js';
 import { unary } from '../../lib/grpc/client.js';
+import type { OciProcess } from '../../lib/oci/spec.js';
 import { connect, globalFlags } from './connect.js';
 import { readFileInRoot } from './container-create.js';
 import { findContainer, processTypeUrl, specOf, stateOf } from './container-state.js';
 import { followTerminalSize, proxySignals, statusOfStartError, waitProcess } from './lifecycle.js';
 import { ExitStatus, errorMessage } from './output.js';
 import { runtimeClients, type RuntimeClients } from './runtime-clients.js';
-import { mergeEnv, parseEnvFlag, resolveUser, userNeedsFiles, type OciProcess } from './spec.js';
+import { mergeEnv, parseEnvFlag, resolveUser, userNeedsFiles } from './spec.js';
 import { Fifos, rawTerminal } from './stdio.js';
 
 interface ExecOptions {

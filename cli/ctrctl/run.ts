@@ -1,8 +1,11 @@
 // ctrctl run and create, docker's flags:
 //   run [-d] [-i] [-t] [--rm] [--name N] [-e K=V]... [-w DIR] [-u USER[:GROUP]] [--hostname H] [-m 64m] [--cpus 0.5]
-//       [--cpuset-cpus 0-1] [--pids-limit N] [--entrypoint E] [--runtime NAME|/abs/shim] [--snapshotter S] IMAGE [CMD...]
+//       [--cpuset-cpus 0-1] [--pids-limit N] [--privileged] [--cap-add CAP]... [--cap-drop CAP]...
+//       [--security-opt OPT]... [--read-only] [--sysctl K=V]... [--ulimit NAME=SOFT[:HARD]]...
+//       [--entrypoint E] [--runtime NAME|/abs/shim] [--snapshotter S] IMAGE [CMD...]
 //   create (the same, without -d and --rm)
 // Exit status as docker run's: the container's, or 125 when ctrctl could not run it.
+import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { Option, type Command } from 'commander';
 import { errorMessage } from './output.js';
@@ -12,9 +15,10 @@ import { containerName } from './names.js';
 import { removeContainer, runAttached, startDetached, statusOfStartError } from './lifecycle.js';
 import { ExitStatus, print } from './output.js';
 import { runtimeClients } from './runtime-clients.js';
-import { parseResources } from './spec.js';
+import { parseResources, parseSecurity, parseSysctls, parseUlimits } from './spec.js';
 import { isAbsolute } from 'node:path';
 import { invalidArgument } from '../../lib/errdefs.js';
+import { boundingCapabilities } from '../../lib/oci/capabilities.js';
 
 /** docker run's status for its own failures (the container never ran). */
 export const runFailure = 125;
@@ -33,6 +37,13 @@ interface RunOptions {
   cpus?: string;
   cpusetCpus?: string;
   pidsLimit?: string;
+  privileged?: boolean;
+  capAdd: string[];
+  capDrop: string[];
+  securityOpt: string[];
+  readOnly?: boolean;
+  sysctl: string[];
+  ulimit: string[];
   entrypoint?: string;
   runtime: string;
   snapshotter: string;
@@ -55,6 +66,13 @@ function addCreateOptions(cmd: Command): Command {
     .option('--cpus <number>', 'number of CPUs (e.g. 0.5)')
     .option('--cpuset-cpus <list>', 'CPUs in which to allow execution (0-3, 0,1)')
     .option('--pids-limit <n>', 'tune container pids limit (-1 for unlimited)')
+    .option('--privileged', 'give extended privileges to this container (all capabilities and devices, no seccomp)')
+    .option('--cap-add <cap>', 'add a Linux capability (repeatable; ALL for all)', collect, [])
+    .option('--cap-drop <cap>', 'drop a Linux capability (repeatable; ALL for all)', collect, [])
+    .option('--security-opt <opt>', 'security options: seccomp=unconfined|<profile.json>, no-new-privileges, systempaths=unconfined (repeatable)', collect, [])
+    .option('--read-only', "mount the container's root filesystem as read only")
+    .option('--sysctl <KEY=VALUE>', 'set a namespaced kernel parameter (net.*, fs.mqueue.*, kernel IPC; repeatable)', collect, [])
+    .option('--ulimit <NAME=SOFT[:HARD]>', 'set a resource limit (e.g. nofile=1024:2048; repeatable)', collect, [])
     .option('--entrypoint <cmd>', 'overwrite the default ENTRYPOINT of the image')
     .option('--runtime <name>', 'runtime to use: a name (io.containerd.runc.v2) or a shim path', defaultRuntime)
     .addOption(new Option('--snapshotter <name>', 'snapshotter for the container rootfs').default(defaultSnapshotter))
@@ -68,6 +86,11 @@ function createFlags(o: RunOptions): CreateFlags {
     throw invalidArgument(`the working directory '${o.workdir}' is invalid, it needs to be an absolute path`);
   }
   if (o.runtime === '') throw invalidArgument('--runtime must not be empty');
+  const security = parseSecurity(
+    { privileged: o.privileged, capAdd: o.capAdd, capDrop: o.capDrop, securityOpt: o.securityOpt, readOnly: o.readOnly },
+    // The shim that runs the container is on this host, with the bounding set ctrctl has (as containerd's client assumes).
+    { readProfile: (path) => readFileSync(path, 'utf8'), capabilities: boundingCapabilities(readFileSync('/proc/self/status', 'utf8')) },
+  );
   return {
     name: o.name,
     env: o.env,
@@ -79,6 +102,9 @@ function createFlags(o: RunOptions): CreateFlags {
     snapshotter: o.snapshotter,
     tty: Boolean(o.tty),
     resources,
+    security,
+    sysctls: parseSysctls(o.sysctl),
+    ulimits: parseUlimits(o.ulimit),
   };
 }
 

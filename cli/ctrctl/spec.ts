@@ -1,9 +1,15 @@
 // The OCI runtime spec of a container, built client-side as containerd's and nerdctl's clients do: the default
-// Linux spec of containerd's oci.WithDefaultSpec (namespaces, mounts, masked and read-only paths, capabilities,
-// rlimits), the image config (Entrypoint, Cmd, Env, WorkingDir, User) with docker's override rules, the user
-// resolved through the image's /etc/passwd and /etc/group, and the resource flags (-m, --cpus, --cpuset-cpus,
-// --pids-limit) parsed and checked as docker checks them. Pure: the files come in as strings.
+// Linux spec of containerd's oci.WithDefaultSpec (lib/oci/default-spec.ts), the image config (Entrypoint, Cmd,
+// Env, WorkingDir, User) with docker's override rules, the user resolved through the image's /etc/passwd and
+// /etc/group, the resource flags (-m, --cpus, --cpuset-cpus, --pids-limit), the confinement flags (--privileged,
+// --cap-add, --cap-drop, --security-opt, --read-only; the default seccomp profile unless unconfined) and the
+// kernel limits (--sysctl, --ulimit), parsed and checked as docker checks them. Pure: files come in as strings.
 import { invalidArgument } from '../../lib/errdefs.js';
+import { allCapabilities, normalizeCapability, tweakCapabilities } from '../../lib/oci/capabilities.js';
+import { defaultCapabilities, defaultPath, defaultSpec } from '../../lib/oci/default-spec.js';
+import { parseSeccompProfile, resolveSeccompProfile, thisHost, type SeccompHost } from '../../lib/oci/seccomp-profile-format.js';
+import { defaultSeccompProfile } from '../../lib/oci/seccomp-profile.js';
+import type { OciRlimit, OciSeccomp, OciSpec, OciUser } from '../../lib/oci/spec.js';
 
 /** The parts of an image config a container is made from. */
 export interface ImageRunConfig {
@@ -14,120 +20,6 @@ export interface ImageRunConfig {
   User?: string;
   StopSignal?: string;
   Labels?: Record<string, string> | null;
-}
-
-export interface OciUser {
-  uid: number;
-  gid: number;
-  additionalGids?: number[];
-  umask?: number;
-}
-
-export interface OciMount {
-  destination: string;
-  type: string;
-  source: string;
-  options: string[];
-}
-
-export interface OciProcess {
-  terminal?: boolean;
-  consoleSize?: { height: number; width: number };
-  user: OciUser;
-  args: string[];
-  env: string[];
-  cwd: string;
-  capabilities?: { bounding: string[]; effective: string[]; permitted: string[]; inheritable?: string[]; ambient?: string[] };
-  rlimits?: Array<{ type: string; hard: number; soft: number }>;
-  noNewPrivileges?: boolean;
-}
-
-export interface OciResources {
-  devices: Array<{ allow: boolean; access: string; type?: string; major?: number; minor?: number }>;
-  memory?: { limit?: number };
-  cpu?: { quota?: number; period?: number; cpus?: string };
-  pids?: { limit: number };
-}
-
-export interface OciSpec {
-  ociVersion: string;
-  process: OciProcess;
-  root: { path: string; readonly?: boolean };
-  hostname?: string;
-  mounts: OciMount[];
-  linux: {
-    resources: OciResources;
-    cgroupsPath: string;
-    namespaces: Array<{ type: string; path?: string }>;
-    maskedPaths: string[];
-    readonlyPaths: string[];
-  };
-  annotations?: Record<string, string>;
-}
-
-/** containerd's defaultUnixCaps (oci/spec.go). */
-export const defaultCapabilities = [
-  'CAP_CHOWN',
-  'CAP_DAC_OVERRIDE',
-  'CAP_FSETID',
-  'CAP_FOWNER',
-  'CAP_MKNOD',
-  'CAP_NET_RAW',
-  'CAP_SETGID',
-  'CAP_SETUID',
-  'CAP_SETFCAP',
-  'CAP_SETPCAP',
-  'CAP_NET_BIND_SERVICE',
-  'CAP_SYS_CHROOT',
-  'CAP_KILL',
-  'CAP_AUDIT_WRITE',
-];
-
-export const defaultPath = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
-
-/** containerd's populateDefaultUnixSpec, with docker's read-only cgroup mount. */
-export function defaultSpec(ns: string, id: string): OciSpec {
-  return {
-    ociVersion: '1.0.2-dev',
-    root: { path: 'rootfs' },
-    process: {
-      user: { uid: 0, gid: 0 },
-      args: [],
-      env: [defaultPath],
-      cwd: '/',
-      capabilities: { bounding: [...defaultCapabilities], permitted: [...defaultCapabilities], effective: [...defaultCapabilities] },
-      rlimits: [{ type: 'RLIMIT_NOFILE', hard: 1024, soft: 1024 }],
-      noNewPrivileges: true,
-    },
-    mounts: [
-      { destination: '/proc', type: 'proc', source: 'proc', options: ['nosuid', 'noexec', 'nodev'] },
-      { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'] },
-      { destination: '/dev/pts', type: 'devpts', source: 'devpts', options: ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620', 'gid=5'] },
-      { destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', 'size=65536k'] },
-      { destination: '/dev/mqueue', type: 'mqueue', source: 'mqueue', options: ['nosuid', 'noexec', 'nodev'] },
-      { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] },
-      { destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup', options: ['ro', 'nosuid', 'noexec', 'nodev'] },
-      { destination: '/run', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'] },
-    ],
-    linux: {
-      maskedPaths: [
-        '/proc/acpi',
-        '/proc/asound',
-        '/proc/kcore',
-        '/proc/keys',
-        '/proc/latency_stats',
-        '/proc/timer_list',
-        '/proc/timer_stats',
-        '/proc/sched_debug',
-        '/sys/firmware',
-        '/proc/scsi',
-      ],
-      readonlyPaths: ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger'],
-      cgroupsPath: `/${ns}/${id}`,
-      resources: { devices: [{ allow: false, access: 'rwm' }] },
-      namespaces: [{ type: 'pid' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }, { type: 'network' }],
-    },
-  };
 }
 
 // ---- command ----
@@ -348,6 +240,223 @@ export function resourcesOf(spec: OciSpec): HostResources {
   };
 }
 
+// ---- confinement ----
+
+/** docker's confinement flags, as typed. */
+export interface SecurityFlags {
+  privileged?: boolean;
+  capAdd?: readonly string[];
+  capDrop?: readonly string[];
+  securityOpt?: readonly string[];
+  readOnly?: boolean;
+}
+
+/** The confinement the flags come to. */
+export interface Security {
+  privileged: boolean;
+  /** The bounding, effective and permitted sets. */
+  capabilities: string[];
+  /** undefined: no filter (seccomp=unconfined, --privileged, or a profile file with no rules). */
+  seccomp: OciSeccomp | undefined;
+  noNewPrivileges: boolean;
+  /** Whether /proc and /sys keep their masked and read-only paths (not with systempaths=unconfined, --privileged). */
+  maskPaths: boolean;
+  readOnly: boolean;
+}
+
+/** Go's strconv.ParseBool, which docker's flags use. */
+function parseGoBool(v: string): boolean | undefined {
+  if (['1', 't', 'T', 'TRUE', 'true', 'True'].includes(v)) return true;
+  if (['0', 'f', 'F', 'FALSE', 'false', 'False'].includes(v)) return false;
+  return undefined;
+}
+
+function parseCapabilities(values: readonly string[], flag: string): string[] {
+  return values.map((v) => {
+    const cap = normalizeCapability(v);
+    if (cap === undefined) {
+      const upper = v.toUpperCase();
+      throw invalidArgument(`invalid argument "${v}" for "${flag}" flag: unknown capability: "${upper.startsWith('CAP_') ? upper : `CAP_${upper}`}"`);
+    }
+    return cap;
+  });
+}
+
+type SeccompChoice = { kind: 'builtin' } | { kind: 'unconfined' } | { kind: 'file'; text: string };
+
+interface SecurityOpts {
+  seccomp: SeccompChoice;
+  noNewPrivileges: boolean;
+  maskPaths: boolean;
+}
+
+/**
+ * docker's --security-opt values: no-new-privileges[=bool], seccomp=unconfined|builtin|<profile file>,
+ * systempaths=unconfined; apparmor=unconfined and label=disable ask for nothing ctrctl applies. "=" or the old ":".
+ */
+function parseSecurityOpts(opts: readonly string[], readProfile: (path: string) => string): SecurityOpts {
+  const out: SecurityOpts = { seccomp: { kind: 'builtin' }, noNewPrivileges: false, maskPaths: true };
+  for (const opt of opts) {
+    if (opt === 'no-new-privileges') {
+      out.noNewPrivileges = true;
+      continue;
+    }
+    const eq = opt.indexOf('=');
+    const sep = eq >= 0 ? eq : opt.indexOf(':');
+    const key = sep >= 0 ? opt.slice(0, sep) : opt;
+    const value = sep >= 0 ? opt.slice(sep + 1) : '';
+    const invalid = () => invalidArgument(`invalid --security-opt: "${opt}"`);
+    if (value === '') throw invalid();
+    switch (key) {
+      case 'no-new-privileges': {
+        const b = parseGoBool(value);
+        if (b === undefined) throw invalid();
+        out.noNewPrivileges = b;
+        break;
+      }
+      case 'seccomp':
+        if (value === 'unconfined' || value === 'builtin') out.seccomp = { kind: value };
+        else {
+          let text: string;
+          try {
+            text = readProfile(value);
+          } catch (err) {
+            throw invalidArgument(`opening seccomp profile (${value}) failed: ${(err as Error).message}`, err);
+          }
+          out.seccomp = { kind: 'file', text };
+        }
+        break;
+      case 'systempaths':
+        if (value !== 'unconfined') throw invalid();
+        out.maskPaths = false;
+        break;
+      case 'apparmor':
+      case 'label':
+        if (value !== (key === 'apparmor' ? 'unconfined' : 'disable')) {
+          throw invalidArgument(`--security-opt ${opt}: ctrctl applies no AppArmor or SELinux profile, so only apparmor=unconfined and label=disable are accepted`);
+        }
+        break;
+      default:
+        throw invalid();
+    }
+  }
+  return out;
+}
+
+/** What the confinement flags are read against. */
+export interface SecurityHost {
+  /** Reads a seccomp profile file (docker's format or OCI's). */
+  readProfile(path: string): string;
+  /** The capabilities this host can give (its own bounding set): --privileged's and ALL's. Default: all. */
+  capabilities?: readonly string[];
+  /** What seccomp profile rules are resolved for. Default: this machine. */
+  seccomp?: SeccompHost;
+}
+
+/**
+ * The confinement of docker's flags: the default capabilities with --cap-drop and --cap-add applied (all the host
+ * has with --privileged); the default seccomp profile for those capabilities unless seccomp=unconfined or another
+ * profile is chosen (none with --privileged, as docker); no-new-privileges off unless asked for, as in docker.
+ */
+export function parseSecurity(flags: SecurityFlags, host: SecurityHost): Security {
+  const add = parseCapabilities(flags.capAdd ?? [], '--cap-add');
+  const drop = parseCapabilities(flags.capDrop ?? [], '--cap-drop');
+  const opts = parseSecurityOpts(flags.securityOpt ?? [], host.readProfile);
+  const privileged = Boolean(flags.privileged);
+  const available = host.capabilities ?? allCapabilities;
+  const capabilities = privileged ? [...available] : tweakCapabilities(defaultCapabilities, add, drop, available);
+  const seccompHost = host.seccomp ?? thisHost();
+  let seccomp: OciSeccomp | undefined;
+  if (opts.seccomp.kind === 'file') {
+    // Checked even when --privileged leaves it unused, as a bad file is a mistake either way.
+    const resolved = resolveSeccompProfile(parseSeccompProfile(opts.seccomp.text), capabilities, seccompHost);
+    if (!privileged) seccomp = resolved;
+  } else if (opts.seccomp.kind === 'builtin' && !privileged) {
+    seccomp = defaultSeccompProfile(capabilities, seccompHost);
+  }
+  return { privileged, capabilities, seccomp, noNewPrivileges: opts.noNewPrivileges, maskPaths: opts.maskPaths && !privileged, readOnly: Boolean(flags.readOnly) };
+}
+
+function applySecurity(spec: OciSpec, s: Security): void {
+  spec.process.capabilities = { bounding: [...s.capabilities], effective: [...s.capabilities], permitted: [...s.capabilities] };
+  spec.process.noNewPrivileges = s.noNewPrivileges;
+  if (s.seccomp) spec.linux.seccomp = s.seccomp;
+  if (!s.maskPaths) {
+    spec.linux.maskedPaths = [];
+    spec.linux.readonlyPaths = [];
+  }
+  if (s.privileged) {
+    // Every device may be used, and /sys and the cgroup tree are writable, as containerd's WithPrivileged.
+    spec.linux.resources.devices = [{ allow: true, access: 'rwm' }];
+    for (const m of spec.mounts) {
+      if (m.destination === '/sys' || m.destination === '/sys/fs/cgroup') m.options = m.options.filter((o) => o !== 'ro');
+    }
+  }
+  if (s.readOnly) spec.root.readonly = true;
+}
+
+// ---- kernel limits ----
+
+// docker's opts.ValidateSysctl: the sysctls that belong to a container's own IPC and network namespaces.
+const namespacedSysctls = ['kernel.msgmax', 'kernel.msgmnb', 'kernel.msgmni', 'kernel.sem', 'kernel.shmall', 'kernel.shmmax', 'kernel.shmmni', 'kernel.shm_rmid_forced'];
+const namespacedSysctlPrefixes = ['net.', 'fs.mqueue.'];
+
+/** --sysctl KEY=VALUE, repeatable; a later one for a key replaces an earlier one. */
+export function parseSysctls(values: readonly string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const v of values) {
+    const eq = v.indexOf('=');
+    const key = eq < 0 ? '' : v.slice(0, eq);
+    if (key === '' || !(namespacedSysctls.includes(key) || namespacedSysctlPrefixes.some((p) => key.startsWith(p)))) {
+      throw invalidArgument(`invalid argument "${v}" for "--sysctl" flag: sysctl '${v}' is not allowed`);
+    }
+    out[key] = v.slice(eq + 1);
+  }
+  return out;
+}
+
+// go-units' ulimit names ("as" is left out there too: it does not work with how containers start).
+const ulimitNames = ['core', 'cpu', 'data', 'fsize', 'locks', 'memlock', 'msgqueue', 'nice', 'nofile', 'nproc', 'rss', 'rtprio', 'rttime', 'sigpending', 'stack'];
+
+/** go-units ParseUlimit: NAME=SOFT[:HARD], the hard limit the soft one when absent, -1 unlimited. */
+function parseUlimit(v: string): OciRlimit {
+  const bad = (why: string) => invalidArgument(`invalid argument "${v}" for "--ulimit" flag: ${why}`);
+  const eq = v.indexOf('=');
+  if (eq < 0) throw bad(`invalid ulimit argument: ${v}`);
+  const name = v.slice(0, eq);
+  if (!ulimitNames.includes(name)) throw bad(`invalid ulimit type: ${name}`);
+  const parts = v.slice(eq + 1).split(':');
+  if (parts.length > 2) throw bad(`too many limit value arguments - ${v.slice(eq + 1)}, can only have up to two, \`soft[:hard]\``);
+  const [soft, hard] = parts.map((p) => {
+    if (!/^[+-]?\d+$/.test(p) || !Number.isSafeInteger(Number(p))) throw bad(`strconv.ParseInt: parsing "${p}": invalid syntax`);
+    return Number(p);
+  }) as [number, number?];
+  const h = hard ?? soft;
+  if (h !== -1 && soft === -1) throw bad(`ulimit soft limit must be less than or equal to hard limit: soft: -1 (unlimited), hard: ${h}`);
+  if (h !== -1 && soft > h) throw bad(`ulimit soft limit must be less than or equal to hard limit: ${soft} > ${h}`);
+  // RLIM_INFINITY is 2^64-1, which a JSON number cannot carry to runc; other negative values are not limits.
+  if (soft < 0 || h < 0) throw bad('unlimited (-1) and negative limits are not supported by ctrctl');
+  return { type: `RLIMIT_${name.toUpperCase()}`, hard: h, soft };
+}
+
+/** --ulimit NAME=SOFT[:HARD], repeatable; a later one for a name replaces an earlier one. */
+export function parseUlimits(values: readonly string[]): OciRlimit[] {
+  const byType = new Map<string, OciRlimit>();
+  for (const v of values) {
+    const r = parseUlimit(v);
+    byType.set(r.type, r);
+  }
+  return [...byType.values()];
+}
+
+function applyLimits(spec: OciSpec, sysctls: Record<string, string>, ulimits: readonly OciRlimit[]): void {
+  if (Object.keys(sysctls).length > 0) spec.linux.sysctl = { ...sysctls };
+  if (ulimits.length > 0) {
+    const given = new Set(ulimits.map((u) => u.type));
+    spec.process.rlimits = [...(spec.process.rlimits ?? []).filter((r) => !given.has(r.type)), ...ulimits.map((u) => ({ ...u }))];
+  }
+}
+
 // ---- the whole spec ----
 
 export interface RunSpecOptions {
@@ -361,6 +470,9 @@ export interface RunSpecOptions {
   hostname?: string;
   tty: boolean;
   resources: HostResources;
+  security: Security;
+  sysctls: Record<string, string>;
+  ulimits: OciRlimit[];
 }
 
 export function buildSpec(o: RunSpecOptions): OciSpec {
@@ -376,5 +488,7 @@ export function buildSpec(o: RunSpecOptions): OciSpec {
   // docker's order: PATH default, HOSTNAME, the image's, TERM for a tty, then the flags.
   spec.process.env = mergeEnv([defaultPath, `HOSTNAME=${hostname}`], o.image.Env ?? [], o.tty ? ['TERM=xterm'] : [], o.env);
   applyResources(spec, o.resources);
+  applySecurity(spec, o.security);
+  applyLimits(spec, o.sysctls, o.ulimits);
   return spec;
 }

@@ -113,6 +113,36 @@ describe.skipIf(!runcBinary || process.getuid?.() !== 0)('ctrctl container verbs
     await expectNothingLeft();
   });
 
+  it('the default seccomp profile, and the flags that confine a container more or less', async () => {
+    // The bounding set, NoNewPrivs, the seccomp mode, and whether a user namespace may be made (seccomp's call).
+    const probe = [
+      'grep -E "^(Seccomp|NoNewPrivs|CapBnd):" /proc/self/status | tr -s "\\t" " "',
+      'busybox unshare -U true 2>/dev/null; echo "unshare $?"',
+    ].join('; ');
+    const fields = async (flags: string[]) => {
+      const r = await ctl(['run', '--rm', ...flags, image, 'sh', '-c', probe]);
+      expect(r.code, ok(r, d)).toBe(0);
+      return r.stdout;
+    };
+    expect(await fields([])).toBe('CapBnd: 00000000a80425fb\nNoNewPrivs: 0\nSeccomp: 2\nunshare 1\n');
+    expect(await fields(['--security-opt', 'seccomp=unconfined'])).toBe('CapBnd: 00000000a80425fb\nNoNewPrivs: 0\nSeccomp: 0\nunshare 0\n');
+    expect(await fields(['--cap-add', 'SYS_ADMIN'])).toBe('CapBnd: 00000000a82425fb\nNoNewPrivs: 0\nSeccomp: 2\nunshare 0\n');
+    expect(await fields(['--cap-drop', 'ALL', '--security-opt', 'no-new-privileges'])).toBe('CapBnd: 0000000000000000\nNoNewPrivs: 1\nSeccomp: 2\nunshare 1\n');
+    // --privileged gives what the host has (a confined host has less than all 41).
+    const hostBounding = /^CapBnd:\s*(\w+)$/m.exec(fs.readFileSync('/proc/self/status', 'utf8'))![1];
+    expect(await fields(['--privileged'])).toBe(`CapBnd: ${hostBounding}\nNoNewPrivs: 0\nSeccomp: 0\nunshare 0\n`);
+    const profile = path.join(work, 'profile.json');
+    fs.writeFileSync(profile, JSON.stringify({ defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names: ['mkdir', 'mkdirat'], action: 'SCMP_ACT_ERRNO', errnoRet: 13 }] }));
+    const custom = await ctl(['run', '--rm', '--security-opt', `seccomp=${profile}`, image, 'sh', '-c', 'mkdir /x 2>&1; busybox unshare -U true && echo unshared']);
+    expect(custom.stdout, ok(custom, d)).toMatch(/Permission denied\nunshared\n$/);
+
+    const limits = await ctl(['run', '--rm', '--read-only', '--sysctl', 'net.ipv4.ip_forward=1', '--ulimit', 'nofile=100:200', image, 'sh', '-c',
+      'touch /x 2>&1; cat /proc/sys/net/ipv4/ip_forward; ulimit -n; ulimit -Hn']);
+    expect(limits.code, ok(limits, d)).toBe(0);
+    expect(limits.stdout).toMatch(/Read-only file system\n1\n100\n200\n$/);
+    await expectNothingLeft();
+  });
+
   it('run -d, then ps, exec, pause/unpause, top, stats, inspect, stop, start, kill and rm', async () => {
     const run = await ctl(['run', '-d', '--name', 'web', '-m', '32m', image, 'sleep', '1000']);
     expect(run.code, ok(run, d)).toBe(0);
@@ -231,6 +261,17 @@ describe.skipIf(!runcBinary || process.getuid?.() !== 0)('ctrctl container verbs
     const badRuntime = await ctl(['run', '--rm', '--runtime', 'io.containerd.nope.v9', image, 'true']);
     expect(badRuntime.code).toBe(125);
     expect(badRuntime.stderr).toContain('io.containerd.nope.v9');
+    for (const [flags, message] of [
+      [['--cap-add', 'nope'], 'invalid argument "nope" for "--cap-add" flag: unknown capability: "CAP_NOPE"'],
+      [['--security-opt', 'bogus'], 'invalid --security-opt: "bogus"'],
+      [['--security-opt', 'seccomp=/no/such/profile.json'], 'opening seccomp profile (/no/such/profile.json) failed'],
+      [['--sysctl', 'kernel.hostname=x'], `sysctl 'kernel.hostname=x' is not allowed`],
+      [['--ulimit', 'nofile=2:1'], 'ulimit soft limit must be less than or equal to hard limit: 2 > 1'],
+    ]) {
+      const r = await ctl(['run', '--rm', ...flags!, image, 'true']);
+      expect(r.code, ok(r, d)).toBe(125);
+      expect(r.stderr).toContain(message);
+    }
     await expectNothingLeft();
   });
 });
