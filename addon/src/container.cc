@@ -919,6 +919,11 @@ int LookUp(const Plan& p, int* err) {
   CloseOtherFds(keep, 5);
   umask(0);  // every mode in the plan is meant exactly
   Await(p, 'c');
+  // Root of its user namespace, now that the parent has written the maps: files it creates (mount points in
+  // a tmpfs the namespace owns) must have an owner mapped there. The host's root is that already.
+  if (syscall(SYS_setresgid, 0, 0, 0) != 0) Fail(p, kStepSetgid, 0, 0, errno);
+  if (p.setgroups && syscall(SYS_setgroups, 0, nullptr) != 0) Fail(p, kStepSetgroups, 0, 0, errno);
+  if (syscall(SYS_setresuid, 0, 0, 0) != 0) Fail(p, kStepSetuid, 0, 0, errno);
   for (size_t i = 0; i < p.ops.size(); i++) {
     int detail;
     int err = RunOp(p.ops[i], &detail);
@@ -1008,6 +1013,9 @@ Napi::Value SpawnContainer(const Napi::CallbackInfo& info) {
   pid_t pid = RawClone(intermediate ? SIGCHLD : (plan.clone_flags | SIGCHLD));
   if (pid == 0) {
     ResetSignals();
+    // A copy of the shim's memory: nothing in the container may ptrace it or read /proc/<pid>/mem before
+    // execve, which makes the process dumpable again.
+    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     if (intermediate) RunIntermediate(plan);
     RunChild(plan);
   }
