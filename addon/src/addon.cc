@@ -4,6 +4,7 @@
 namespace ctrd {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  InitContainer(env, exports);
   InitFs(env, exports);
   InitMount(env, exports);
   InitProc(env, exports);

@@ -18,6 +18,7 @@ bool StringArg(const Napi::CallbackInfo& info, size_t i, const char* name, std::
 bool UintArg(const Napi::CallbackInfo& info, size_t i, const char* name, uint64_t max, uint64_t* out);
 bool BufferArg(const Napi::CallbackInfo& info, size_t i, const char* name, Napi::Buffer<uint8_t>* out);
 
+void InitContainer(Napi::Env env, Napi::Object exports);
 void InitFs(Napi::Env env, Napi::Object exports);
 void InitMount(Napi::Env env, Napi::Object exports);
 void InitProc(Napi::Env env, Napi::Object exports);
