@@ -8,7 +8,7 @@ import { performance } from 'node:perf_hooks';
 import { Option, type Command } from 'commander';
 import { revision } from '../lib/version.js';
 import { loadDefaults, parseCount, processCpuSec, table } from './load.js';
-import { addRuntimeOption, ctrFailed, runtimeFrom, withPair, type Pair, type PairInfo, type Side, type SideName } from './pair.js';
+import { addRuntimeOption, ctrFailed, runtimeFrom, withPair, type Pair, type PairInfo, type SideName } from './pair.js';
 import { shimsOf } from '../test/harness/tasks.js';
 import { waitFor } from '../test/harness/daemon.js';
 import { mean, median, percentile } from './stats.js';
@@ -34,6 +34,13 @@ export interface StartSummary {
   daemonCpuSecPerRun: number;
 }
 
+/** A column of the benchmark: one daemon, and the `ctr run` flags that pick its runtime. */
+export interface StartColumn {
+  label: string;
+  side: SideName;
+  args: string[];
+}
+
 export interface StartResult {
   benchmark: 'start';
   revision: string;
@@ -42,9 +49,7 @@ export interface StartResult {
   params: StartParams;
   image: string;
   info: PairInfo;
-  sides: Record<SideName, StartSummary>;
-  /** ctrd's ÷ containerd's: > 1 means ctrd is slower. */
-  ratio: { median: number; p90: number; mean: number; daemonCpu: number };
+  columns: Array<StartColumn & { summary: StartSummary; ratio: { median: number; p90: number; mean: number; daemonCpu: number } }>;
 }
 
 function addOptions(cmd: Command): void {
@@ -65,16 +70,28 @@ function thueMorse(i: number): boolean {
 }
 
 /** One `ctr run --rm IMAGE ID true`, timed, with the daemon's CPU meanwhile. */
-async function startOnce(pair: Pair, side: Side, id: string): Promise<{ wallSec: number; cpuSec: number }> {
+async function startOnce(pair: Pair, column: StartColumn, id: string): Promise<{ wallSec: number; cpuSec: number }> {
+  const side = pair[column.side];
   pair.track(id);
-  const runtime = side.name === 'ctrd' ? pair.ctrdRuntimeArgs : [];
   const cpu0 = processCpuSec(side.pid);
   const t0 = performance.now();
-  const r = await side.ctr(['run', '--rm', ...runtime, pair.image, id, 'true'], 60_000);
+  const r = await side.ctr(['run', '--rm', ...column.args, pair.image, id, 'true'], 60_000);
   const wallSec = (performance.now() - t0) / 1000;
   const cpuSec = processCpuSec(side.pid) - cpu0;
-  if (r.code !== 0) throw ctrFailed(`${side.name}: ctr run --rm ${id}`, r);
+  if (r.code !== 0) throw ctrFailed(`${column.label}: ctr run --rm ${id}`, r);
   return { wallSec, cpuSec };
+}
+
+/**
+ * ctrd on its default runtime (the native backend, unless --runtime says otherwise), ctrd with runc through
+ * the same shim (`--runc-binary runc`), and containerd with runc.
+ */
+function columnsOf(pair: Pair): StartColumn[] {
+  return [
+    { label: pair.ctrdRuntimeArgs.length > 0 ? `ctrd ${pair.ctrdRuntimeArgs.join(' ')}` : 'ctrd (default: native)', side: 'ctrd', args: pair.ctrdRuntimeArgs },
+    ...(pair.ctrdRuntimeArgs.length > 0 ? [] : [{ label: 'ctrd --runc-binary runc', side: 'ctrd' as const, args: ['--runc-binary', 'runc'] }]),
+    { label: 'containerd (runc)', side: 'containerd', args: [] },
+  ];
 }
 
 function summarize(runs: Array<{ wallSec: number; cpuSec: number }>): StartSummary {
@@ -92,27 +109,28 @@ function summarize(runs: Array<{ wallSec: number; cpuSec: number }>): StartSumma
 
 export async function runStart(p: StartParams, progress: (line: string) => void): Promise<StartResult> {
   return withPair('start', p, progress, async (pair, info) => {
-    const sides: Side[] = [pair.ctrd, pair.containerd];
-    progress(`ctrd's runtime: ${info.ctrdRuntime}; warm-up: one untimed run on each`);
-    for (const side of sides) await pair.race(startOnce(pair, side, `${pair.token}-${side.name}-warm`));
-    const runs: Record<SideName, Array<{ wallSec: number; cpuSec: number }>> = { ctrd: [], containerd: [] };
+    const columns = columnsOf(pair);
+    progress(`columns: ${columns.map((c) => c.label).join(', ')}; warm-up: one untimed run on each`);
+    for (const [i, c] of columns.entries()) await pair.race(startOnce(pair, c, `${pair.token}-${i}-warm`));
+    const runs = columns.map(() => [] as Array<{ wallSec: number; cpuSec: number }>);
     for (let i = 0; i < p.starts; i++) {
-      const order = thueMorse(i) ? [pair.containerd, pair.ctrd] : [pair.ctrd, pair.containerd];
-      for (const side of order) runs[side.name].push(await pair.race(startOnce(pair, side, `${pair.token}-${side.name}-${i}`)));
+      // Each round runs every column once, in an order that turns over from round to round (Thue–Morse).
+      const order = columns.map((_, k) => k);
+      if (thueMorse(i)) order.reverse();
+      for (const k of order) runs[k]!.push(await pair.race(startOnce(pair, columns[k]!, `${pair.token}-${k}-${i}`)));
       if ((i + 1) % 10 === 0 || i + 1 === p.starts) {
-        const last = (s: SideName) => median(runs[s].slice(-10).map((r) => r.wallSec)).toFixed(3);
-        progress(`  ${i + 1}/${p.starts}: median of the last 10, ctrd ${last('ctrd')} s, containerd ${last('containerd')} s`);
+        progress(`  ${i + 1}/${p.starts}: median of the last 10: ${columns.map((c, k) => `${c.label} ${median(runs[k]!.slice(-10).map((r) => r.wallSec)).toFixed(3)} s`).join(', ')}`);
       }
     }
-    for (const side of sides) {
+    for (const side of [pair.ctrd, pair.containerd]) {
       const ls = await side.ctr(['containers', 'ls', '-q']);
       // ctrd keeps an emptied shared shim for its idle_timeout (10 s by default) before it shuts it down.
       await waitFor('the idle shims to go', () => shimsOf(side.address).length === 0, 20_000).catch(() => undefined);
       const shims = shimsOf(side.address);
       if (ls.stdout.trim() !== '' || shims.length > 0) throw new Error(`${side.name} kept containers (${ls.stdout.trim()}) or shims (${shims.join(', ')}) after ctr run --rm`);
     }
-    const ctrd = summarize(runs.ctrd);
-    const containerd = summarize(runs.containerd);
+    const summaries = runs.map(summarize);
+    const reference = summaries[summaries.length - 1]!;
     return {
       benchmark: 'start',
       revision,
@@ -121,13 +139,19 @@ export async function runStart(p: StartParams, progress: (line: string) => void)
       params: p,
       image: pair.image,
       info,
-      sides: { ctrd, containerd },
-      ratio: {
-        median: ctrd.medianSec / containerd.medianSec,
-        p90: ctrd.p90Sec / containerd.p90Sec,
-        mean: ctrd.meanSec / containerd.meanSec,
-        daemonCpu: ctrd.daemonCpuSecPerRun / containerd.daemonCpuSecPerRun,
-      },
+      columns: columns.map((c, k) => {
+        const s = summaries[k]!;
+        return {
+          ...c,
+          summary: s,
+          ratio: {
+            median: s.medianSec / reference.medianSec,
+            p90: s.p90Sec / reference.p90Sec,
+            mean: s.meanSec / reference.meanSec,
+            daemonCpu: s.daemonCpuSecPerRun / reference.daemonCpuSecPerRun,
+          },
+        };
+      }),
     };
   });
 }
@@ -135,19 +159,16 @@ export async function runStart(p: StartParams, progress: (line: string) => void)
 const f = (n: number, digits = 3) => (Number.isNaN(n) ? '' : n.toFixed(digits));
 
 export function formatStart(r: StartResult): string {
-  const row = (label: string, s: StartSummary) => [label, f(s.medianSec), f(s.p90Sec), f(s.meanSec), f(s.minSec), f(s.maxSec), f(s.daemonCpuSecPerRun * 1000, 1)];
   return [
     `ctrd start benchmark — revision ${r.revision}, node ${r.node}, ${r.cpus} CPUs; containerd ${r.info.containerd}, runc ${r.info.runc}`,
     '',
-    `\`ctr run --rm ${r.image} ID true\`, ${r.params.starts} timed runs per daemon after one untimed, the daemons alternating in`,
-    `Thue–Morse order. ctrd's containers run on: ${r.info.ctrdRuntime}; containerd's on its default, io.containerd.runc.v2.`,
-    'ratio = ctrd ÷ containerd (> 1: ctrd is slower). daemon CPU: the daemon process alone (not the shim, runc or ctr), per run.',
+    `\`ctr run --rm ${r.image} ID true\`, ${r.params.starts} timed runs per column after one untimed, the columns taking turns in`,
+    `Thue–Morse order. ctrd's default runtime: ${r.info.ctrdRuntime}; containerd's: its default, io.containerd.runc.v2.`,
+    'ratio = the column ÷ containerd (< 1: faster than containerd). daemon CPU: the daemon process alone (not the shim, runc or ctr), per run.',
     `A bare \`ctr version\` takes ${f(r.info.ctrStartupSec)} s: that much of every run is ctr starting up.`,
     table([
-      ['', 'median s', 'p90 s', 'mean s', 'min s', 'max s', 'daemon CPU ms/run'],
-      row('ctrd (ctr run --rm)', r.sides.ctrd),
-      row('containerd (ctr run --rm)', r.sides.containerd),
-      ['ratio ctrd ÷ containerd', f(r.ratio.median, 2), f(r.ratio.p90, 2), f(r.ratio.mean, 2), '', '', f(r.ratio.daemonCpu, 2)],
+      ['', 'median s', 'p90 s', 'mean s', 'min s', 'max s', 'daemon CPU ms/run', 'median ratio'],
+      ...r.columns.map((c) => [c.label, f(c.summary.medianSec), f(c.summary.p90Sec), f(c.summary.meanSec), f(c.summary.minSec), f(c.summary.maxSec), f(c.summary.daemonCpuSecPerRun * 1000, 1), f(c.ratio.median, 2)]),
     ]),
   ].join('\n');
 }

@@ -1,5 +1,5 @@
-// What runs the container, behind one interface: the oci backend drives runc or crun through the OCI
-// runtime command line; a native backend (the addon's clone/setns) can take its place later. The shim's
+// What runs the container, behind one interface: the native backend (native/backend.ts) runs it from the
+// shim itself through the addon; the oci backend drives runc or crun through the OCI runtime command line. The shim's
 // task service owns the lifecycle, the stdio and the reaping; a backend only acts on the runtime.
 import type { ChildStdio } from './stdio.js';
 
@@ -37,4 +37,13 @@ export interface Backend {
   update(id: string, resources: string): Promise<void>;
   /** The pids in the container. */
   pids(id: string): Promise<number[]>;
+}
+
+/**
+ * The runtime when the Create options name none (their binary_name: `ctr run --runc-binary runc|crun|native`):
+ * the native backend, unless the shim's environment says CTRD_SHIM_RUNTIME (a wrapper script can pick runc
+ * or crun for every task it serves).
+ */
+export function defaultRuntimeBinary(env: NodeJS.ProcessEnv = process.env): string {
+  return env.CTRD_SHIM_RUNTIME || 'native';
 }

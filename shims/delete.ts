@@ -7,7 +7,9 @@ import { DeleteResponse } from '../gen/containerd/task/v2/shim.js';
 import { unmountAll } from '../services/diff/mounts.js';
 import type { ShimFlags } from './flags.js';
 import { createShimLogger } from './log.js';
-import { defaultRuntimeBinary, isCrun, isHybridCgroups, OciRuntime } from './oci/runtime.js';
+import { defaultRuntimeBinary } from './backend.js';
+import { isCrun, isHybridCgroups, OciRuntime } from './oci/runtime.js';
+import { deleteNative, nativeRuntimeName } from './native/backend.js';
 import { Reaper } from './reaper.js';
 import { runtimeFileName, type RuntimeFile } from './service.js';
 
@@ -20,14 +22,18 @@ export async function deleteTask(flags: ShimFlags): Promise<Uint8Array> {
   } catch {
     // never created: the defaults are where it would be
   }
-  const reaper = new Reaper(log);
-  const oci = new OciRuntime(
-    { ...runtime, logFile: path.join(bundle, 'log.json'), hideUnifiedCgroup: isCrun(runtime.binary) && isHybridCgroups() },
-    reaper,
-    log,
-  );
-  await oci.delete(flags.id, true).catch((err: unknown) => log.warn({ err }, 'runtime delete'));
-  reaper.close();
+  if (runtime.binary === nativeRuntimeName) {
+    await deleteNative(bundle, flags.namespace, flags.id).catch((err: unknown) => log.warn({ err }, 'native delete'));
+  } else {
+    const reaper = new Reaper(log);
+    const oci = new OciRuntime(
+      { ...runtime, logFile: path.join(bundle, 'log.json'), hideUnifiedCgroup: isCrun(runtime.binary) && isHybridCgroups() },
+      reaper,
+      log,
+    );
+    await oci.delete(flags.id, true).catch((err: unknown) => log.warn({ err }, 'runtime delete'));
+    reaper.close();
+  }
   await unmountAll(path.join(bundle, 'rootfs'));
   let pid = 0;
   try {

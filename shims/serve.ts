@@ -38,7 +38,9 @@ import { socketAddress, socketDir } from './address.js';
 import { Publisher } from './events.js';
 import type { ShimFlags } from './flags.js';
 import { createShimLogger } from './log.js';
-import { defaultRuntimeBinary, isCrun, isHybridCgroups, OciRuntime } from './oci/runtime.js';
+import { defaultRuntimeBinary } from './backend.js';
+import { isCrun, isHybridCgroups, OciRuntime } from './oci/runtime.js';
+import { NativeRuntime, nativeRuntimeName } from './native/backend.js';
 import { Reaper } from './reaper.js';
 import { TaskGroup } from './group.js';
 import type { TaskService } from './service.js';
@@ -79,7 +81,9 @@ export async function serve(flags: ShimFlags): Promise<void> {
       defaultBinary: defaultRuntimeBinary(),
       exit,
       backend: (o) =>
-        new OciRuntime({ binary: o.binary, root: o.root, logFile: path.join(o.bundle, 'log.json'), hideUnifiedCgroup: hybrid && isCrun(o.binary) }, reaper, log),
+        o.binary === nativeRuntimeName
+          ? new NativeRuntime({ namespace: flags.namespace, log })
+          : new OciRuntime({ binary: o.binary, root: o.root, logFile: path.join(o.bundle, 'log.json'), hideUnifiedCgroup: hybrid && isCrun(o.binary) }, reaper, log),
     });
     register(srv, group);
     await srv.listen(address);

@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import tty from 'node:tty';
 import { afterEach, describe, expect, it } from 'vitest';
-import { defaultSpec } from '../../cli/ctrctl/spec.js';
+import { defaultSpec } from '../../lib/oci/default-spec.js';
 import { native } from '../../lib/native.js';
 import { mountsUnder } from '../../test/harness/mounts.js';
 import { haveBusybox, makeBusyboxRoot } from '../../test/harness/shim.js';

@@ -33,14 +33,6 @@ export function isHybridCgroups(): boolean {
   return fsType('/sys/fs/cgroup') !== 'cgroup2' && fsType('/sys/fs/cgroup/unified') === 'cgroup2';
 }
 
-/**
- * The runtime when the Create options name none: runc, as containerd's runc shim, unless the shim's
- * environment says CTRD_SHIM_RUNTIME (a wrapper script can pick crun for every task it serves).
- */
-export function defaultRuntimeBinary(env: NodeJS.ProcessEnv = process.env): string {
-  return env.CTRD_SHIM_RUNTIME || 'runc';
-}
-
 /** Whether the runtime binary is crun (which refuses hybrid cgroups). */
 export function isCrun(binary: string): boolean {
   return path.basename(binary) === 'crun';

@@ -1,6 +1,7 @@
 // The stock `ctr` task flows with ctrd's own shim (bin/containerd-shim-ctrd-v2): named by its absolute
-// path with runc; through a wrapper that makes crun its default runtime; and as the daemon's default
-// io.containerd.runc.v2, where `ctr run --runc-binary crun` picks crun as it does with containerd's runc-v2 shim.
+// path, on its default native backend; through wrappers that make runc or crun its default runtime; and as
+// the daemon's default io.containerd.runc.v2, where `ctr run --runc-binary crun` picks crun as it does with
+// containerd's runc-v2 shim.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -16,8 +17,14 @@ import { describeTaskFlows } from './task-flows.js';
 const root = process.getuid?.() === 0;
 const haveCrun = fs.existsSync('/usr/bin/crun');
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ctrd-shim-e2e-'));
-const crunShim = path.join(dir, 'containerd-shim-ctrd-crun-v2');
-fs.writeFileSync(crunShim, `#!/bin/sh\nCTRD_SHIM_RUNTIME=crun exec "${ctrdShimBinary}" "$@"\n`, { mode: 0o755 });
+/** ctrd's shim with another default runtime, through a wrapper script. */
+const shimWith = (runtime: string) => {
+  const file = path.join(dir, `containerd-shim-ctrd-${runtime}-v2`);
+  fs.writeFileSync(file, `#!/bin/sh\nCTRD_SHIM_RUNTIME=${runtime} exec "${ctrdShimBinary}" "$@"\n`, { mode: 0o755 });
+  return file;
+};
+const crunShim = shimWith('crun');
+const runcShim = shimWith('runc');
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 /** The shim binaries the daemon logged creating tasks with. */
@@ -27,12 +34,12 @@ const shimsLogged = (log: string) =>
     .filter((l) => l.includes('"task created"'))
     .map((l) => (JSON.parse(l) as { shim: string }).shim);
 
-describe.skipIf(!root || !runcBinary)("ctrd's shim with runc", () => {
-  describeTaskFlows("ctrd's shim (runc)", { runArgs: ['--runtime', ctrdShimBinary], runtime: ctrdShimBinary, heavy: true, sharedShim: true });
+describe.skipIf(!root)("ctrd's shim with its native backend", () => {
+  describeTaskFlows("ctrd's shim (native)", { runArgs: ['--runtime', ctrdShimBinary], runtime: ctrdShimBinary, heavy: true, sharedShim: true });
 });
 
-describe.skipIf(!root || !runcBinary)("ctrd's shim as the default runtime, told --runc-binary runc", () => {
-  describeTaskFlows("ctrd's shim (--runc-binary runc)", { runArgs: ['--runc-binary', 'runc'], createArgs: [], runtime: 'io.containerd.runc.v2' });
+describe.skipIf(!root || !runcBinary)("ctrd's shim with runc", () => {
+  describeTaskFlows("ctrd's shim (runc)", { runArgs: ['--runtime', runcShim], runtime: runcShim });
 });
 
 describe.skipIf(!root || !haveCrun)("ctrd's shim with crun", () => {
@@ -73,10 +80,16 @@ describe.skipIf(!root || !haveCrun)("ctrd's shim as the default io.containerd.ru
     expect(mountsUnder(d.state)).toEqual([]);
   }, 90_000);
 
-  it('and without --runc-binary, runc', async () => {
-    const r = await d.ctr(['run', '--rm', '--fifo-dir', path.join(d.dir, 'fifo'), image, 'v2', 'echo', 'via runc'], { namespace: ns, timeoutMs: 60_000 });
+  it('and without --runc-binary, the native backend', async () => {
+    const r = await d.ctr(['run', '-d', '--fifo-dir', path.join(d.dir, 'fifo'), image, 'v2', 'sleep', '100'], { namespace: ns, timeoutMs: 60_000 });
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout).toBe('via runc\n');
+    const bundle = path.join(d.state, 'io.containerd.runtime.v2.task', ns, 'v2');
+    expect(JSON.parse(fs.readFileSync(path.join(bundle, 'ctrd-shim-runtime.json'), 'utf8'))).toMatchObject({ binary: 'native' });
+    expect(fs.existsSync(path.join('/run/ctrd/runc', ns, 'v2'))).toBe(false);
+    expect((await d.ctr(['tasks', 'kill', '-s', 'KILL', 'v2'], { namespace: ns })).code).toBe(0);
+    await waitFor('v2 to stop', async () => (await d.ctr(['tasks', 'ls'], { namespace: ns })).stdout.includes('STOPPED'));
+    expect((await d.ctr(['tasks', 'rm', 'v2'], { namespace: ns })).code).toBe(0);
+    expect((await d.ctr(['containers', 'rm', 'v2'], { namespace: ns })).code).toBe(0);
     await waitFor('the shim to exit', () => shimsOf(d.address).length === 0);
   }, 90_000);
 });
