@@ -33,13 +33,17 @@ export class NativeRuntime implements Backend {
     this.seccomp = compileSeccompProfile(spec.linux?.seccomp as never);
     const cgroupsPath = spec.linux?.cgroupsPath || `/${this.o.namespace}/${req.id}`;
     if (cgroupsPath.includes(':')) throw invalidArgument(`linux.cgroupsPath "${cgroupsPath}": systemd cgroup paths (slice:prefix:name) are not supported by the native backend`);
+    const t0 = performance.now();
     const cgroup = Cgroup.create(cgroupsPath, spec.linux?.resources);
+    const t1 = performance.now();
     let p: SpawnedProcess | undefined;
     try {
       p = spawnInit(spec as never, req.bundle, { ...spawnStdio(req.stdio), seccomp: this.seccomp, noPivotRoot: req.noPivotRoot });
+      const t2 = performance.now();
       cgroup.join(p.pid);
       p.proceed();
       await p.ready();
+      this.o.log.info({ ms: { cgroup: t1 - t0, spawn: t2 - t1, ready: performance.now() - t2 } }, 'native create');
     } catch (err) {
       if (p) {
         killQuietly(p.pid);
