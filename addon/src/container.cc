@@ -446,10 +446,11 @@ pid_t RawClone(unsigned long flags) {
   return static_cast<pid_t>(syscall(SYS_clone, flags, nullptr, nullptr, nullptr, nullptr));
 }
 
-bool WriteAll(int fd, const void* buf, size_t n) {
+// write(2) for files, send(2) without SIGPIPE for the sync socket: a child whose parent is gone just ends.
+bool WriteAll(int fd, const void* buf, size_t n, bool socket = false) {
   const char* p = static_cast<const char*>(buf);
   while (n > 0) {
-    ssize_t w = write(fd, p, n);
+    ssize_t w = socket ? send(fd, p, n, MSG_NOSIGNAL) : write(fd, p, n);
     if (w < 0 && errno == EINTR) continue;
     if (w <= 0) return false;
     p += w;
@@ -463,7 +464,7 @@ bool WriteAll(int fd, const void* buf, size_t n) {
   int32_t fields[4] = {step, index, detail, err};
   record[0] = 'E';
   memcpy(record + 1, fields, sizeof fields);
-  WriteAll(p.sync, record, sizeof record);
+  WriteAll(p.sync, record, sizeof record, true);
   _exit(1);
 }
 
@@ -906,7 +907,7 @@ int LookUp(const Plan& p, int* err) {
   if (found < 0) Fail(p, kStepLookup, 0, 0, err);
   syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC);
   if (p.hold) {
-    if (!WriteAll(p.sync, "R", 1)) _exit(0);
+    if (!WriteAll(p.sync, "R", 1, true)) _exit(0);
     Await(p, 's');
   }
   if (p.seccomp && p.no_new_privs) LoadSeccomp(p);
@@ -957,7 +958,7 @@ int LookUp(const Plan& p, int* err) {
   int32_t value = pid;
   report[0] = 'P';
   memcpy(report + 1, &value, sizeof value);
-  WriteAll(p.sync, report, sizeof report);
+  WriteAll(p.sync, report, sizeof report, true);
   _exit(0);
 }
 

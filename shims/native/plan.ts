@@ -80,9 +80,12 @@ const procMountable = new Set([
 
 const ipcSysctls = new Set(['kernel.msgmax', 'kernel.msgmnb', 'kernel.msgmni', 'kernel.sem', 'kernel.shmall', 'kernel.shmmax', 'kernel.shmmni', 'kernel.shm_rmid_forced']);
 
+let kernelLastCap: number | undefined;
+
 /** The running kernel's highest capability number. */
 export function lastCap(): number {
-  return Number(fs.readFileSync('/proc/sys/kernel/cap_last_cap', 'utf8').trim());
+  kernelLastCap ??= Number(fs.readFileSync('/proc/sys/kernel/cap_last_cap', 'utf8').trim());
+  return kernelLastCap;
 }
 
 /** The init's plan. bundle: the bundle directory; the rootfs is already mounted at spec.root.path in it. */

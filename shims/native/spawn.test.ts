@@ -341,7 +341,7 @@ describe.skipIf(!asRoot || !haveBusybox)('spawnInit', () => {
       await done;
       stream.destroy();
       expect(text).toMatch(/^\/dev\/pts\/0\r\n30 100\r\n/);
-      expect(text).toMatch(/\/dev\/console/);
+      expect(text).toMatch(/^c.* 136, +0 .*\/dev\/console\r$/m); // the pty, bound on it
     } finally {
       fs.closeSync(listener);
       fs.rmSync(socketPath, { force: true });
@@ -449,6 +449,31 @@ describe.skipIf(!asRoot || !haveBusybox)('spawnExec', () => {
     expect(out.split('\n')[0]!.trim().split(/\s+/)).toEqual(['0', '100000', '65536']);
     expect(out).toContain(fs.readlinkSync(`/proc/${init.pid}/ns/user`));
     expect(status(out).Uid).toBe('1000\t1000\t1000\t1000');
+  });
+
+  it('gives an exec with a terminal its own pty from the container', async () => {
+    const { init, spec } = await startInit();
+    const socketPath = path.join(dirs.at(-1)!, 'exec-console.sock');
+    const listener = native().consoleSocket(socketPath);
+    try {
+      const p = track(spawnExec(init.pid, { ...spec.process!, terminal: true, args: ['sh', '-c', 'tty; echo pid=$$'] }, { stdio: ['null', 'null', 'null'], consoleSocket: socketPath }));
+      p.proceed();
+      await p.ready();
+      const stream = new tty.ReadStream(native().receiveFd(listener));
+      let text = '';
+      stream.on('data', (b: Buffer) => (text += b.toString()));
+      const done = new Promise<void>((resolve) => {
+        stream.on('error', () => resolve());
+        stream.on('close', () => resolve());
+      });
+      expect(await reap(p.pid)).toBe(0);
+      await done;
+      stream.destroy();
+      expect(text).toMatch(/^\/dev\/pts\/0\r\npid=\d+\r\n$/);
+    } finally {
+      fs.closeSync(listener);
+      fs.rmSync(socketPath, { force: true });
+    }
   });
 
   it("fails with runc's words when the executable is missing", async () => {
