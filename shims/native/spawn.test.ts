@@ -307,6 +307,44 @@ describe.skipIf(!asRoot || !haveBusybox)('spawnInit', () => {
     expect(() => spawnInit(spec, bundle, { stdio: ['null', 'null', 'null'] })).toThrow(expect.objectContaining({ kind: 'invalid-argument', message: 'filesystem "proc" must be mounted on ordinary directory' }));
   });
 
+  it("joins another container's namespaces by path, its pid namespace through an intermediate process", async () => {
+    const first = bundleWith((s) => {
+      s.process!.args = ['sleep', '1000'];
+    });
+    const sandbox = track(spawnInit(first.spec, first.bundle, { stdio: ['null', 'null', 'null'] }));
+    sandbox.proceed();
+    await sandbox.ready();
+    await sandbox.release();
+    const { bundle, spec } = bundleWith((s) => {
+      s.hostname = undefined;
+      s.linux!.namespaces = [
+        { type: 'pid', path: `/proc/${sandbox.pid}/ns/pid` },
+        { type: 'network', path: `/proc/${sandbox.pid}/ns/net` },
+        { type: 'ipc', path: `/proc/${sandbox.pid}/ns/ipc` },
+        { type: 'uts' },
+        { type: 'mount' },
+      ];
+      s.process!.args = ['sh', '-c', 'echo pid=$$; cat /proc/1/cmdline; echo; for n in pid net ipc uts; do /bin/busybox readlink /proc/self/ns/$n; done'];
+    });
+    const { out, status: code } = await run(spec, bundle);
+    expect(code).toBe(0);
+    const lines = out.split('\n');
+    expect(lines[0]).not.toBe('pid=1');
+    expect(lines[1]).toBe('sleep\u00001000\u0000');
+    for (const n of ['pid', 'net', 'ipc']) expect(out).toContain(fs.readlinkSync(`/proc/${sandbox.pid}/ns/${n}`));
+    expect(out).not.toContain(fs.readlinkSync(`/proc/${sandbox.pid}/ns/uts`));
+  });
+
+  it('makes the root shared when rootfsPropagation says so', async () => {
+    const { bundle, spec } = bundleWith((s) => {
+      s.linux!.rootfsPropagation = 'rshared';
+      s.process!.args = ['sh', '-c', 'cat /proc/self/mountinfo'];
+    });
+    const { out, status: code } = await run(spec, bundle);
+    expect(code).toBe(0);
+    expect(out.split('\n').find((l) => l.split(' ')[4] === '/')).toMatch(/ shared:\d+/);
+  });
+
   it('moves the root and chroots with noPivotRoot', async () => {
     const { bundle, spec } = bundleWith((s) => {
       s.process!.args = ['sh', '-c', 'echo pid=$$; ls /'];

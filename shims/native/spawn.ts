@@ -73,7 +73,12 @@ function launch(what: Launch, opts: SpawnOptions): SpawnedProcess {
     const join = what.join.map((j) => ({ fd: open(j.path, 'r', `${j.type} namespace`), type: j.flag }));
     let console: { socket: number; rows: number; cols: number; mount: boolean } | undefined;
     if (opts.consoleSocket !== undefined) {
-      const socket = native().connectUnix(opts.consoleSocket);
+      let socket: number;
+      try {
+        socket = native().connectUnix(opts.consoleSocket);
+      } catch (err) {
+        throw new CtrdError('unknown', `console socket ${opts.consoleSocket}: ${(err as Error).message}`, { cause: err });
+      }
       opened.push(socket);
       console = { socket, rows: p.consoleSize?.rows ?? 0, cols: p.consoleSize?.cols ?? 0, mount: p.mountConsole };
     }
