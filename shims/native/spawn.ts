@@ -58,13 +58,13 @@ function launch(what: Launch, opts: SpawnOptions): SpawnedProcess {
   if (p.terminal && opts.consoleSocket === undefined) throw invalidArgument('process.terminal needs a console socket');
   if (!p.terminal && opts.consoleSocket !== undefined) throw invalidArgument('a console socket needs process.terminal');
   const opened: number[] = [];
-  const open = (file: string, flags: string, what: string) => {
+  const open = (file: string, flags: string, purpose: string) => {
     try {
       const fd = fs.openSync(file, flags);
       opened.push(fd);
       return fd;
     } catch (err) {
-      throw invalidArgument(`${what} ${file}: ${(err as Error).message}`, err);
+      throw invalidArgument(`${purpose} ${file}: ${(err as Error).message}`, err);
     }
   };
   try {
