@@ -11,6 +11,7 @@ import { defaultSpec } from '../../cli/ctrctl/spec.js';
 import { native } from '../../lib/native.js';
 import { mountsUnder } from '../../test/harness/mounts.js';
 import { haveBusybox, makeBusyboxRoot } from '../../test/harness/shim.js';
+import { children } from '../reaper.js';
 import type { OciProcessJson, OciSpecJson } from './spec-types.js';
 import { spawnExec, spawnInit, type SpawnedProcess, type SpawnOptions } from './spawn.js';
 
@@ -333,6 +334,19 @@ describe.skipIf(!asRoot || !haveBusybox)('spawnInit', () => {
     expect(lines[1]).toBe('sleep\u00001000\u0000');
     for (const n of ['pid', 'net', 'ipc']) expect(out).toContain(fs.readlinkSync(`/proc/${sandbox.pid}/ns/${n}`));
     expect(out).not.toContain(fs.readlinkSync(`/proc/${sandbox.pid}/ns/uts`));
+  });
+
+  it('fails at once when a namespace cannot be joined, and leaves no intermediate process behind', () => {
+    let notNamespace = '';
+    const { bundle, spec } = bundleWith((s, { rootfs }) => {
+      notNamespace = path.join(rootfs, 'bin', 'busybox');
+      s.linux!.namespaces![4] = { type: 'network', path: notNamespace };
+    });
+    const before = children();
+    expect(() => spawnInit(spec, bundle, { stdio: ['null', 'null', 'null'] })).toThrow(
+      expect.objectContaining({ kind: 'unknown', message: `join network namespace ${notNamespace}: EINVAL (invalid argument)` }),
+    );
+    expect(children()).toEqual(before);
   });
 
   it('makes the root shared when rootfsPropagation says so', async () => {
