@@ -87,6 +87,8 @@ describe('planInit', () => {
       [(s) => (s.linux!.rootfsPropagation = 'sideways'), /linux.rootfsPropagation: unknown propagation "sideways"/],
       [(s) => (s.root!.path = 'missing'), /root.path .*missing: ENOENT/],
       [(s) => (s.hooks = { startContainer: [{}] }), /hooks.createContainer and hooks.startContainer are not supported/],
+      [(s) => (s.linux!.seccomp = { listenerPath: '/run/notify.sock' }), /seccomp user notification is not supported/],
+      [(s) => (s.linux!.seccomp = { flags: ['SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV'] }), /SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV is not supported/],
     ];
     for (const [edit, message] of cases) expect(() => planInit(spec(edit), bundle), String(message)).toThrow(message);
     try {
