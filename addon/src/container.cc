@@ -1,14 +1,15 @@
 // A container's process, cloned from the shim as runc's nsexec and init make it, but from inside a
 // multi-threaded Node process. Everything is decided in TypeScript (shims/native/plan.ts) and copied here into
 // one Plan before the clone: strings, argv and envp, the list of set-up operations (mounts, devices,
-// pivot_root, sysctls...), the credentials. The child (a copy of this address space with only the calling
-// thread) then runs raw system calls on that memory and nothing else: other threads may hold malloc's or
-// stdio's locks forever in the copy, and glibc's set*id wrappers would signal threads that do not exist there.
+// pivot_root, sysctls...), the credentials. The child is a copy of this address space with only the calling
+// thread in it: other threads may hold malloc's or stdio's locks forever there. So it makes system calls on
+// that memory and nothing more: glibc's plain wrappers, and syscall(2) for the set*id family, whose wrappers
+// would signal the copied threads, which do not exist.
 //
 // The sync socket (a SOCK_STREAM pair, close-on-exec at both ends) carries one byte at a time from the parent,
 // 'c' (proceed: the parent has put the process in its cgroups) and 's' (start), and records from the child:
-// 'P' + pid (the intermediate's report), 'R' (ready, held before execve) and 'E' + step, index, detail, errno.
-// EOF after 's' means execve succeeded; EOF while the child waits means: give up quietly.
+// 'P' + pid (the intermediate's report), 'R' (ready, held before execve) and 'E' + step, index, detail, errno
+// (int32s in host order). EOF after 's' means execve succeeded; EOF while the child waits means: give up.
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -73,9 +74,10 @@ enum Step : int32_t {
   kStepLookup,  // no candidate is an executable file; errno from the first candidate that exists, else ENOENT
   kStepExec,  // index: the candidate that execve refused
 };
-const char* const kStepNames[] = {"op",      "setns",   "clone",     "sync",     "rlimit",      "setsid",    "console",
-                                  "stdio",   "seccomp", "capbset",   "keepcaps", "setgroups",   "setgid",    "setuid",
-                                  "capset",  "ambient", "chdir",     "nnp",      "lookup",      "exec"};
+const char* const kStepNames[] = {
+    "op",      "setns",     "clone",  "sync",   "rlimit", "setsid",  "console", "stdio", "seccomp", "capbset",
+    "keepcaps", "setgroups", "setgid", "setuid", "capset", "ambient", "chdir",   "nnp",   "lookup",  "exec",
+};
 
 enum ConsoleDetail : int32_t {
   kConsoleOpen = 1,
@@ -114,15 +116,24 @@ struct OpName {
   OpKind kind;
 };
 const OpName kOpNames[] = {
-    {"mount", kOpMount},         {"bind", kOpBind},
-    {"mkdir", kOpMkdir},         {"touch", kOpTouch},
-    {"mknod", kOpMknod},         {"symlink", kOpSymlink},
-    {"unlink", kOpUnlink},       {"mask", kOpMask},
-    {"readonly", kOpReadonly},   {"pivot-root", kOpPivotRoot},
-    {"move-root", kOpMoveRoot},  {"write", kOpWrite},
-    {"sethostname", kOpSethostname}, {"setdomainname", kOpSetdomainname},
-    {"unshare", kOpUnshare},     {"cgroup-bind", kOpCgroupBind},
-    {"setattr", kOpSetattr},     {"personality", kOpPersonality},
+    {"mount", kOpMount},
+    {"bind", kOpBind},
+    {"mkdir", kOpMkdir},
+    {"touch", kOpTouch},
+    {"mknod", kOpMknod},
+    {"symlink", kOpSymlink},
+    {"unlink", kOpUnlink},
+    {"mask", kOpMask},
+    {"readonly", kOpReadonly},
+    {"pivot-root", kOpPivotRoot},
+    {"move-root", kOpMoveRoot},
+    {"write", kOpWrite},
+    {"sethostname", kOpSethostname},
+    {"setdomainname", kOpSetdomainname},
+    {"unshare", kOpUnshare},
+    {"cgroup-bind", kOpCgroupBind},
+    {"setattr", kOpSetattr},
+    {"personality", kOpPersonality},
 };
 
 // One set-up operation; which fields count depends on the kind (lib/native.ts ContainerOp documents them).
@@ -205,9 +216,23 @@ class Reader {
   }
 
   bool Has(Napi::Object o, const char* key) {
-    if (!ok_) return false;
     Napi::Value v = Get(o, key);
     return ok_ && !v.IsUndefined() && !v.IsNull();
+  }
+
+  // A string property that may be missing: nullptr then, and for "" too (mount(2) wants NULL for nothing).
+  const char* OptionalString(Plan& plan, Napi::Object o, const char* key, const std::string& where, size_t* length = nullptr) {
+    Napi::Value v = Get(o, key);
+    if (!ok_ || v.IsUndefined() || v.IsNull()) return nullptr;
+    std::string s = StringValue(v, where + "." + key);
+    if (length != nullptr) *length = s.size();
+    return s.empty() ? nullptr : plan.Keep(std::move(s));
+  }
+
+  uint64_t OptionalUint(Napi::Object o, const char* key, const std::string& where, uint64_t max) {
+    Napi::Value v = Get(o, key);
+    if (!ok_ || v.IsUndefined() || v.IsNull()) return 0;
+    return UintValue(v, where + "." + key, max);
   }
 
   std::string String(Napi::Object o, const char* key, const std::string& where) {
@@ -293,12 +318,6 @@ class Reader {
   bool ok_ = true;
 };
 
-const char* OptionalString(Reader& r, Plan& plan, Napi::Object o, const char* key, const std::string& where) {
-  if (!r.Has(o, key)) return nullptr;
-  std::string s = r.String(o, key, where);
-  return s.empty() ? nullptr : plan.Keep(std::move(s));
-}
-
 void ReadOp(Reader& r, Plan& plan, Napi::Object o, const std::string& where) {
   Op op;
   std::string name = r.String(o, "op", where);
@@ -311,25 +330,19 @@ void ReadOp(Reader& r, Plan& plan, Napi::Object o, const std::string& where) {
     }
   }
   if (!known) return r.Bad(where + ".op", "a known operation");
-  op.source = OptionalString(r, plan, o, "source", where);
-  op.target = OptionalString(r, plan, o, "target", where);
-  op.fstype = OptionalString(r, plan, o, "fstype", where);
-  op.root = OptionalString(r, plan, o, "root", where);
-  op.key = OptionalString(r, plan, o, "key", where);
-  if (r.Has(o, "data")) {
-    std::string data = r.String(o, "data", where);
-    op.data_length = data.size();
-    op.data = data.empty() ? nullptr : plan.Keep(std::move(data));
-  }
-  if (r.Has(o, "flags")) op.flags = r.Uint(o, "flags", where, 0xffffffffu);
-  if (r.Has(o, "clear")) op.clear = r.Uint(o, "clear", where, 0xffffffffu);
-  if (r.Has(o, "propagation")) op.propagation = r.Uint(o, "propagation", where, 0xffffffffu);
-  if (r.Has(o, "mode")) op.mode = static_cast<mode_t>(r.Uint(o, "mode", where, 0xffffffffu));
-  if (r.Has(o, "major") || r.Has(o, "minor")) {
-    op.dev = makedev(r.Uint(o, "major", where, 0xfffu), r.Uint(o, "minor", where, 0xfffffu));
-  }
-  if (r.Has(o, "uid")) op.uid = static_cast<uid_t>(r.Uint(o, "uid", where, 0xfffffffeu));
-  if (r.Has(o, "gid")) op.gid = static_cast<gid_t>(r.Uint(o, "gid", where, 0xfffffffeu));
+  op.source = r.OptionalString(plan, o, "source", where);
+  op.target = r.OptionalString(plan, o, "target", where);
+  op.fstype = r.OptionalString(plan, o, "fstype", where);
+  op.data = r.OptionalString(plan, o, "data", where, &op.data_length);
+  op.root = r.OptionalString(plan, o, "root", where);
+  op.key = r.OptionalString(plan, o, "key", where);
+  op.flags = r.OptionalUint(o, "flags", where, 0xffffffffu);
+  op.clear = r.OptionalUint(o, "clear", where, 0xffffffffu);
+  op.propagation = r.OptionalUint(o, "propagation", where, 0xffffffffu);
+  op.mode = static_cast<mode_t>(r.OptionalUint(o, "mode", where, 0xffffffffu));
+  op.dev = makedev(r.OptionalUint(o, "major", where, 0xfffu), r.OptionalUint(o, "minor", where, 0xfffffu));
+  op.uid = static_cast<uid_t>(r.OptionalUint(o, "uid", where, 0xfffffffeu));
+  op.gid = static_cast<gid_t>(r.OptionalUint(o, "gid", where, 0xfffffffeu));
   op.recursive = r.Bool(o, "recursive", where);
   op.bind_self = r.Bool(o, "bindSelf", where);
   bool needs_target = op.kind != kOpSethostname && op.kind != kOpSetdomainname && op.kind != kOpUnshare &&
@@ -446,10 +459,11 @@ pid_t RawClone(unsigned long flags) {
   return static_cast<pid_t>(syscall(SYS_clone, flags, nullptr, nullptr, nullptr, nullptr));
 }
 
-bool WriteAll(int fd, const void* buf, size_t n) {
+// write(2) for files, send(2) without SIGPIPE for the sync socket: a child whose parent is gone just ends.
+bool WriteAll(int fd, const void* buf, size_t n, bool socket = false) {
   const char* p = static_cast<const char*>(buf);
   while (n > 0) {
-    ssize_t w = write(fd, p, n);
+    ssize_t w = socket ? send(fd, p, n, MSG_NOSIGNAL) : write(fd, p, n);
     if (w < 0 && errno == EINTR) continue;
     if (w <= 0) return false;
     p += w;
@@ -463,7 +477,7 @@ bool WriteAll(int fd, const void* buf, size_t n) {
   int32_t fields[4] = {step, index, detail, err};
   record[0] = 'E';
   memcpy(record + 1, fields, sizeof fields);
-  WriteAll(p.sync, record, sizeof record);
+  WriteAll(p.sync, record, sizeof record, true);
   _exit(1);
 }
 
@@ -906,7 +920,7 @@ int LookUp(const Plan& p, int* err) {
   if (found < 0) Fail(p, kStepLookup, 0, 0, err);
   syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC);
   if (p.hold) {
-    if (!WriteAll(p.sync, "R", 1)) _exit(0);
+    if (!WriteAll(p.sync, "R", 1, true)) _exit(0);
     Await(p, 's');
   }
   if (p.seccomp && p.no_new_privs) LoadSeccomp(p);
@@ -957,7 +971,7 @@ int LookUp(const Plan& p, int* err) {
   int32_t value = pid;
   report[0] = 'P';
   memcpy(report + 1, &value, sizeof value);
-  WriteAll(p.sync, report, sizeof report);
+  WriteAll(p.sync, report, sizeof report, true);
   _exit(0);
 }
 

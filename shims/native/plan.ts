@@ -10,7 +10,7 @@ import { invalidArgument, notImplemented } from '../../lib/errdefs.js';
 import { native, type ContainerOp, type ContainerProcess } from '../../lib/native.js';
 import { parseMountOptions } from '../../services/diff/mounts.js';
 import { RootfsView } from './rootfs-view.js';
-import type { OciIdMappingJson, OciMountJson, OciProcessJson, OciSpecJson } from './spec-types.js';
+import type { OciIdMappingJson, OciLinuxJson, OciMountJson, OciProcessJson, OciSpecJson } from './spec-types.js';
 
 /** A namespace to join: its spec type, its CLONE_NEW* flag, the file to open. */
 export interface JoinPlan {
@@ -80,9 +80,12 @@ const procMountable = new Set([
 
 const ipcSysctls = new Set(['kernel.msgmax', 'kernel.msgmnb', 'kernel.msgmni', 'kernel.sem', 'kernel.shmall', 'kernel.shmmax', 'kernel.shmmni', 'kernel.shm_rmid_forced']);
 
+let kernelLastCap: number | undefined;
+
 /** The running kernel's highest capability number. */
 export function lastCap(): number {
-  return Number(fs.readFileSync('/proc/sys/kernel/cap_last_cap', 'utf8').trim());
+  kernelLastCap ??= Number(fs.readFileSync('/proc/sys/kernel/cap_last_cap', 'utf8').trim());
+  return kernelLastCap;
 }
 
 /** The init's plan. bundle: the bundle directory; the rootfs is already mounted at spec.root.path in it. */
@@ -244,7 +247,7 @@ export function planInit(spec: OciSpecJson, bundle: string, opts: { noPivotRoot?
     root: new RootfsView(rootfs),
     setgroups: true,
     mountConsole: true,
-    seccompFlags: seccompFlags(linux.seccomp?.flags),
+    seccompFlags: seccompFlags(linux.seccomp),
   });
   return { rootfs, cloneFlags, join, idMaps, ops, process };
 }
@@ -490,8 +493,10 @@ function propagationFlags(word: string, field: string): number {
   return f >>> 0;
 }
 
-function seccompFlags(names: readonly string[] | undefined): number {
+function seccompFlags(seccomp: OciLinuxJson['seccomp']): number {
   const c = native().containerConstants;
+  if (seccomp?.listenerPath) throw notImplemented('linux.seccomp.listenerPath: seccomp user notification is not supported by the native backend');
+  const names = seccomp?.flags;
   const known: Record<string, number> = {
     SECCOMP_FILTER_FLAG_TSYNC: c.SECCOMP_FILTER_FLAG_TSYNC,
     SECCOMP_FILTER_FLAG_LOG: c.SECCOMP_FILTER_FLAG_LOG,

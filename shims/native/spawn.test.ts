@@ -11,6 +11,7 @@ import { defaultSpec } from '../../lib/oci/default-spec.js';
 import { native } from '../../lib/native.js';
 import { mountsUnder } from '../../test/harness/mounts.js';
 import { haveBusybox, makeBusyboxRoot } from '../../test/harness/shim.js';
+import { children } from '../reaper.js';
 import type { OciProcessJson, OciSpecJson } from './spec-types.js';
 import { spawnExec, spawnInit, type SpawnedProcess, type SpawnOptions } from './spawn.js';
 
@@ -307,6 +308,57 @@ describe.skipIf(!asRoot || !haveBusybox)('spawnInit', () => {
     expect(() => spawnInit(spec, bundle, { stdio: ['null', 'null', 'null'] })).toThrow(expect.objectContaining({ kind: 'invalid-argument', message: 'filesystem "proc" must be mounted on ordinary directory' }));
   });
 
+  it("joins another container's namespaces by path, its pid namespace through an intermediate process", async () => {
+    const first = bundleWith((s) => {
+      s.process!.args = ['sleep', '1000'];
+    });
+    const sandbox = track(spawnInit(first.spec, first.bundle, { stdio: ['null', 'null', 'null'] }));
+    sandbox.proceed();
+    await sandbox.ready();
+    await sandbox.release();
+    const { bundle, spec } = bundleWith((s) => {
+      s.hostname = undefined;
+      s.linux!.namespaces = [
+        { type: 'pid', path: `/proc/${sandbox.pid}/ns/pid` },
+        { type: 'network', path: `/proc/${sandbox.pid}/ns/net` },
+        { type: 'ipc', path: `/proc/${sandbox.pid}/ns/ipc` },
+        { type: 'uts' },
+        { type: 'mount' },
+      ];
+      s.process!.args = ['sh', '-c', 'echo pid=$$; cat /proc/1/cmdline; echo; for n in pid net ipc uts; do /bin/busybox readlink /proc/self/ns/$n; done'];
+    });
+    const { out, status: code } = await run(spec, bundle);
+    expect(code).toBe(0);
+    const lines = out.split('\n');
+    expect(lines[0]).not.toBe('pid=1');
+    expect(lines[1]).toBe('sleep\u00001000\u0000');
+    for (const n of ['pid', 'net', 'ipc']) expect(out).toContain(fs.readlinkSync(`/proc/${sandbox.pid}/ns/${n}`));
+    expect(out).not.toContain(fs.readlinkSync(`/proc/${sandbox.pid}/ns/uts`));
+  });
+
+  it('fails at once when a namespace cannot be joined, and leaves no intermediate process behind', () => {
+    let notNamespace = '';
+    const { bundle, spec } = bundleWith((s, { rootfs }) => {
+      notNamespace = path.join(rootfs, 'bin', 'busybox');
+      s.linux!.namespaces![4] = { type: 'network', path: notNamespace };
+    });
+    const before = children();
+    expect(() => spawnInit(spec, bundle, { stdio: ['null', 'null', 'null'] })).toThrow(
+      expect.objectContaining({ kind: 'unknown', message: `join network namespace ${notNamespace}: EINVAL (invalid argument)` }),
+    );
+    expect(children()).toEqual(before);
+  });
+
+  it('makes the root shared when rootfsPropagation says so', async () => {
+    const { bundle, spec } = bundleWith((s) => {
+      s.linux!.rootfsPropagation = 'rshared';
+      s.process!.args = ['sh', '-c', 'cat /proc/self/mountinfo'];
+    });
+    const { out, status: code } = await run(spec, bundle);
+    expect(code).toBe(0);
+    expect(out.split('\n').find((l) => l.split(' ')[4] === '/')).toMatch(/ shared:\d+/);
+  });
+
   it('moves the root and chroots with noPivotRoot', async () => {
     const { bundle, spec } = bundleWith((s) => {
       s.process!.args = ['sh', '-c', 'echo pid=$$; ls /'];
@@ -341,7 +393,7 @@ describe.skipIf(!asRoot || !haveBusybox)('spawnInit', () => {
       await done;
       stream.destroy();
       expect(text).toMatch(/^\/dev\/pts\/0\r\n30 100\r\n/);
-      expect(text).toMatch(/\/dev\/console/);
+      expect(text).toMatch(/^c.* 136, +0 .*\/dev\/console\r$/m); // the pty, bound on it
     } finally {
       fs.closeSync(listener);
       fs.rmSync(socketPath, { force: true });
@@ -449,6 +501,31 @@ describe.skipIf(!asRoot || !haveBusybox)('spawnExec', () => {
     expect(out.split('\n')[0]!.trim().split(/\s+/)).toEqual(['0', '100000', '65536']);
     expect(out).toContain(fs.readlinkSync(`/proc/${init.pid}/ns/user`));
     expect(status(out).Uid).toBe('1000\t1000\t1000\t1000');
+  });
+
+  it('gives an exec with a terminal its own pty from the container', async () => {
+    const { init, spec } = await startInit();
+    const socketPath = path.join(dirs.at(-1)!, 'exec-console.sock');
+    const listener = native().consoleSocket(socketPath);
+    try {
+      const p = track(spawnExec(init.pid, { ...spec.process!, terminal: true, args: ['sh', '-c', 'tty; echo pid=$$'] }, { stdio: ['null', 'null', 'null'], consoleSocket: socketPath }));
+      p.proceed();
+      await p.ready();
+      const stream = new tty.ReadStream(native().receiveFd(listener));
+      let text = '';
+      stream.on('data', (b: Buffer) => (text += b.toString()));
+      const done = new Promise<void>((resolve) => {
+        stream.on('error', () => resolve());
+        stream.on('close', () => resolve());
+      });
+      expect(await reap(p.pid)).toBe(0);
+      await done;
+      stream.destroy();
+      expect(text).toMatch(/^\/dev\/pts\/0\r\npid=\d+\r\n$/);
+    } finally {
+      fs.closeSync(listener);
+      fs.rmSync(socketPath, { force: true });
+    }
   });
 
   it("fails with runc's words when the executable is missing", async () => {

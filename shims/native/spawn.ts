@@ -58,13 +58,13 @@ function launch(what: Launch, opts: SpawnOptions): SpawnedProcess {
   if (p.terminal && opts.consoleSocket === undefined) throw invalidArgument('process.terminal needs a console socket');
   if (!p.terminal && opts.consoleSocket !== undefined) throw invalidArgument('a console socket needs process.terminal');
   const opened: number[] = [];
-  const open = (file: string, flags: string, what: string) => {
+  const open = (file: string, flags: string, purpose: string) => {
     try {
       const fd = fs.openSync(file, flags);
       opened.push(fd);
       return fd;
     } catch (err) {
-      throw invalidArgument(`${what} ${file}: ${(err as Error).message}`, err);
+      throw invalidArgument(`${purpose} ${file}: ${(err as Error).message}`, err);
     }
   };
   try {
@@ -73,7 +73,12 @@ function launch(what: Launch, opts: SpawnOptions): SpawnedProcess {
     const join = what.join.map((j) => ({ fd: open(j.path, 'r', `${j.type} namespace`), type: j.flag }));
     let console: { socket: number; rows: number; cols: number; mount: boolean } | undefined;
     if (opts.consoleSocket !== undefined) {
-      const socket = native().connectUnix(opts.consoleSocket);
+      let socket: number;
+      try {
+        socket = native().connectUnix(opts.consoleSocket);
+      } catch (err) {
+        throw new CtrdError('unknown', `console socket ${opts.consoleSocket}: ${(err as Error).message}`, { cause: err });
+      }
       opened.push(socket);
       console = { socket, rows: p.consoleSize?.rows ?? 0, cols: p.consoleSize?.cols ?? 0, mount: p.mountConsole };
     }
