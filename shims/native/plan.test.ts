@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { defaultSpec } from '../../cli/ctrctl/spec.js';
+import { defaultSpec } from '../../lib/oci/default-spec.js';
 import { native, type ContainerOp } from '../../lib/native.js';
 import { executableCandidates, planExec, planInit } from './plan.js';
 import type { OciSpecJson } from './spec-types.js';
