@@ -82,8 +82,8 @@ export async function serve(flags: ShimFlags): Promise<void> {
       exit,
       backend: (o) =>
         o.binary === nativeRuntimeName
-          ? new NativeRuntime({ namespace: flags.namespace, log })
-          : new OciRuntime({ binary: o.binary, root: o.root, logFile: path.join(o.bundle, 'log.json'), hideUnifiedCgroup: hybrid && isCrun(o.binary) }, reaper, log),
+          ? new NativeRuntime({ namespace: flags.namespace, log: o.log })
+          : new OciRuntime({ binary: o.binary, root: o.root, logFile: path.join(o.bundle, 'log.json'), hideUnifiedCgroup: hybrid && isCrun(o.binary) }, reaper, o.log),
     });
     register(srv, group);
     await srv.listen(address);

@@ -45,7 +45,7 @@ import { ProcessIO, type IOContext, type StdioPaths } from './stdio.js';
 export const shimVersion = 'ctrd-shim-v2';
 
 /** How the backend is chosen from the runtime options of Create. */
-export type BackendFactory = (opts: { binary: string; root: string; bundle: string }) => Backend;
+export type BackendFactory = (opts: { binary: string; root: string; bundle: string; log: ShimLogger }) => Backend;
 
 export interface ServiceOptions {
   id: string;
@@ -170,6 +170,7 @@ export class TaskService {
       binary,
       root: runtimeRoot,
       bundle,
+      log: this.log,
     });
     const paths: StdioPaths = { stdin: req.stdin, stdout: req.stdout, stderr: req.stderr, terminal: req.terminal };
     const init = new Proc('', paths);
