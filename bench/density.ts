@@ -5,7 +5,7 @@
 // and container with stock ctr (task kill -s 9, task rm, c rm) and checks that nothing is left: no shim of
 // that daemon, no mount under its dirs, no runc state. Reports per-shim median, mean and total per daemon,
 // ctrd's ÷ containerd's, and the daemons' memory idle, with K running, and after.
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -45,6 +45,12 @@ export interface DensitySide {
   rss: ShimFigure;
   /** Every shim's figures, KiB. */
   perShim: Memory[];
+  /**
+   * Per container, KiB: the shims' PSS and private memory summed and divided by K (one shim per container,
+   * or one shared by many), and the drop of the host's MemAvailable from before the first start to all K
+   * running, divided by K (the containers' own processes, the kernel's namespaces, cgroups and mounts included).
+   */
+  perContainer: { pss: number; private: number; memAvailable: number };
   daemon: { idle: Memory; running: Memory; after: Memory };
   /** Wall seconds to start the K containers, and to kill and remove them. */
   startSec: number;
@@ -66,7 +72,17 @@ export interface DensityResult {
   info: PairInfo;
   sides: Record<SideName, DensitySide>;
   /** ctrd's ÷ containerd's (> 1: ctrd's use more). */
-  ratio: { pssMedian: number; pssTotal: number; privateMedian: number; privateTotal: number; daemonRunningPss: number; startSec: number };
+  ratio: {
+    pssMedian: number;
+    pssTotal: number;
+    privateMedian: number;
+    privateTotal: number;
+    daemonRunningPss: number;
+    startSec: number;
+    perContainerPss: number;
+    perContainerPrivate: number;
+    perContainerMemAvailable: number;
+  };
 }
 
 function addOptions(cmd: Command): void {
@@ -125,6 +141,7 @@ async function oneSide(pair: Pair, side: Side, p: DensityParams, progress: (line
   const ids = Array.from({ length: p.containers }, (_, i) => `${pair.token}-${side.name}-d${i}`);
   const runtime = side.name === 'ctrd' ? pair.ctrdRuntimeArgs : [];
   const idle = memoryOf(side.pid);
+  const available0 = memAvailableKiB();
   const opMs = new Map<Op, number[]>(ops.map((o) => [o, []]));
   /** One ctr command, timed; fails the run if ctr fails. */
   const ctr = async (op: Op, args: string[], id: string) => {
@@ -159,6 +176,11 @@ async function oneSide(pair: Pair, side: Side, p: DensityParams, progress: (line
   }
   const perShim = shims.map(memoryOf);
   const running = memoryOf(side.pid);
+  const perContainer = {
+    pss: sum(perShim.map((m) => m.pssKiB)) / p.containers,
+    private: sum(perShim.map((m) => m.privateKiB)) / p.containers,
+    memAvailable: (available0 - memAvailableKiB()) / p.containers,
+  };
   progress(`${side.name}: ${shims.length} shims, median PSS ${(median(perShim.map((m) => m.pssKiB)) / 1024).toFixed(2)} MiB; removing the containers`);
 
   const t1 = performance.now();
@@ -183,7 +205,8 @@ async function oneSide(pair: Pair, side: Side, p: DensityParams, progress: (line
   const teardownSec = (performance.now() - t1) / 1000;
 
   // Nothing left: no shim, no mount, no task or container, no runc state.
-  await waitFor(`${side.name}'s shims to exit`, () => shimsOf(side.address).length === 0, 15_000).catch(() => {
+  // ctrd keeps an emptied shared shim for its idle_timeout (10 s by default).
+  await waitFor(`${side.name}'s shims to exit`, () => shimsOf(side.address).length === 0, 30_000).catch(() => {
     throw new Error(`${side.name}: shims ${shimsOf(side.address).join(', ')} still running after every container was removed`);
   });
   const mounts = mountsUnder(side.dir);
@@ -208,6 +231,7 @@ async function oneSide(pair: Pair, side: Side, p: DensityParams, progress: (line
     private: figure(perShim.map((m) => m.privateKiB)),
     rss: figure(perShim.map((m) => m.rssKiB)),
     perShim,
+    perContainer,
     daemon: { idle, running, after },
     startSec,
     teardownSec,
@@ -236,6 +260,9 @@ export async function runDensity(p: DensityParams, progress: (line: string) => v
         privateTotal: ctrd.private.total / containerd.private.total,
         daemonRunningPss: ctrd.daemon.running.pssKiB / containerd.daemon.running.pssKiB,
         startSec: ctrd.startSec / containerd.startSec,
+        perContainerPss: ctrd.perContainer.pss / containerd.perContainer.pss,
+        perContainerPrivate: ctrd.perContainer.private / containerd.perContainer.private,
+        perContainerMemAvailable: ctrd.perContainer.memAvailable / containerd.perContainer.memAvailable,
       },
     };
   });
@@ -276,6 +303,13 @@ export function formatDensity(r: DensityResult): string {
       ['ratio ctrd ÷ containerd', '', f(r.ratio.pssMedian), '', f(r.ratio.pssTotal), f(r.ratio.privateMedian), '', f(r.ratio.privateTotal), '', f(r.ratio.startSec), ''],
     ]),
     '',
+    `Per container, MiB: the shims' memory summed ÷ ${k}, and the host's MemAvailable drop from none to ${k} running ÷ ${k}`,
+    table([
+      ['', 'shim PSS', 'shim private', 'MemAvailable drop'],
+      ...(['ctrd', 'containerd'] as const).map((n) => [n, mib(r.sides[n].perContainer.pss), mib(r.sides[n].perContainer.private), mib(r.sides[n].perContainer.memAvailable)]),
+      ['ratio ctrd ÷ containerd', f(r.ratio.perContainerPss), f(r.ratio.perContainerPrivate), f(r.ratio.perContainerMemAvailable)],
+    ]),
+    '',
     `The daemon process itself, MiB RSS / PSS / private: idle (image pulled), with ${k} running, after removing them; ratio of PSS running ${f(r.ratio.daemonRunningPss)}`,
     table([['', 'idle', `${k} running`, 'after'], daemonRow('ctrd', r.sides.ctrd), daemonRow('containerd', r.sides.containerd)]),
     '',
@@ -297,3 +331,8 @@ export const densityBenchmark = {
   run: (flags: Record<string, unknown>, progress: (line: string) => void) => runDensity(paramsFrom(flags), progress),
   format: formatDensity,
 };
+
+function memAvailableKiB(): number {
+  const m = /^MemAvailable:\s+(\d+) kB$/m.exec(readFileSync('/proc/meminfo', 'utf8'));
+  return m ? Number(m[1]) : NaN;
+}

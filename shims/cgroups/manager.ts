@@ -134,7 +134,9 @@ export class Cgroup {
     if (r.pids?.limit !== undefined) this.write('pids', 'pids.max', r.pids.limit <= 0 ? 'max' : r.pids.limit);
     if (r.blockIO?.weight) this.write('blkio', 'blkio.weight', r.blockIO.weight);
     if (r.devices) {
-      for (const d of r.devices) this.write('devices', d.allow ? 'devices.allow' : 'devices.deny', deviceRule(d));
+      // The spec's rules (containerd's default denies everything), then the devices every container gets,
+      // as runc adds them: the spec's /dev nodes must stay usable, and mknod of any node is allowed.
+      for (const d of [...r.devices, ...alwaysAllowedDevices]) this.write('devices', d.allow ? 'devices.allow' : 'devices.deny', deviceRule(d));
     }
   }
 
@@ -190,6 +192,7 @@ export class Cgroup {
 
   /** SIGKILLs every process in it (frozen meanwhile on v1, so none forks away), and waits for it to empty. */
   async killAll(): Promise<void> {
+    if (this.procs().length === 0) return;
     const frozen = this.dirs.has('freezer') || this.v2;
     if (frozen) await this.freeze(true).catch(() => undefined);
     for (const pid of this.procs()) {
@@ -219,6 +222,24 @@ export class Cgroup {
     }
   }
 }
+
+/** runc's AllowedDevices: mknod of any node; null, zero, full, random, urandom, tty, console, ptmx, the ptys, tun. */
+const alwaysAllowedDevices = [
+  { allow: true, type: 'c', access: 'm' },
+  { allow: true, type: 'b', access: 'm' },
+  ...[
+    [1, 3],
+    [1, 5],
+    [1, 7],
+    [1, 8],
+    [1, 9],
+    [5, 0],
+    [5, 1],
+    [5, 2],
+    [136, -1],
+    [10, 200],
+  ].map(([major, minor]) => ({ allow: true, type: 'c', major, minor, access: 'rwm' })),
+];
 
 /** "c 1:3 rwm" as the v1 devices files take it; a missing type, major or minor is "all". */
 function deviceRule(d: { type?: string; major?: number; minor?: number; access?: string }): string {

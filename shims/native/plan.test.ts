@@ -192,7 +192,7 @@ describe('planInit', () => {
         s.process!.user = { uid: 33, gid: 33, additionalGids: [4], umask: 0o077 };
         s.process!.env = ['PATH=/usr/bin::/bin'];
         s.process!.args = ['nginx', '-g', 'daemon off;'];
-        s.process!.capabilities = { bounding: ['CAP_CHOWN', 'CAP_CHECKPOINT_RESTORE'], effective: [], permitted: ['CAP_NET_BIND_SERVICE'], ambient: ['CAP_NET_BIND_SERVICE'] };
+        s.process!.capabilities = { bounding: ['CAP_CHOWN', 'CAP_CHECKPOINT_RESTORE'], effective: [], permitted: ['CAP_NET_BIND_SERVICE', 'CAP_KILL'], inheritable: ['CAP_NET_BIND_SERVICE'], ambient: ['CAP_NET_BIND_SERVICE', 'CAP_KILL'] };
         s.process!.rlimits = [{ type: 'RLIMIT_NOFILE', soft: 1024, hard: 18446744073709551615 }];
         s.process!.oomScoreAdj = -100;
       }),
@@ -203,8 +203,9 @@ describe('planInit', () => {
     expect(p.capabilities).toEqual({
       bounding: 2 ** 0 + (lastCap >= 40 ? 2 ** 40 : 0),
       effective: 0,
-      permitted: 2 ** 10,
-      inheritable: 0,
+      permitted: 2 ** 10 + 2 ** 5,
+      inheritable: 2 ** 10,
+      // CAP_KILL is not inheritable: the kernel would refuse it as ambient, so it is left out as runc leaves it.
       ambient: 2 ** 10,
       lastCap,
     });

@@ -569,12 +569,17 @@ export function planProcess(process: OciProcessJson, where: string, ctx: Process
       for (const bit of bits) value += 2 ** bit;
       return value;
     };
+    const permitted = mask('permitted');
+    const inheritable = mask('inheritable');
     capabilities = {
       bounding: mask('bounding'),
       effective: mask('effective'),
-      permitted: mask('permitted'),
-      inheritable: mask('inheritable'),
-      ambient: mask('ambient'),
+      permitted,
+      inheritable,
+      // The kernel raises an ambient capability only if it is permitted and inheritable too; runc tries the
+      // others, warns and goes on (`runc spec` asks for ambient ones it leaves out of inheritable), so they are
+      // left out here. Masks go past 32 bits: BigInt for the intersection.
+      ambient: Number(BigInt(mask('ambient')) & BigInt(permitted) & BigInt(inheritable)),
       lastCap: last,
     };
   }

@@ -12,6 +12,7 @@ import { startRegistry, type TestRegistry } from '../harness/registry.js';
 import { ctrdShimBinary } from '../harness/shim.js';
 import { cgroupsOf, parentOf, removeNamespaceCgroups, runcBinary, runLeftovers, shimsOf } from '../harness/tasks.js';
 import { mountsUnder } from '../harness/mounts.js';
+import { isCgroup2 } from '../../shims/cgroups/paths.js';
 import { describeTaskFlows } from './task-flows.js';
 
 const root = process.getuid?.() === 0;
@@ -92,6 +93,60 @@ describe.skipIf(!root || !haveCrun)("ctrd's shim as the default io.containerd.ru
     expect((await d.ctr(['containers', 'rm', 'v2'], { namespace: ns })).code).toBe(0);
     await waitFor('the shim to exit', () => shimsOf(d.address).length === 0);
   }, 90_000);
+});
+
+describe.skipIf(!root)('the native backend, from inside its containers, through stock ctr', () => {
+  let d: TestDaemon;
+  let reg: TestRegistry;
+  let image: string;
+  const ns = `shim-native-${process.pid}`;
+  const run = (args: string[]) => d.ctr(['run', '--rm', '--fifo-dir', path.join(d.dir, 'fifo'), ...args], { namespace: ns, timeoutMs: 60_000 });
+
+  beforeAll(async () => {
+    [d, reg] = await Promise.all([new TestDaemon().start(), startRegistry()]);
+    image = (await pushBusybox(reg)).latest.ref;
+    const pull = await d.ctr(['images', 'pull', '--plain-http', image], { namespace: ns, timeoutMs: 60_000 });
+    expect(pull.code, pull.stderr).toBe(0);
+  }, 120_000);
+
+  afterAll(async () => {
+    if (d) for (const pid of shimsOf(d.address)) process.kill(pid, 'SIGKILL');
+    await reg?.stop();
+    await d?.cleanup();
+    if (d) expect(runLeftovers(d.address, ns, ['n1', 'n2', 'n3'])).toEqual([]);
+    expect(cgroupsOf(ns)).toEqual([]);
+    expect(removeNamespaceCgroups(ns)).toEqual([]);
+  });
+
+  it("sees its cgroup limits in its own cgroup files", async () => {
+    const files = isCgroup2() ? 'cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/cpu.max' : 'cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/cpu/cpu.cfs_quota_us';
+    const r = await run(['--memory-limit', String(48 << 20), '--cpus', '0.5', image, 'n1', 'sh', '-c', files]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout.trim().split(/\s+/)).toEqual(isCgroup2() ? [String(48 << 20), '50000', '100000'] : [String(48 << 20), '50000']);
+  }, 60_000);
+
+  it('runs ctr --seccomp with the filter on (Seccomp: 2) and ctr --read-only with a read-only root', async () => {
+    const r = await run(['--seccomp', '--read-only', image, 'n2', 'sh', '-c', 'grep ^Seccomp: /proc/self/status; touch /x 2>&1; true']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^Seccomp:\s+2$/m);
+    expect(r.stdout).toMatch(/Read-only file system/);
+  }, 60_000);
+
+  it('refuses an image whose /proc is a symlink out of the root, as runc does, and leaves nothing', async () => {
+    // A container whose rootfs has /proc -> / (the image made it): its snapshot is changed before the task starts.
+    expect((await d.ctr(['containers', 'create', image, 'n3', 'true'], { namespace: ns })).code).toBe(0);
+    const mounts = await d.ctr(['snapshots', 'mounts', '/tmp/m', 'n3'], { namespace: ns });
+    const upper = /upperdir=([^,\s]+)/.exec(mounts.stdout)?.[1];
+    expect(upper, mounts.stdout).toBeDefined();
+    fs.symlinkSync('/', path.join(upper!, 'proc'));
+    const r = await d.ctr(['tasks', 'start', 'n3'], { namespace: ns, timeoutMs: 60_000 });
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/must be mounted on ordinary directory/);
+    expect(shimsOf(d.address)).toEqual([]);
+    expect(cgroupsOf(ns)).toEqual([]);
+    expect(mountsUnder(d.state)).toEqual([]);
+    expect((await d.ctr(['containers', 'rm', 'n3'], { namespace: ns })).code).toBe(0);
+  }, 60_000);
 });
 
 describe.skipIf(!root || !runcBinary)('one ctrd shim for the tasks of a namespace', () => {
