@@ -118,11 +118,14 @@ describe.skipIf(!root)('the native backend, from inside its containers, through 
     expect(removeNamespaceCgroups(ns)).toEqual([]);
   });
 
-  it("sees its cgroup limits in its own cgroup files", async () => {
+  it('sees its cgroup limits in its own cgroup files (a cgroup mount, as CRI gives one)', async () => {
     const files = isCgroup2() ? 'cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/cpu.max' : 'cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/cpu/cpu.cfs_quota_us';
-    const r = await run(['--memory-limit', String(48 << 20), '--cpus', '0.5', image, 'n1', 'sh', '-c', files]);
+    const cgroupMount = 'type=cgroup,src=cgroup,dst=/sys/fs/cgroup,options=ro:nosuid:nodev:noexec';
+    const r = await run(['--memory-limit', String(48 << 20), '--cpus', '0.5', '--mount', cgroupMount, image, 'n1', 'sh', '-c', `${files}; touch /sys/fs/cgroup/x 2>&1; true`]);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout.trim().split(/\s+/)).toEqual(isCgroup2() ? [String(48 << 20), '50000', '100000'] : [String(48 << 20), '50000']);
+    const lines = r.stdout.trim().split('\n');
+    expect(lines.slice(0, -1).join(' ').split(/\s+/)).toEqual(isCgroup2() ? [String(48 << 20), '50000', '100000'] : [String(48 << 20), '50000']);
+    expect(lines.at(-1)).toMatch(/Read-only file system/);
   }, 60_000);
 
   it('runs ctr --seccomp with the filter on (Seccomp: 2) and ctr --read-only with a read-only root', async () => {
