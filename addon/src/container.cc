@@ -1081,13 +1081,7 @@ Napi::Value ConnectUnix(const Napi::CallbackInfo& info) {
   std::string path;
   if (!StringArg(info, 0, "path", &path)) return env.Undefined();
   struct sockaddr_un addr;
-  memset(&addr, 0, sizeof addr);
-  addr.sun_family = AF_UNIX;
-  if (path.size() >= sizeof addr.sun_path) {
-    ThrowErrno(env, ENAMETOOLONG, "connect", path);
-    return env.Undefined();
-  }
-  memcpy(addr.sun_path, path.c_str(), path.size());
+  if (!UnixAddress(env, path, "connect", &addr)) return env.Undefined();
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) {
     ThrowErrno(env, errno, "socket", path);

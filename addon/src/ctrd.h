@@ -3,6 +3,7 @@
 #pragma once
 
 #include <napi.h>
+#include <sys/un.h>
 
 #include <cstdint>
 #include <string>
@@ -19,6 +20,10 @@ bool UintArg(const Napi::CallbackInfo& info, size_t i, const char* name, uint64_
 bool BufferArg(const Napi::CallbackInfo& info, size_t i, const char* name, Napi::Buffer<uint8_t>* out);
 
 void InitContainer(Napi::Env env, Napi::Object exports);
+// Fills a unix socket address with path; throws ENAMETOOLONG (naming syscall) and returns false when path
+// does not fit in sun_path.
+bool UnixAddress(Napi::Env env, const std::string& path, const char* syscall, struct sockaddr_un* addr);
+
 void InitFs(Napi::Env env, Napi::Object exports);
 void InitMount(Napi::Env env, Napi::Object exports);
 void InitProc(Napi::Env env, Napi::Object exports);

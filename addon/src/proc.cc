@@ -67,13 +67,7 @@ Napi::Value ConsoleSocket(const Napi::CallbackInfo& info) {
   std::string path;
   if (!StringArg(info, 0, "path", &path)) return env.Undefined();
   struct sockaddr_un addr;
-  memset(&addr, 0, sizeof addr);
-  addr.sun_family = AF_UNIX;
-  if (path.size() >= sizeof addr.sun_path) {
-    ThrowErrno(env, ENAMETOOLONG, "bind", path);
-    return env.Undefined();
-  }
-  memcpy(addr.sun_path, path.c_str(), path.size());
+  if (!UnixAddress(env, path, "bind", &addr)) return env.Undefined();
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd < 0) {
     ThrowErrno(env, errno, "socket", path);
@@ -165,6 +159,17 @@ Napi::Value Eventfd(const Napi::CallbackInfo& info) {
 }
 
 }  // namespace
+
+bool UnixAddress(Napi::Env env, const std::string& path, const char* syscall, struct sockaddr_un* addr) {
+  memset(addr, 0, sizeof *addr);
+  addr->sun_family = AF_UNIX;
+  if (path.size() >= sizeof addr->sun_path) {
+    ThrowErrno(env, ENAMETOOLONG, syscall, path);
+    return false;
+  }
+  memcpy(addr->sun_path, path.c_str(), path.size());
+  return true;
+}
 
 void InitProc(Napi::Env env, Napi::Object exports) {
   exports.Set("setChildSubreaper", Napi::Function::New(env, SetChildSubreaper, "setChildSubreaper"));

@@ -35,6 +35,25 @@ const shimsLogged = (log: string) =>
     .filter((l) => l.includes('"task created"'))
     .map((l) => (JSON.parse(l) as { shim: string }).shim);
 
+/** A daemon (the tests' config unless args bring one) and a registry, the busybox image pulled into ns. */
+async function startDaemon(ns: string, args: string[] = []): Promise<{ d: TestDaemon; reg: TestRegistry; image: string }> {
+  const [d, reg] = await Promise.all([new TestDaemon(args).start(), startRegistry()]);
+  const image = (await pushBusybox(reg)).latest.ref;
+  const pull = await d.ctr(['images', 'pull', '--plain-http', image], { namespace: ns, timeoutMs: 60_000 });
+  expect(pull.code, pull.stderr).toBe(0);
+  return { d, reg, image };
+}
+
+/** Stops them, and checks that the tasks ids of ns left no runtime state, socket or cgroup. */
+async function stopDaemon(d: TestDaemon | undefined, reg: TestRegistry | undefined, ns: string, ids: string[]): Promise<void> {
+  if (d) for (const pid of shimsOf(d.address)) process.kill(pid, 'SIGKILL');
+  await reg?.stop();
+  await d?.cleanup();
+  if (d) expect(runLeftovers(d.address, ns, ids)).toEqual([]);
+  expect(cgroupsOf(ns)).toEqual([]);
+  expect(removeNamespaceCgroups(ns)).toEqual([]);
+}
+
 describe.skipIf(!root)("ctrd's shim with its native backend", () => {
   describeTaskFlows("ctrd's shim (native)", { runArgs: ['--runtime', ctrdShimBinary], runtime: ctrdShimBinary, heavy: true, sharedShim: true });
 });
@@ -54,20 +73,10 @@ describe.skipIf(!root || !haveCrun)("ctrd's shim as the default io.containerd.ru
   const ns = `shim-runcv2-${process.pid}`;
 
   beforeAll(async () => {
-    [d, reg] = await Promise.all([new TestDaemon().start(), startRegistry()]);
-    image = (await pushBusybox(reg)).latest.ref;
-    const pull = await d.ctr(['images', 'pull', '--plain-http', image], { namespace: ns, timeoutMs: 60_000 });
-    expect(pull.code, pull.stderr).toBe(0);
+    ({ d, reg, image } = await startDaemon(ns));
   }, 120_000);
 
-  afterAll(async () => {
-    if (d) for (const pid of shimsOf(d.address)) process.kill(pid, 'SIGKILL');
-    await reg?.stop();
-    await d?.cleanup();
-    if (d) expect(runLeftovers(d.address, ns, ['v1', 'v2'])).toEqual([]);
-    expect(cgroupsOf(ns)).toEqual([]);
-    expect(removeNamespaceCgroups(ns)).toEqual([]);
-  });
+  afterAll(() => stopDaemon(d, reg, ns, ['v1', 'v2']));
 
   it('ctr run --runc-binary crun goes through ctrd\'s shim to crun', async () => {
     const r = await d.ctr(['run', '--rm', '--fifo-dir', path.join(d.dir, 'fifo'), '--runc-binary', 'crun', image, 'v1', 'sh', '-c', 'echo via crun; exit 4'], {
@@ -103,20 +112,10 @@ describe.skipIf(!root)('the native backend, from inside its containers, through 
   const run = (args: string[]) => d.ctr(['run', '--rm', '--fifo-dir', path.join(d.dir, 'fifo'), ...args], { namespace: ns, timeoutMs: 60_000 });
 
   beforeAll(async () => {
-    [d, reg] = await Promise.all([new TestDaemon().start(), startRegistry()]);
-    image = (await pushBusybox(reg)).latest.ref;
-    const pull = await d.ctr(['images', 'pull', '--plain-http', image], { namespace: ns, timeoutMs: 60_000 });
-    expect(pull.code, pull.stderr).toBe(0);
+    ({ d, reg, image } = await startDaemon(ns));
   }, 120_000);
 
-  afterAll(async () => {
-    if (d) for (const pid of shimsOf(d.address)) process.kill(pid, 'SIGKILL');
-    await reg?.stop();
-    await d?.cleanup();
-    if (d) expect(runLeftovers(d.address, ns, ['n1', 'n2', 'n3'])).toEqual([]);
-    expect(cgroupsOf(ns)).toEqual([]);
-    expect(removeNamespaceCgroups(ns)).toEqual([]);
-  });
+  afterAll(() => stopDaemon(d, reg, ns, ['n1', 'n2', 'n3']));
 
   it('sees its cgroup limits in its own cgroup files (a cgroup mount, as CRI gives one)', async () => {
     const files = isCgroup2() ? 'cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/cpu.max' : 'cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/cpu/cpu.cfs_quota_us';
@@ -172,20 +171,10 @@ describe.skipIf(!root || !runcBinary)('one ctrd shim for the tasks of a namespac
   beforeAll(async () => {
     // An emptied shim stays 2 s for the next task.
     fs.writeFileSync(config, `version = 2\n[runtimes."io.containerd.runc.v2"]\nshim = ${JSON.stringify(ctrdShimBinary)}\ngroup = "namespace"\nidle_timeout = 2\n`);
-    [d, reg] = await Promise.all([new TestDaemon(['--config', config]).start(), startRegistry()]);
-    image = (await pushBusybox(reg)).latest.ref;
-    const pull = await d.ctr(['images', 'pull', '--plain-http', image], { namespace: ns, timeoutMs: 60_000 });
-    expect(pull.code, pull.stderr).toBe(0);
+    ({ d, reg, image } = await startDaemon(ns, ['--config', config]));
   }, 120_000);
 
-  afterAll(async () => {
-    if (d) for (const pid of shimsOf(d.address)) process.kill(pid, 'SIGKILL');
-    await reg?.stop();
-    await d?.cleanup();
-    if (d) expect(runLeftovers(d.address, ns, ['g1', 'g2', 'g3', 'g4'])).toEqual([]);
-    expect(cgroupsOf(ns)).toEqual([]);
-    expect(removeNamespaceCgroups(ns)).toEqual([]);
-  });
+  afterAll(() => stopDaemon(d, reg, ns, ['g1', 'g2', 'g3', 'g4']));
 
   it('runs two tasks in one shim, keeps it while one is left, reuses it while idle, then shuts it down', async () => {
     for (const id of ['g1', 'g2']) expect((await run(['-d', '--runc-binary', 'runc', image, id, 'sleep', '1000'])).code).toBe(0);
