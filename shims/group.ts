@@ -19,10 +19,10 @@ export type GroupOptions = Omit<ServiceOptions, 'id' | 'log' | 'gone'> & {
   emptyTtlMs?: number;
 };
 
-interface Member {
-  service: TaskService;
-  /** The bundle's `log` FIFO, where this task's lines go (the daemon reads it with the task's ids). */
-  logFd: number | undefined;
+class Member {
+  service!: TaskService;
+  /** The bundle's `log` FIFO, where this task's lines go (the daemon reads it with the task's ids); undefined once closed. */
+  constructor(public logFd: number | undefined) {}
 }
 
 export class TaskGroup {
@@ -46,11 +46,10 @@ export class TaskGroup {
   async create(req: CreateTaskRequest): Promise<{ pid: number }> {
     if (this.members.has(req.id)) throw alreadyExists(`task ${req.id} already exists`);
     const logFd = openLogFifo(req.bundle);
-    const log = logFd === undefined ? this.o.log.child({ id: req.id }) : createShimLogger({ level: this.o.logLevel, fd: logFd, bindings: { ns: this.o.namespace, id: req.id } });
-    const member: Member = {
-      logFd,
-      service: new TaskService({ ...this.o, id: req.id, log, gone: () => this.remove(req.id, member) }),
-    };
+    // Lines logged after the task is gone (a late exit) are dropped: its fd number may be another file's by then.
+    const member = new Member(logFd);
+    const log = logFd === undefined ? this.o.log.child({ id: req.id }) : createShimLogger({ level: this.o.logLevel, fd: () => member.logFd, bindings: { ns: this.o.namespace, id: req.id } });
+    member.service = new TaskService({ ...this.o, id: req.id, log, gone: () => this.remove(req.id, member) });
     this.members.set(req.id, member);
     this.disarmEmptyTimer();
     try {
@@ -76,6 +75,7 @@ export class TaskGroup {
     if (this.members.get(id) !== member) return;
     this.members.delete(id);
     if (member.logFd !== undefined) fs.closeSync(member.logFd);
+    member.logFd = undefined;
     if (this.members.size === 0) this.armEmptyTimer();
   }
 

@@ -22,12 +22,15 @@ function serialize(value: unknown): unknown {
   return value;
 }
 
-export function createShimLogger(opts: { level: Level; fd?: number; bindings?: Record<string, unknown> }): ShimLogger {
+/** fd: where lines go (default stderr), or a function giving it, undefined once it is closed (lines are dropped). */
+export function createShimLogger(opts: { level: Level; fd?: number | (() => number | undefined); bindings?: Record<string, unknown> }): ShimLogger {
   const min = levels[opts.level];
-  const fd = opts.fd ?? 2;
+  const target = opts.fd ?? 2;
   const make = (bindings: Record<string, unknown>): ShimLogger => {
     const write = (level: Level, fields: Record<string, unknown>, msg: string) => {
       if (levels[level] < min) return;
+      const fd = typeof target === 'function' ? target() : target;
+      if (fd === undefined) return;
       const record: Record<string, unknown> = { level: levels[level], time: Date.now(), pid: process.pid, name: 'ctrd-shim', ...bindings };
       for (const [k, v] of Object.entries(fields)) record[k] = serialize(v);
       record.msg = msg;
