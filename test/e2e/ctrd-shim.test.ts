@@ -10,7 +10,7 @@ import { TestDaemon, waitFor } from '../harness/daemon.js';
 import { pushBusybox } from '../harness/images.js';
 import { startRegistry, type TestRegistry } from '../harness/registry.js';
 import { ctrdShimBinary } from '../harness/shim.js';
-import { cgroupsOf, parentOf, removeNamespaceCgroups, runcBinary, runLeftovers, shimsOf } from '../harness/tasks.js';
+import { cgroupsOf, parentOf, runcBinary, shimsOf, stopTaskDaemon } from '../harness/tasks.js';
 import { mountsUnder } from '../harness/mounts.js';
 import { isCgroup2 } from '../../shims/cgroups/paths.js';
 import { describeTaskFlows } from './task-flows.js';
@@ -44,16 +44,6 @@ async function startDaemon(ns: string, args: string[] = []): Promise<{ d: TestDa
   return { d, reg, image };
 }
 
-/** Stops them, and checks that the tasks ids of ns left no runtime state, socket or cgroup. */
-async function stopDaemon(d: TestDaemon | undefined, reg: TestRegistry | undefined, ns: string, ids: string[]): Promise<void> {
-  if (d) for (const pid of shimsOf(d.address)) process.kill(pid, 'SIGKILL');
-  await reg?.stop();
-  await d?.cleanup();
-  if (d) expect(runLeftovers(d.address, ns, ids)).toEqual([]);
-  expect(cgroupsOf(ns)).toEqual([]);
-  expect(removeNamespaceCgroups(ns)).toEqual([]);
-}
-
 describe.skipIf(!root)("ctrd's shim with its native backend", () => {
   describeTaskFlows("ctrd's shim (native)", { runArgs: ['--runtime', ctrdShimBinary], runtime: ctrdShimBinary, heavy: true, sharedShim: true });
 });
@@ -76,7 +66,7 @@ describe.skipIf(!root || !haveCrun)("ctrd's shim as the default io.containerd.ru
     ({ d, reg, image } = await startDaemon(ns));
   }, 120_000);
 
-  afterAll(() => stopDaemon(d, reg, ns, ['v1', 'v2']));
+  afterAll(() => stopTaskDaemon(d, reg, ns, ['v1', 'v2']));
 
   it('ctr run --runc-binary crun goes through ctrd\'s shim to crun', async () => {
     const r = await d.ctr(['run', '--rm', '--fifo-dir', path.join(d.dir, 'fifo'), '--runc-binary', 'crun', image, 'v1', 'sh', '-c', 'echo via crun; exit 4'], {
@@ -115,7 +105,7 @@ describe.skipIf(!root)('the native backend, from inside its containers, through 
     ({ d, reg, image } = await startDaemon(ns));
   }, 120_000);
 
-  afterAll(() => stopDaemon(d, reg, ns, ['n1', 'n2', 'n3']));
+  afterAll(() => stopTaskDaemon(d, reg, ns, ['n1', 'n2', 'n3']));
 
   it('sees its cgroup limits in its own cgroup files (a cgroup mount, as CRI gives one)', async () => {
     const files = isCgroup2() ? 'cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/cpu.max' : 'cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/cpu/cpu.cfs_quota_us';
@@ -174,7 +164,7 @@ describe.skipIf(!root || !runcBinary)('one ctrd shim for the tasks of a namespac
     ({ d, reg, image } = await startDaemon(ns, ['--config', config]));
   }, 120_000);
 
-  afterAll(() => stopDaemon(d, reg, ns, ['g1', 'g2', 'g3', 'g4']));
+  afterAll(() => stopTaskDaemon(d, reg, ns, ['g1', 'g2', 'g3', 'g4']));
 
   it('runs two tasks in one shim, keeps it while one is left, reuses it while idle, then shuts it down', async () => {
     for (const id of ['g1', 'g2']) expect((await run(['-d', '--runc-binary', 'runc', image, id, 'sleep', '1000'])).code).toBe(0);

@@ -11,7 +11,7 @@ import { run, TestDaemon, waitFor, type CtrEvents } from '../harness/daemon.js';
 import { startRegistry, type TestRegistry } from '../harness/registry.js';
 import { pushBusybox, type PushedBusybox } from '../harness/images.js';
 import { mountsUnder } from '../harness/mounts.js';
-import { cgroupsOf, loggedShimPids, memoryLimit, openFds, parentOf, removeNamespaceCgroups, runLeftovers, shimsOf } from '../harness/tasks.js';
+import { cgroupsOf, loggedShimPids, memoryLimit, openFds, parentOf, shimsOf, stopTaskDaemon } from '../harness/tasks.js';
 import { expectKind, rejectionOf } from '../harness/errors.js';
 import { isAlive } from '../../lib/process.js';
 import { unary, type Clients } from '../../lib/grpc/client.js';
@@ -110,13 +110,7 @@ export function describeTaskFlows(label: string, o: TaskFlowOptions): void {
     afterAll(async () => {
       c?.close();
       await events?.stop();
-      // Only this daemon's shims, should a test have failed half-way.
-      if (d) for (const pid of shimsOf(d.address)) process.kill(pid, 'SIGKILL');
-      await reg?.stop();
-      await d?.cleanup();
-      if (d) expect(runLeftovers(d.address, ns, usedIds)).toEqual([]);
-      expect(cgroupsOf(ns)).toEqual([]);
-      expect(removeNamespaceCgroups(ns)).toEqual([]);
+      await stopTaskDaemon(d, reg, ns, usedIds);
     }, 60_000);
 
     it('runs echo with --rm: its output, exit 0, the shim events, nothing left', async () => {

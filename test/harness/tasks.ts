@@ -3,7 +3,10 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { expect } from 'vitest';
 import { cgroupRoot, isCgroup2 } from '../../shims/cgroups/paths.js';
+import type { TestDaemon } from './daemon.js';
+import type { TestRegistry } from './registry.js';
 
 export const goShim = '/usr/bin/containerd-shim-runc-v2';
 export const runcBinary = ['/usr/sbin/runc', '/usr/bin/runc'].find((p) => fs.existsSync(p));
@@ -115,4 +118,17 @@ export function parentOf(pid: number): number {
   const m = /^PPid:\s+(\d+)$/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
   if (!m) throw new Error(`no PPid in /proc/${pid}/status`);
   return Number(m[1]);
+}
+
+/**
+ * The end of a task test: this daemon's shims killed (should a test have failed half-way), the registry and
+ * daemon stopped, and nothing of the namespace's tasks ids left: no runtime state, socket or cgroup.
+ */
+export async function stopTaskDaemon(d: TestDaemon | undefined, reg: TestRegistry | undefined, ns: string, ids: Iterable<string>): Promise<void> {
+  if (d) for (const pid of shimsOf(d.address)) process.kill(pid, 'SIGKILL');
+  await reg?.stop();
+  await d?.cleanup();
+  if (d) expect(runLeftovers(d.address, ns, ids)).toEqual([]);
+  expect(cgroupsOf(ns)).toEqual([]);
+  expect(removeNamespaceCgroups(ns)).toEqual([]);
 }
