@@ -18,17 +18,28 @@ export interface LinuxResources {
   blockIO?: { weight?: number };
 }
 
-/** v1 hierarchies mounted on this host: mount point -> its controllers (and name=… for named ones). */
-function v1Hierarchies(): string[] {
-  const out: string[] = [];
+interface Hierarchy {
+  mount: string;
+  /** What its super options name: its controllers (cpu and cpuacct when mounted together), name=… for a named one. */
+  controllers: string[];
+}
+
+let hierarchies: Hierarchy[] | undefined;
+
+/** The v1 hierarchies mounted on this host, read once: they are mounted at boot and stay. */
+function v1Hierarchies(): Hierarchy[] {
+  if (hierarchies) return hierarchies;
+  const found = new Map<string, Hierarchy>();
   for (const line of fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
     const sep = line.indexOf(' - ');
     if (sep < 0) continue;
-    const [fstype] = line.slice(sep + 3).split(' ');
-    const mountPoint = line.split(' ')[4]!;
-    if (fstype === 'cgroup' && mountPoint.startsWith(cgroupRoot + '/')) out.push(mountPoint);
+    const [fstype, , superOptions = ''] = line.slice(sep + 3).split(' ');
+    const mount = line.split(' ')[4]!;
+    if (fstype !== 'cgroup' || !mount.startsWith(cgroupRoot + '/')) continue;
+    found.set(mount, { mount, controllers: superOptions.split(',').filter((o) => o !== 'rw' && o !== 'ro') });
   }
-  return [...new Set(out)];
+  hierarchies = [...found.values()];
+  return hierarchies;
 }
 
 export class Cgroup {
@@ -36,7 +47,7 @@ export class Cgroup {
     /** The spec's cgroupsPath, e.g. /default/web. */
     readonly cgroupsPath: string,
     readonly v2: boolean,
-    /** v1: one directory per hierarchy; v2: the one directory. */
+    /** v1: each controller's directory (controllers mounted together share one); v2: '' for the one directory. */
     private readonly dirs: Map<string, string>,
   ) {}
 
@@ -47,15 +58,17 @@ export class Cgroup {
     }
     const v2 = isCgroup2();
     const dirs = new Map<string, string>();
-    if (v2) dirs.set('', path.join(cgroupRoot, cgroupsPath));
-    else for (const h of v1Hierarchies()) dirs.set(path.basename(h), path.join(h, cgroupsPath));
+    const hierarchyDirs: Array<{ mount: string; dir: string; controllers: string[] }> = v2
+      ? [{ mount: cgroupRoot, dir: path.join(cgroupRoot, cgroupsPath), controllers: [''] }]
+      : v1Hierarchies().map((h) => ({ ...h, dir: path.join(h.mount, cgroupsPath) }));
+    for (const h of hierarchyDirs) for (const c of h.controllers) dirs.set(c, h.dir);
     const cg = new Cgroup(cgroupsPath, v2, dirs);
     const made: string[] = [];
     try {
-      for (const [controller, dir] of dirs) {
-        const first = mkdirs(dir);
+      for (const h of hierarchyDirs) {
+        const first = fs.mkdirSync(h.dir, { recursive: true });
         if (first) made.push(first);
-        if (controller === 'cpuset') inheritCpuset(dir);
+        if (h.controllers.includes('cpuset')) inheritCpuset(h.mount, h.dir);
       }
       if (v2) enableControllers(path.join(cgroupRoot, cgroupsPath));
       if (resources) cg.apply(resources);
@@ -66,9 +79,14 @@ export class Cgroup {
     return cg;
   }
 
+  /** Each directory once (v1 controllers mounted together share one). */
+  private directories(): Set<string> {
+    return new Set(this.dirs.values());
+  }
+
   /** Moves a process in (before it runs anything of the container). */
   join(pid: number): void {
-    for (const dir of this.dirs.values()) fs.writeFileSync(path.join(dir, 'cgroup.procs'), String(pid));
+    for (const dir of this.directories()) fs.writeFileSync(path.join(dir, 'cgroup.procs'), String(pid));
   }
 
   /** The pids in the cgroup. */
@@ -209,7 +227,7 @@ export class Cgroup {
   async destroy(): Promise<void> {
     for (let i = 0; ; i++) {
       const left: string[] = [];
-      for (const dir of this.dirs.values()) {
+      for (const dir of this.directories()) {
         try {
           fs.rmdirSync(dir);
         } catch (err) {
@@ -251,15 +269,10 @@ function deviceRule(d: { type?: string; major?: number; minor?: number; access?:
   return type === 'a' ? `a *:* ${access}` : `${type} ${num(d.major)}:${num(d.minor)} ${access}`;
 }
 
-/** mkdir -p; returns the first directory it made (what to remove on failure), or undefined. */
-function mkdirs(dir: string): string | undefined {
-  return fs.mkdirSync(dir, { recursive: true });
-}
-
 /** A new v1 cpuset has empty cpus and mems, and takes no process until they are set: its parent's, as runc. */
-function inheritCpuset(dir: string): void {
+function inheritCpuset(mount: string, dir: string): void {
   const chain: string[] = [];
-  for (let d = dir; d !== path.dirname(d) && d.includes('/cpuset'); d = path.dirname(d)) chain.unshift(d);
+  for (let d = dir; d !== mount && d.startsWith(mount + '/'); d = path.dirname(d)) chain.unshift(d);
   for (const d of chain) {
     for (const file of ['cpuset.cpus', 'cpuset.mems']) {
       const f = path.join(d, file);
