@@ -7,9 +7,9 @@ import { DeleteResponse } from '../gen/containerd/task/v2/shim.js';
 import { unmountAll } from '../services/diff/mounts.js';
 import type { ShimFlags } from './flags.js';
 import { createShimLogger } from './log.js';
-import { defaultRuntimeBinary } from './backend.js';
+import { defaultRuntimeBinary, nativeRuntimeName } from './backend.js';
 import { isCrun, isHybridCgroups, OciRuntime } from './oci/runtime.js';
-import { deleteNative, nativeRuntimeName } from './native/backend.js';
+import { deleteNative } from './native/backend.js';
 import { Reaper } from './reaper.js';
 import { runtimeFileName, type RuntimeFile } from './service.js';
 

@@ -33,7 +33,7 @@ import type {
 } from '../gen/containerd/task/v2/shim.js';
 import { alreadyExists, CtrdError, failedPrecondition, invalidArgument, notFound, notImplemented, wrap } from '../lib/errdefs.js';
 import { mountOne, unmountAll } from '../services/diff/mounts.js';
-import type { Backend } from './backend.js';
+import { readBundleSpec, type Backend, type BundleSpec } from './backend.js';
 import { cgroupDirsLeft, isCgroup2 } from './cgroups/paths.js';
 import { watchOom, type OomWatcher } from './cgroups/oom.js';
 import type { EventSink } from './events.js';
@@ -157,7 +157,8 @@ export class TaskService {
     if (this.init || this.creating) throw alreadyExists(`task ${req.id} already exists`);
     if (req.checkpoint !== '') throw notImplemented('checkpoint restore is not supported by the ctrd shim');
     if (!path.isAbsolute(req.bundle)) throw invalidArgument(`bundle "${req.bundle}" must be an absolute path`);
-    const spec = readSpec(req.bundle);
+    const spec = readBundleSpec(req.bundle);
+    const cgroupsPath = cgroupsPathOf(spec);
     const options = runtimeOptions(req.options);
     const runtimeRoot = options.root || path.join('/run/ctrd/runc', this.o.namespace);
     // Before anything is made: a failed create must never delete another container of the same id.
@@ -190,6 +191,7 @@ export class TaskService {
       await backend.create({
         id: req.id,
         bundle,
+        spec,
         stdio: init.io.child,
         pidFile,
         noPivotRoot: options.noPivotRoot,
@@ -203,7 +205,7 @@ export class TaskService {
       if (runtimeCreated) await backend.delete(req.id, true).catch((e: unknown) => this.log.debug({ err: e }, 'delete after a failed create'));
       if (this.rootfsMounted) await unmountAll(rootfs).catch((e: unknown) => this.log.error({ err: e, rootfs }, 'cannot unmount rootfs'));
       this.rootfsMounted = false;
-      this.removeCgroup(spec.cgroupsPath);
+      this.removeCgroup(cgroupsPath);
       this.creating = false;
       throw wrap(err, `create task ${req.id}`);
     }
@@ -212,7 +214,7 @@ export class TaskService {
     this.backend = backend;
     this.bundle = bundle;
     this.init = init;
-    this.cgroupsPath = spec.cgroupsPath || cgroupOf(init.pid);
+    this.cgroupsPath = cgroupsPath || cgroupOf(init.pid);
     this.o.reaper.watch(init.pid, (exit) => void this.onExit(init, exit));
     if (this.cgroupsPath !== '') {
       this.oom = watchOom(this.cgroupsPath, () => this.publish('/tasks/oom', 'containerd.events.TaskOOM', TaskOOM, { containerId: this.o.id }), this.log);
@@ -463,19 +465,10 @@ function describe(id: string, execId: string): string {
   return execId ? `exec ${execId} of task ${id}` : `task ${id}`;
 }
 
-interface SpecFacts {
-  cgroupsPath: string;
-}
-
-function readSpec(bundle: string): SpecFacts {
-  let spec: { linux?: { cgroupsPath?: unknown } };
-  try {
-    spec = JSON.parse(fs.readFileSync(path.join(bundle, 'config.json'), 'utf8')) as typeof spec;
-  } catch (err) {
-    throw invalidArgument(`bundle ${bundle}: cannot read config.json: ${(err as Error).message}`, err);
-  }
+/** The spec's cgroup path, or '' when it names none or a systemd one (slice:prefix:name). */
+function cgroupsPathOf(spec: BundleSpec): string {
   const cg = spec.linux?.cgroupsPath;
-  return { cgroupsPath: typeof cg === 'string' && !cg.includes(':') ? cg : '' };
+  return typeof cg === 'string' && !cg.includes(':') ? cg : '';
 }
 
 /** containerd.runc.v1.Options from Create (ctr run --runc-binary sets binary_name); defaults otherwise. */

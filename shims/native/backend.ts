@@ -3,21 +3,18 @@
 // waits before execve until Start; exec processes join the init's namespaces and cgroup. No runtime binary
 // runs, so a start costs a clone, not a runc.
 import fs from 'node:fs';
-import path from 'node:path';
-import { CtrdError, failedPrecondition, invalidArgument, notFound, wrap } from '../../lib/errdefs.js';
-import type { Backend, BackendCreate, BackendExec } from '../backend.js';
+import { failedPrecondition, invalidArgument, notFound, wrap } from '../../lib/errdefs.js';
+import { readBundleSpec, type Backend, type BackendCreate, type BackendExec, type BundleSpec } from '../backend.js';
 import { Cgroup, type LinuxResources } from '../cgroups/manager.js';
 import type { ShimLogger } from '../log.js';
 import type { ChildStdio } from '../stdio.js';
 import { compileSeccompProfile } from './seccomp.js';
 import { spawnExec, spawnInit, type SpawnedProcess, type SpawnOptions } from './spawn.js';
 
-/** The binary_name that picks this backend (`ctr run --runc-binary native`), and the shim's default. */
-export const nativeRuntimeName = 'native';
-
-interface Spec {
-  process?: Record<string, unknown>;
-  linux?: { cgroupsPath?: string; resources?: LinuxResources; seccomp?: unknown };
+/** The cgroup of a container: the spec's, else /<namespace>/<id> (what ctr and containerd's CRI name too). */
+function cgroupsPathOf(spec: BundleSpec, namespace: string, id: string): string {
+  const cg = spec.linux?.cgroupsPath;
+  return typeof cg === 'string' && cg !== '' ? cg : `/${namespace}/${id}`;
 }
 
 export class NativeRuntime implements Backend {
@@ -29,12 +26,12 @@ export class NativeRuntime implements Backend {
   constructor(private readonly o: { namespace: string; log: ShimLogger }) {}
 
   async create(req: BackendCreate): Promise<void> {
-    const spec = readSpec(req.bundle);
+    const spec = req.spec;
     this.seccomp = compileSeccompProfile(spec.linux?.seccomp as never);
-    const cgroupsPath = spec.linux?.cgroupsPath || `/${this.o.namespace}/${req.id}`;
+    const cgroupsPath = cgroupsPathOf(spec, this.o.namespace, req.id);
     if (cgroupsPath.includes(':')) throw invalidArgument(`linux.cgroupsPath "${cgroupsPath}": systemd cgroup paths (slice:prefix:name) are not supported by the native backend`);
     const t0 = performance.now();
-    const cgroup = Cgroup.create(cgroupsPath, spec.linux?.resources);
+    const cgroup = Cgroup.create(cgroupsPath, spec.linux?.resources as LinuxResources | undefined);
     const t1 = performance.now();
     let p: SpawnedProcess | undefined;
     try {
@@ -71,8 +68,10 @@ export class NativeRuntime implements Backend {
   }
 
   async kill(_id: string, signal: number, all: boolean): Promise<void> {
-    const pids = all ? this.created().procs() : [this.initPid];
-    if (!all && !this.created().procs().includes(this.initPid)) throw notFound('process already finished: no such process');
+    const procs = this.created().procs();
+    // The init's pid only while it is in the cgroup: once reaped, the number may be another process's.
+    if (!all && !procs.includes(this.initPid)) throw notFound('process already finished: no such process');
+    const pids = all ? procs : [this.initPid];
     for (const pid of pids) {
       try {
         process.kill(pid, signal);
@@ -149,9 +148,7 @@ export class NativeRuntime implements Backend {
 
 /** What `<shim> delete` does for a dead shim's native container: everything in its cgroup dies, the cgroup goes. */
 export async function deleteNative(bundle: string, namespace: string, id: string): Promise<void> {
-  const spec = readSpec(bundle);
-  const cgroupsPath = spec.linux?.cgroupsPath || `/${namespace}/${id}`;
-  const cgroup = Cgroup.create(cgroupsPath, undefined);
+  const cgroup = Cgroup.create(cgroupsPathOf(readBundleSpec(bundle), namespace, id), undefined);
   await cgroup.killAll();
   await cgroup.destroy();
 }
@@ -159,14 +156,6 @@ export async function deleteNative(bundle: string, namespace: string, id: string
 function spawnStdio(stdio: ChildStdio): Pick<SpawnOptions, 'stdio' | 'consoleSocket'> {
   const fd = (f: number | 'ignore') => (f === 'ignore' ? 'null' : f);
   return { stdio: [fd(stdio.stdio[0]), fd(stdio.stdio[1]), fd(stdio.stdio[2])], consoleSocket: stdio.consoleSocket };
-}
-
-function readSpec(bundle: string): Spec {
-  try {
-    return JSON.parse(fs.readFileSync(path.join(bundle, 'config.json'), 'utf8')) as Spec;
-  } catch (err) {
-    throw new CtrdError('invalid-argument', `bundle ${bundle}: cannot read config.json: ${(err as Error).message}`, { cause: err });
-  }
 }
 
 function killQuietly(pid: number): void {
