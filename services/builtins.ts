@@ -22,6 +22,7 @@ import { imagesService } from './images/grpc.js';
 import { ImageManager, imageEventsOn } from './images/manager.js';
 import { ctrdImagesService } from './images/ctrd-grpc.js';
 import { Puller } from './images/pull.js';
+import { Unpacker } from './images/unpack.js';
 import { WalkingDiffer } from './diff/differ.js';
 import { diffService } from './diff/grpc.js';
 import { OverlaySnapshotter } from './snapshots/overlay.js';
@@ -106,7 +107,8 @@ export function loadBuiltins(config: Config, log: Logger): Builtins {
     log.child({ component: 'images' }),
     { containerUsers: (ns) => containers.list(ns, []).map((c) => ({ id: c.id, image: c.image })) },
   );
-  const puller = new Puller(content, images, leases, snapshots, differ, gc, imageEvents, log.child({ component: 'pull' }), {
+  const unpacker = new Unpacker(content, leases, snapshots, differ, log.child({ component: 'unpack' }));
+  const puller = new Puller(content, images, leases, snapshots, unpacker, gc, imageEvents, log.child({ component: 'pull' }), {
     defaultSnapshotter: config.images.snapshotter,
     concurrency: config.images.max_concurrent_downloads,
     registry: { hosts: hostsConfig(config) },

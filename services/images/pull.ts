@@ -6,18 +6,18 @@ import { randomBytes } from 'node:crypto';
 import type { ContentStore } from '../content/store.js';
 import type { LeaseStore } from '../leases/store.js';
 import type { SnapshotStore } from '../snapshots/store.js';
-import type { Differ } from '../diff/types.js';
 import type { GarbageCollector } from '../metadata/gc.js';
 import type { ImageStore } from './store.js';
 import type { Image } from './types.js';
 import type { ImageEvents } from './manager.js';
 import { chainIds, parseConfig } from './manifest.js';
+import { unpackLayers, type Unpacker } from './unpack.js';
 import { RegistryClient, type RegistryClientOptions } from '../../lib/registry/client.js';
 import { staticCredentials } from '../../lib/registry/credentials.js';
 import { limit } from '../../lib/registry/limit.js';
 import type { Descriptor } from '../../lib/registry/manifest.js';
 import { formatReference, parseReference, repositoryName, type Reference } from '../../lib/registry/reference.js';
-import { failedPrecondition, isAlreadyExists, isNotFound, wrap } from '../../lib/errdefs.js';
+import { isAlreadyExists, wrap } from '../../lib/errdefs.js';
 import type { Logger } from '../../lib/log.js';
 
 export type BlobKind = 'index' | 'manifest' | 'config' | 'layer';
@@ -47,7 +47,6 @@ export interface PullerOptions {
   registry: Omit<RegistryClientOptions, 'credentials' | 'logger'>;
 }
 
-const uncompressedLabel = 'containerd.io/uncompressed';
 /** Marks the leases of ctrd's own pulls: a daemon that starts again deletes those a crash left behind. */
 export const pullLeaseLabel = 'ctrd.io/pull';
 /** How long a pull's lease outlives a daemon that died during the pull. */
@@ -59,7 +58,7 @@ export class Puller {
     private readonly images: ImageStore,
     private readonly leases: LeaseStore,
     private readonly snapshots: SnapshotStore,
-    private readonly differ: Differ,
+    private readonly unpacker: Unpacker,
     private readonly gc: GarbageCollector,
     private readonly events: ImageEvents,
     private readonly log: Logger,
@@ -141,18 +140,14 @@ export class Puller {
     );
     // A failed download must not leave others' rejections unhandled while the unpack loop waits in order.
     downloads.forEach((d) => d.catch(() => undefined));
-    let parent = '';
-    for (let i = 0; i < manifest.layers.length; i++) {
+    const steps = unpackLayers(manifest.layers, diffIds, chain);
+    for (let i = 0; i < steps.length; i++) {
       await downloads[i];
-      await this.unpack(ns, lease, snapshotter, manifest.layers[i]!, diffIds[i]!, chain[i]!, parent, progress, signal);
-      parent = chain[i]!;
+      const p = progress.find(steps[i]!.layer);
+      await this.unpacker.layer(ns, lease, snapshotter, steps[i]!, (state) => progress.set(p, state === 'exists' ? 'extracted' : state), signal);
     }
     await Promise.all(downloads);
-    if (chain.length > 0) {
-      this.content.update(ns, manifest.config.digest, { [`containerd.io/gc.ref.snapshot.${snapshotter}`]: chain[chain.length - 1]! }, [
-        `labels.containerd.io/gc.ref.snapshot.${snapshotter}`,
-      ]);
-    }
+    if (chain.length > 0) this.unpacker.labelConfig(ns, manifest.config.digest, snapshotter, chain[chain.length - 1]!);
     return this.record(ns, name, resolved.root);
   }
 
@@ -244,55 +239,6 @@ export class Puller {
     } finally {
       await writer.close();
     }
-  }
-
-  /** Unpacks one layer into the snapshot named by its chain ID, unless that snapshot is there already. */
-  private async unpack(
-    ns: string,
-    lease: string,
-    snapshotter: string,
-    layer: Descriptor,
-    diffId: string,
-    chainId: string,
-    parent: string,
-    progress: Progress,
-    signal: AbortSignal | undefined,
-  ): Promise<void> {
-    const p = progress.find(layer);
-    try {
-      this.snapshots.stat(ns, snapshotter, chainId);
-      // Held by the pull's lease until the config's gc.ref label takes over.
-      this.leases.addResource(ns, lease, { type: `snapshots/${snapshotter}`, id: chainId });
-      this.addLabels(ns, layer.digest, { [uncompressedLabel]: diffId });
-      progress.set(p, 'extracted');
-      return;
-    } catch (err) {
-      if (!isNotFound(err)) throw err;
-    }
-    progress.set(p, 'extracting');
-    const key = `extract-${Date.now()}-${randomBytes(6).toString('base64url')} ${chainId}`;
-    const mounts = await this.snapshots.prepare(ns, snapshotter, key, parent, {}, { lease });
-    try {
-      const applied = await this.differ.apply(ns, layer, mounts, { signal });
-      if (applied.digest !== diffId) {
-        throw failedPrecondition(
-          `wrong diff id calculated on extraction of layer ${layer.digest}: got ${applied.digest}, the image config says ${diffId}`,
-        );
-      }
-      try {
-        this.snapshots.commit(ns, snapshotter, chainId, key, {}, { lease });
-      } catch (err) {
-        // Another pull of the same layer committed it first: ours is a spare.
-        if (!isAlreadyExists(err)) throw err;
-        await this.snapshots.remove(ns, snapshotter, key, { lease });
-      }
-    } catch (err) {
-      progress.set(p, 'failed');
-      await this.snapshots.remove(ns, snapshotter, key, { lease }).catch((e: unknown) => this.log.warn({ err: e, key }, 'removing a failed extraction'));
-      throw err;
-    }
-    this.addLabels(ns, layer.digest, { [uncompressedLabel]: diffId });
-    progress.set(p, 'extracted');
   }
 }
 
