@@ -33,6 +33,7 @@ import { ContainerStore } from './containers/store.js';
 import { containersService, containerEventsOn } from './containers/grpc.js';
 import { ShimManager } from './tasks/shim-manager.js';
 import { tasksService } from './tasks/grpc.js';
+import { RestartMonitor } from './restart/monitor.js';
 import { projectRoot } from '../lib/project-root.js';
 import type { GrpcService } from './grpc-service.js';
 
@@ -54,6 +55,7 @@ export interface Builtins {
   readonly images: ImageStore;
   readonly gc: GarbageCollector;
   readonly shims: ShimManager;
+  readonly restarts: RestartMonitor;
   readonly grpc: readonly GrpcService[];
   readonly plugins: readonly PluginInfo[];
   close(): void;
@@ -122,6 +124,10 @@ export function loadBuiltins(config: Config, log: Logger): Builtins {
   );
   plugins.push({ type: 'io.containerd.runtime.v2', id: 'task', requires: ['io.containerd.event.v1', 'io.containerd.metadata.v1'] });
 
+  const containerEvents = containerEventsOn(exchange);
+  const restarts = new RestartMonitor(namespaces, containers, containerEvents, snapshots, shims, exchange, log.child({ component: 'restart' }));
+  plugins.push({ type: 'io.containerd.monitor.v1', id: 'restart', requires: ['io.containerd.runtime.v2', 'io.containerd.event.v1'] });
+
   const uuid = db.serverUUID();
   const grpc: GrpcService[] = [
     versionService(h),
@@ -134,7 +140,7 @@ export function loadBuiltins(config: Config, log: Logger): Builtins {
     diffService(differ, h),
     eventsService(exchange, h),
     snapshotsService(snapshots, exchange, gc, h),
-    containersService(containers, containerEventsOn(exchange), gc, h),
+    containersService(containers, containerEvents, gc, h),
     tasksService(shims, containers, h),
   ];
   const grpcRequires: Record<string, string[]> = {
@@ -162,6 +168,7 @@ export function loadBuiltins(config: Config, log: Logger): Builtins {
     images,
     gc,
     shims,
+    restarts,
     grpc,
     plugins,
     close: () => {

@@ -15,6 +15,7 @@ import { logPathOf } from './container-create.js';
 import {
   findContainer,
   listContainers,
+  recordStopByHand,
   specOf,
   stateLabels,
   stateOf,
@@ -28,6 +29,7 @@ import { ExitStatus, print, printError, printJson } from './output.js';
 import { runtimeClients, type RuntimeClients } from './runtime-clients.js';
 import { parseSignal } from './signals.js';
 import { resourcesOf } from './spec.js';
+import { policyOf, restartCountOf, restartLabels, type RestartPolicy } from '../../lib/restart-policy.js';
 import { createdSince, goTimeString } from './units.js';
 
 /** docker's formatter.Ellipsis. */
@@ -215,6 +217,8 @@ function addStopCommands(program: Command): void {
       const signal = parseSignal(o.signal);
       await eachContainer(command, inputs, async (rc, info, input) => {
         if (!isRunning(info)) throw failedPrecondition(`Cannot kill container: ${input}: Container ${info.container.id} is not running`);
+        // As docker: a container killed by hand is not brought back by its restart policy.
+        if (info.container.labels[restartLabels.policy]) await recordStopByHand(rc, info.container.id);
         await kill(rc, info.container.id, signal);
         print(input);
       });
@@ -284,6 +288,16 @@ function addPauseCommands(program: Command): void {
 /** docker's zero time, for times that are not set. */
 const zeroTime = '0001-01-01T00:00:00Z';
 
+function restartPolicyObject(labels: Record<string, string>): { Name: string; MaximumRetryCount: number } {
+  let p: RestartPolicy;
+  try {
+    p = policyOf(labels);
+  } catch {
+    p = { name: 'no' };
+  }
+  return { Name: p.name, MaximumRetryCount: p.name === 'on-failure' ? p.maxRetries : 0 };
+}
+
 export function inspectObject(info: ContainerInfo): Record<string, unknown> {
   const c = info.container;
   const spec = specOf(c);
@@ -312,6 +326,7 @@ export function inspectObject(info: ContainerInfo): Record<string, unknown> {
     },
     Image: c.image,
     Name: `/${info.name}`,
+    RestartCount: restartCountOf(c.labels),
     Driver: c.snapshotter,
     Platform: 'linux',
     HostConfig: {
@@ -321,6 +336,7 @@ export function inspectObject(info: ContainerInfo): Record<string, unknown> {
       PidsLimit: resources.PidsLimit,
       Runtime: c.runtime?.name ?? '',
       CgroupParent: '',
+      RestartPolicy: restartPolicyObject(c.labels),
     },
     Config: {
       Hostname: spec.hostname ?? '',
