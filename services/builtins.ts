@@ -34,6 +34,8 @@ import { containersService, containerEventsOn } from './containers/grpc.js';
 import { ShimManager } from './tasks/shim-manager.js';
 import { tasksService } from './tasks/grpc.js';
 import { RestartMonitor } from './restart/monitor.js';
+import { SystemInfoReader } from './system/info.js';
+import { systemService } from './system/grpc.js';
 import { projectRoot } from '../lib/project-root.js';
 import type { GrpcService } from './grpc-service.js';
 
@@ -128,6 +130,20 @@ export function loadBuiltins(config: Config, log: Logger): Builtins {
   const restarts = new RestartMonitor(namespaces, containers, containerEvents, snapshots, shims, exchange, log.child({ component: 'restart' }));
   plugins.push({ type: 'io.containerd.monitor.v1', id: 'restart', requires: ['io.containerd.runtime.v2', 'io.containerd.event.v1'] });
 
+  const system = new SystemInfoReader(
+    {
+      root: config.root,
+      state: config.state,
+      runtimes: Object.keys(config.runtimes),
+      defaultRuntime: 'io.containerd.runc.v2',
+      snapshotters: snapshotters.map((s) => s.name),
+      defaultSnapshotter: config.images.snapshotter,
+    },
+    containers,
+    images,
+    shims,
+  );
+
   const uuid = db.serverUUID();
   const grpc: GrpcService[] = [
     versionService(h),
@@ -142,6 +158,7 @@ export function loadBuiltins(config: Config, log: Logger): Builtins {
     snapshotsService(snapshots, exchange, gc, h),
     containersService(containers, containerEvents, gc, h),
     tasksService(shims, containers, h),
+    systemService(system, h),
   ];
   const grpcRequires: Record<string, string[]> = {
     version: [],
@@ -155,6 +172,7 @@ export function loadBuiltins(config: Config, log: Logger): Builtins {
     snapshots: ['io.containerd.snapshotter.v1', 'io.containerd.metadata.v1', 'io.containerd.event.v1'],
     containers: ['io.containerd.metadata.v1', 'io.containerd.event.v1', 'io.containerd.gc.v1'],
     tasks: ['io.containerd.runtime.v2', 'io.containerd.metadata.v1'],
+    'ctrd-system': ['io.containerd.metadata.v1', 'io.containerd.runtime.v2'],
   };
   for (const [id, requires] of Object.entries(grpcRequires)) plugins.push({ type: 'io.containerd.grpc.v1', id, requires });
 

@@ -48,6 +48,7 @@ export interface CreateFlags {
   sysctls: Record<string, string>;
   ulimits: OciRlimit[];
   restart: RestartPolicy;
+  labels: Record<string, string>;
 }
 
 interface ImageConfigJson {
@@ -220,6 +221,7 @@ export async function createContainer(
       });
       const stored: StoredConfig = { Entrypoint: command.entrypoint, Cmd: command.cmd, Image: imageRef };
       const labels: Record<string, string> = {
+        ...flags.labels,
         [nameLabel]: name,
         [restartLabels.logUri]: `file://${logPathOf(ns, id)}`,
         ...(flags.restart.name === 'no' ? {} : { [restartLabels.policy]: formatRestartPolicy(flags.restart) }),

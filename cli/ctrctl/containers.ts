@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { Status } from '../../gen/containerd/v1/types/task.js';
-import { failedPrecondition, errnoCode } from '../../lib/errdefs.js';
+import { failedPrecondition, errnoCode, invalidArgument } from '../../lib/errdefs.js';
 import { unary } from '../../lib/grpc/client.js';
 import { parseReference, familiarString } from '../../lib/registry/reference.js';
 import { withClients } from './connect.js';
@@ -29,8 +29,12 @@ import { ExitStatus, print, printError, printJson } from './output.js';
 import { runtimeClients, type RuntimeClients } from './runtime-clients.js';
 import { parseSignal } from './signals.js';
 import { resourcesOf } from './spec.js';
+import { compilePsFilters, listsStopped, parsePsFilters } from './ps-filters.js';
+import type { Clients } from '../../lib/grpc/client.js';
 import { policyOf, restartCountOf, restartLabels, type RestartPolicy } from '../../lib/restart-policy.js';
-import { createdSince, goTimeString } from './units.js';
+import { createdSince, goTimeString, humanSize } from './units.js';
+
+const collectFlag = (value: string, previous: string[]) => [...previous, value];
 
 /** docker's formatter.Ellipsis. */
 function ellipsis(s: string, width: number): string {
@@ -97,6 +101,23 @@ interface PsOptions {
   quiet?: boolean;
   trunc: boolean;
   format?: OutputFormat;
+  filter: string[];
+  size?: boolean;
+  last?: string;
+  latest?: boolean;
+}
+
+/** docker ps -s: the writable layer, and with the image's unpacked size the virtual size. */
+async function sizeText(c: Clients, info: ContainerInfo, imageSizes: Map<string, number>): Promise<string> {
+  const rc = runtimeClients(c);
+  const k = info.container;
+  let rw = 0;
+  if (k.snapshotKey) rw = (await unary(rc.snapshots, rc.snapshots.usage, { snapshotter: k.snapshotter, key: k.snapshotKey }).catch(() => ({ size: 0 }))).size;
+  if (!imageSizes.has(k.image)) {
+    const res = await unary(c.ctrdImages, c.ctrdImages.inspect, { reference: k.image }).catch(() => undefined);
+    imageSizes.set(k.image, res?.image?.unpackedSize ?? 0);
+  }
+  return `${humanSize(rw)} (virtual ${humanSize(rw + imageSizes.get(k.image)!)})`;
 }
 
 function addPsCommand(program: Command): void {
@@ -107,19 +128,35 @@ function addPsCommand(program: Command): void {
     .option('-q, --quiet', 'only display container IDs')
     .option('--no-trunc', "don't truncate output")
     .option('--format <template>', "format output with a Go template ('table ...' for a table, 'json')", formatArgument)
+    .option('-f, --filter <filter>', 'filter output: id, name, label, exited, status, ancestor, before, since (repeatable)', collectFlag, [])
+    .option('-s, --size', 'display total file sizes')
+    .option('-n, --last <n>', 'show n last created containers (includes all states)')
+    .option('-l, --latest', 'show the latest created container (includes all states)')
     .action(async (o: PsOptions, command: Command) => {
-      const all = await withClients(command, (c) => listContainers(runtimeClients(c)));
+      const filters = parsePsFilters(o.filter);
+      const last = o.latest ? 1 : o.last === undefined ? -1 : Number(o.last);
+      if (!Number.isInteger(last)) throw invalidArgument(`invalid argument "${o.last}" for "-n, --last": not an integer`);
       const now = Date.now();
-      const shown = all
-        .filter((i) => o.all || stateOf(i).running)
-        // Newest first, as docker lists them.
-        .sort((a, b) => (b.container.createdAt?.getTime() ?? 0) - (a.container.createdAt?.getTime() ?? 0));
-      const rows = shown.map((i) => psRow(i, o.trunc, now));
+      const rows = await withClients(command, async (c) => {
+        const all = await listContainers(runtimeClients(c));
+        const match = await compilePsFilters(c, filters, all);
+        const showAll = o.all || last > 0 || listsStopped(filters);
+        let shown = all
+          .filter((i) => (showAll || stateOf(i).running) && match(i))
+          // Newest first, as docker lists them.
+          .sort((a, b) => (b.container.createdAt?.getTime() ?? 0) - (a.container.createdAt?.getTime() ?? 0));
+        if (last > 0) shown = shown.slice(0, last);
+        const imageSizes = new Map<string, number>();
+        const out: Array<Record<string, string>> = [];
+        for (const i of shown) out.push({ ...psRow(i, o.trunc, now), ...(o.size ? { Size: await sizeText(c, i, imageSizes) } : {}) });
+        return out;
+      });
       if (o.quiet && !o.format) {
         if (rows.length > 0) print(rows.map((r) => r.ID).join('\n'));
         return;
       }
-      const format = o.format ?? parseFormat('table {{.ID}}\\t{{.Image}}\\t{{.Command}}\\t{{.RunningFor}}\\t{{.Status}}\\t{{.Ports}}\\t{{.Names}}');
+      const columns = `table {{.ID}}\\t{{.Image}}\\t{{.Command}}\\t{{.RunningFor}}\\t{{.Status}}\\t{{.Ports}}\\t{{.Names}}${o.size ? '\\t{{.Size}}' : ''}`;
+      const format = o.format ?? parseFormat(columns);
       process.stdout.write(renderFormat(format, rows, psHeaders));
     });
 }
@@ -375,18 +412,12 @@ function addInspectCommand(program: Command): void {
     else printJson(found, 4);
     if (failed) throw new ExitStatus(1);
   };
-  for (const parent of [program, containerNoun(program)]) {
-    parent
-      .command('inspect')
-      .description('show one or more containers in detail, as JSON')
-      .argument('<container...>', 'names or IDs')
-      .option('-f, --format <template>', 'format output with a Go template', formatArgument)
-      .action(action);
-  }
-}
-
-function containerNoun(program: Command): Command {
-  return program.commands.find((c) => c.name() === 'container') ?? program.command('container').description('manage containers');
+  program
+    .command('inspect')
+    .description('show one or more containers in detail, as JSON')
+    .argument('<container...>', 'names or IDs')
+    .option('-f, --format <template>', 'format output with a Go template', formatArgument)
+    .action(action);
 }
 
 function addLogsCommand(program: Command): void {

@@ -3,7 +3,6 @@
 //   tag SOURCE TARGET                     rmi / image rm [-f] IMAGE...
 //   image inspect [-f T] IMAGE...         history / image history [--no-trunc] [-q] [--format T] IMAGE
 //   image prune [-a] [-f]                 system df [--format T]
-import { createInterface } from 'node:readline';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import type { Image as ContainerdImage } from '../../gen/containerd/services/images/v1/images.js';
 import type { HistoryEntry, ImageSummary, InspectResponse, PullResponse } from '../../gen/ctrd/services/images/v1/images.js';
@@ -11,6 +10,7 @@ import { failedPrecondition, unavailable } from '../../lib/errdefs.js';
 import { unary, type Clients } from '../../lib/grpc/client.js';
 import { familiarString, formatReference, parseReference, type Reference } from '../../lib/registry/reference.js';
 import { withClients } from './connect.js';
+import { confirmPrune } from './prune.js';
 import { readUntilInterrupted } from './stream.js';
 import { formatArgument, parseFormat, renderFormat, type OutputFormat } from './go-template.js';
 import { ExitStatus, print, printError, printJson } from './output.js';
@@ -485,21 +485,6 @@ function addHistoryCommand(parent: Command): void {
 
 // ---- prune ----
 
-/** docker's prompt: the question, " [y/N] ", and yes only for y or Y. */
-async function confirm(question: string): Promise<boolean> {
-  process.stdout.write(`${question} [y/N] `);
-  const rl = createInterface({ input: process.stdin, terminal: false });
-  try {
-    const answer = await new Promise<string>((resolve) => {
-      rl.once('line', resolve);
-      rl.once('close', () => resolve(''));
-    });
-    return answer.trim().toLowerCase() === 'y';
-  } finally {
-    rl.close();
-  }
-}
-
 function addPruneCommand(image: Command): void {
   image
     .command('prune')
@@ -507,16 +492,10 @@ function addPruneCommand(image: Command): void {
     .option('-a, --all', 'remove all unused images, not just dangling ones')
     .option('-f, --force', 'do not prompt for confirmation')
     .action(async (opts: { all?: boolean; force?: boolean }, command: Command) => {
-      if (!opts.force) {
-        if (!process.stdin.isTTY) {
-          throw failedPrecondition('refusing to prune without confirmation: stdin is not a terminal (use -f to prune anyway)');
-        }
-        const warning = opts.all
-          ? 'WARNING! This will remove all images without at least one container associated to them.'
-          : 'WARNING! This will remove all dangling images.';
-        // As docker: no is a cancellation, not a failure.
-        if (!(await confirm(`${warning}\nAre you sure you want to continue?`))) return;
-      }
+      const warning = opts.all
+        ? 'WARNING! This will remove all images without at least one container associated to them.'
+        : 'WARNING! This will remove all dangling images.';
+      if (!(await confirmPrune(opts.force, warning))) return;
       const report = await withClients(command, (c) => unary(c.ctrdImages, c.ctrdImages.prune, { all: Boolean(opts.all) }));
       const lines = untaggedAndDeleted(report.untagged, report.deleted, 'untagged', 'deleted');
       if (lines.length > 0) process.stdout.write(`Deleted Images:\n${lines.join('\n')}\n\n`);

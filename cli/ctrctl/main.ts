@@ -2,7 +2,7 @@
 //   ctrctl [-a ADDRESS] [-n NAMESPACE] version | info | namespace ls|create|rm|inspect | events
 //          | pull | images | tag | rmi | history | image ls|pull|tag|rm|inspect|history|prune | system df
 //          | run | create | ps | start | stop | restart | kill | rm | exec | wait | pause | unpause | top | stats
-//          | inspect | logs
+//          | inspect | logs | container <any container verb>|ls|prune | system df|prune
 // Exit status: 0 success, 1 a failure (reported as "ctrctl: <message>"), 2 a usage error.
 import { Command, CommanderError, Option } from 'commander';
 import { errnoCode } from '../../lib/errdefs.js';
@@ -15,6 +15,7 @@ import { addImageCommands } from './images.js';
 import { addInfoCommand } from './info.js';
 import { addMonitorCommands } from './monitor.js';
 import { addNamespaceCommands } from './namespace.js';
+import { addContainerPruneCommand, addSystemPruneCommand } from './prune.js';
 import { ExitStatus, printError } from './output.js';
 import { addRunCommands } from './run.js';
 import { addVersionCommand } from './version.js';
@@ -38,11 +39,19 @@ function cli(): Command {
   addInfoCommand(program);
   addNamespaceCommands(program);
   addEventsCommand(program);
+  const system = program.command('system').description('manage ctrd');
   addImageCommands(program);
-  addRunCommands(program);
-  addContainerCommands(program);
-  addExecCommand(program);
-  addMonitorCommands(program);
+  addSystemPruneCommand(system);
+  // docker's container verbs, at the top and under `container` alike.
+  const container = program.command('container').description('manage containers');
+  for (const parent of [program, container]) {
+    addRunCommands(parent);
+    addContainerCommands(parent);
+    addExecCommand(parent);
+    addMonitorCommands(parent);
+  }
+  container.commands.find((c) => c.name() === 'ps')?.aliases(['ls', 'list']);
+  addContainerPruneCommand(container);
   return program;
 }
 

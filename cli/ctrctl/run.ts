@@ -49,6 +49,7 @@ interface RunOptions {
   runtime: string;
   snapshotter: string;
   restart: string;
+  label: string[];
 }
 
 const collect = (value: string, previous: string[]) => [...previous, value];
@@ -59,6 +60,7 @@ function addCreateOptions(cmd: Command): Command {
     .argument('[command...]', 'the command and its arguments (instead of the image Cmd)')
     .option('--name <name>', 'assign a name to the container')
     .option('-e, --env <KEY=VALUE>', 'set an environment variable (repeatable)', collect, [])
+    .option('-l, --label <KEY=VALUE>', 'set metadata on the container (repeatable)', collect, [])
     .option('-w, --workdir <dir>', 'working directory inside the container')
     .option('-u, --user <user>', 'username or UID (format: <name|uid>[:<group|gid>])')
     .option('-i, --interactive', 'keep STDIN open and pass it to the container')
@@ -109,7 +111,21 @@ function createFlags(o: RunOptions): CreateFlags {
     sysctls: parseSysctls(o.sysctl),
     ulimits: parseUlimits(o.ulimit),
     restart: parseRestartPolicy(o.restart),
+    labels: parseLabels(o.label),
   };
+}
+
+/** --label K=V or K (an empty value); ctrd's and containerd's own label prefixes are not the person's to set. */
+function parseLabels(flags: readonly string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const f of flags) {
+    const eq = f.indexOf('=');
+    const key = eq < 0 ? f : f.slice(0, eq);
+    if (key === '') throw invalidArgument(`invalid label '${f}': empty name`);
+    if (key.startsWith('io.ctrd/') || key.startsWith('containerd.io/')) throw invalidArgument(`invalid label '${f}': the prefix of ${key} is reserved`);
+    out[key] = eq < 0 ? '' : f.slice(eq + 1);
+  }
+  return out;
 }
 
 /** docker's "docker: <message>." for its own failures, then status 125. */

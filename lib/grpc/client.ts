@@ -21,6 +21,7 @@ import { SnapshotsClient } from '../../gen/containerd/services/snapshots/v1/snap
 import { TasksClient } from '../../gen/containerd/services/tasks/v1/tasks.js';
 import { VersionClient } from '../../gen/containerd/services/version/v1/version.js';
 import { ImageServiceClient } from '../../gen/ctrd/services/images/v1/images.js';
+import { SystemServiceClient } from '../../gen/ctrd/services/system/v1/system.js';
 import { leaseHeader, namespaceHeader } from './context.js';
 import { fromGrpcStatus } from './status.js';
 
@@ -59,6 +60,7 @@ export class Clients {
   readonly images: ImagesClient;
   /** ctrd's own image service (pull, docker-style list, rmi, prune), beside containerd's image records. */
   readonly ctrdImages: ImageServiceClient;
+  readonly ctrdSystem: SystemServiceClient;
   readonly snapshots: SnapshotsClient;
   readonly containers: ContainersClient;
   readonly tasks: TasksClient;
@@ -88,6 +90,7 @@ export class Clients {
     this.events = make(EventsClient);
     this.images = make(ImagesClient);
     this.ctrdImages = make(ImageServiceClient);
+    this.ctrdSystem = make(SystemServiceClient);
     this.snapshots = make(SnapshotsClient);
     this.containers = make(ContainersClient);
     this.tasks = make(TasksClient);

@@ -2,7 +2,8 @@
 // checked against the stock `ctr` and the raw API where they can say the same thing.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { writeFileSync } from 'node:fs';
+import fs, { writeFileSync } from 'node:fs';
+import os from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ctrctlBin, run, TestDaemon } from '../harness/daemon.js';
@@ -128,6 +129,16 @@ describe('ctrctl against ctrd', () => {
     expect(r.stdout).toContain('\n Namespace: elsewhere\n');
     expect(r.stdout).toContain(`\n Namespaces: ${nsCount}\n`);
     expect(r.stdout).toMatch(/^ {2}io\.containerd\.grpc\.v1: .*\bnamespaces\b/m);
+    // docker info's picture of the host and the daemon, from ctrd's SystemService.
+    expect(r.stdout).toContain('\n Containers: 0\n  Running: 0\n  Paused: 0\n  Stopped: 0\n Images: 0\n');
+    expect(r.stdout).toContain(`\n Kernel Version: ${os.release()}\n`);
+    expect(r.stdout).toContain(`\n CPUs: ${os.availableParallelism()}\n`);
+    expect(r.stdout).toContain(`\n Root Dir: ${d.root}\n`);
+    expect(r.stdout).toMatch(/\n Cgroup Driver: cgroupfs\n Cgroup Version: [12]\n/);
+    expect(r.stdout).toContain('\n Storage Driver: overlayfs\n');
+    expect(r.stdout).toMatch(/\n Runtimes: .*\bio\.containerd\.runc\.v2\b/);
+    const cgroup = fs.existsSync('/sys/fs/cgroup/cgroup.controllers') ? '2' : '1';
+    expect((await d.ctrctl(['info', '--format', '{{.CgroupVersion}} {{.OSType}} {{.NCPU}}'])).stdout).toBe(`${cgroup} linux ${os.availableParallelism()}\n`);
 
     const json = await d.ctrctl(['info', '--format', 'json']);
     expect(json.code).toBe(0);
