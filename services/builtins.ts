@@ -6,7 +6,7 @@ import type { Logger } from '../lib/log.js';
 import { HandlerFactory } from '../lib/grpc/handlers.js';
 import { MetadataDB } from './metadata/db.js';
 import { Exchange } from './events/exchange.js';
-import { eventsService } from './events/grpc.js';
+import { ctrdEventsService, eventsService } from './events/grpc.js';
 import { LeaseStore } from './leases/store.js';
 import { leasesService } from './leases/grpc.js';
 import { LocalContentStore } from './content/local-store.js';
@@ -155,6 +155,7 @@ export function loadBuiltins(config: Config, log: Logger): Builtins {
     ctrdImagesService(imageManager, puller, h),
     diffService(differ, h),
     eventsService(exchange, h),
+    ctrdEventsService(exchange, h),
     snapshotsService(snapshots, exchange, gc, h),
     containersService(containers, containerEvents, gc, h),
     tasksService(shims, containers, h),
@@ -172,6 +173,7 @@ export function loadBuiltins(config: Config, log: Logger): Builtins {
     snapshots: ['io.containerd.snapshotter.v1', 'io.containerd.metadata.v1', 'io.containerd.event.v1'],
     containers: ['io.containerd.metadata.v1', 'io.containerd.event.v1', 'io.containerd.gc.v1'],
     tasks: ['io.containerd.runtime.v2', 'io.containerd.metadata.v1'],
+    'ctrd-events': ['io.containerd.event.v1'],
     'ctrd-system': ['io.containerd.metadata.v1', 'io.containerd.runtime.v2'],
   };
   for (const [id, requires] of Object.entries(grpcRequires)) plugins.push({ type: 'io.containerd.grpc.v1', id, requires });
