@@ -8,6 +8,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { errnoCode } from '../../lib/errdefs.js';
 import { defaultAddress, defaultNamespace } from '../../lib/grpc/client.js';
 import { ctrdVersion, revision } from '../../lib/version.js';
+import { addCompletionCommand } from './completion.js';
 import { addContainerCommands } from './containers.js';
 import { addEventsCommand } from './events.js';
 import { addExecCommand } from './exec.js';
@@ -52,6 +53,7 @@ function cli(): Command {
   }
   container.commands.find((c) => c.name() === 'ps')?.aliases(['ls', 'list']);
   addContainerPruneCommand(container);
+  addCompletionCommand(program);
   return program;
 }
 

@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TestDaemon, waitFor, type RunResult } from '../harness/daemon.js';
+import { ctrctlBin, run, TestDaemon, waitFor, type RunResult } from '../harness/daemon.js';
 import { pushBusybox } from '../harness/images.js';
 import { mountsUnder } from '../harness/mounts.js';
 import { startRegistry, type TestRegistry } from '../harness/registry.js';
@@ -82,6 +82,25 @@ describe.skipIf(process.getuid?.() !== 0)('ctrctl ps filters and prune', () => {
     expect(size).toMatch(/^\d+(\.\d+)?[kM]?B \(virtual \d+(\.\d+)?[kM]B\)$/);
     const table = (await ctl('ps', '-s')).split('\n')[0]!;
     expect(table).toMatch(/NAMES\s+SIZE$/);
+
+    // Shell completion: verbs and flags from the verb tree, container names from the daemon.
+    const bin = path.join(work, 'bin');
+    fs.mkdirSync(bin, { recursive: true });
+    fs.writeFileSync(path.join(bin, 'ctrctl'), `#!/bin/sh\nexec ${JSON.stringify(process.execPath)} ${JSON.stringify(ctrctlBin)} "$@"\n`, { mode: 0o755 });
+    const complete = async (...words: string[]) => {
+      const script = `source <(ctrctl completion bash); COMP_WORDS=(${words.map((w) => `'${w}'`).join(' ')}); COMP_CWORD=${words.length - 1}; _ctrctl; echo "\${COMPREPLY[*]}"`;
+      const r = await run('bash', ['-c', script], { env: { ...process.env, PATH: `${bin}:${process.env.PATH}`, CTRD_ADDRESS: d.address } });
+      expect(r.code, r.stderr).toBe(0);
+      return r.stdout.trim().split(' ').filter(Boolean).sort();
+    };
+    expect(await complete('ctrctl', 'im')).toEqual(['image', 'images']);
+    expect(await complete('ctrctl', 'container', 'pr')).toEqual(['prune']);
+    expect(await complete('ctrctl', 'ps', '--fi')).toEqual(['--filter']);
+    expect(await complete('ctrctl', 'stop', 'up')).toEqual(['up1', 'up2']);
+    expect(await complete('ctrctl', 'container', 'inspect', 'ma')).toEqual(['made']);
+    const unsupported = await d.ctrctl(['completion', 'fish']);
+    expect(unsupported.code).toBe(1);
+    expect(unsupported.stderr).toMatch(/unsupported shell "fish"/);
 
     const info = await ctl('info', '--format', '{{.Containers}} {{.ContainersRunning}} {{.ContainersPaused}} {{.ContainersStopped}} {{.Images}}');
     expect(info).toBe('5 2 0 3 1');
