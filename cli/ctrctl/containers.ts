@@ -7,7 +7,8 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { Status } from '../../gen/containerd/v1/types/task.js';
-import { failedPrecondition, errnoCode, invalidArgument } from '../../lib/errdefs.js';
+import { failedPrecondition, errnoCode, invalidArgument, isNotFound } from '../../lib/errdefs.js';
+import type { Inspector } from './inspect.js';
 import { unary } from '../../lib/grpc/client.js';
 import { parseReference, familiarString } from '../../lib/registry/reference.js';
 import { withClients } from './connect.js';
@@ -25,7 +26,7 @@ import {
 } from './container-state.js';
 import { formatArgument, parseFormat, renderFormat, type OutputFormat } from './go-template.js';
 import { kill, removeContainer, runAttached, startDetached, stopContainer, waitProcess } from './lifecycle.js';
-import { ExitStatus, print, printError, printJson } from './output.js';
+import { ExitStatus, print, printError } from './output.js';
 import { runtimeClients, type RuntimeClients } from './runtime-clients.js';
 import { parseSignal } from './signals.js';
 import { resourcesOf } from './spec.js';
@@ -392,33 +393,18 @@ export function inspectObject(info: ContainerInfo): Record<string, unknown> {
   };
 }
 
-function addInspectCommand(program: Command): void {
-  const action = async (inputs: string[], o: { format?: OutputFormat }, command: Command) => {
-    const found: Array<Record<string, unknown>> = [];
-    let failed = false;
-    await withClients(command, async (c) => {
-      const rc = runtimeClients(c);
-      for (const input of inputs) {
-        try {
-          found.push(inspectObject(await findContainer(rc, input)));
-        } catch (err) {
-          printError(err);
-          failed = true;
-        }
-      }
-    });
-    const format = o.format?.source === 'json' ? undefined : o.format;
-    if (format) process.stdout.write(renderFormat(format, found, {}));
-    else printJson(found, 4);
-    if (failed) throw new ExitStatus(1);
-  };
-  program
-    .command('inspect')
-    .description('show one or more containers in detail, as JSON')
-    .argument('<container...>', 'names or IDs')
-    .option('-f, --format <template>', 'format output with a Go template', formatArgument)
-    .action(action);
-}
+/** Containers for docker's inspect: by name, full ID or unique ID prefix; undefined when there is none. */
+export const containerInspector: Inspector = {
+  type: 'container',
+  async find(c, input) {
+    try {
+      return inspectObject(await findContainer(runtimeClients(c), input));
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  },
+};
 
 function addLogsCommand(program: Command): void {
   program
@@ -445,6 +431,5 @@ export function addContainerCommands(program: Command): void {
   addRemoveCommand(program);
   addWaitCommand(program);
   addPauseCommands(program);
-  addInspectCommand(program);
   addLogsCommand(program);
 }

@@ -6,14 +6,15 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import type { Image as ContainerdImage } from '../../gen/containerd/services/images/v1/images.js';
 import type { HistoryEntry, ImageSummary, InspectResponse, PullResponse } from '../../gen/ctrd/services/images/v1/images.js';
-import { failedPrecondition, unavailable } from '../../lib/errdefs.js';
+import { failedPrecondition, isNotFound, unavailable } from '../../lib/errdefs.js';
 import { unary, type Clients } from '../../lib/grpc/client.js';
 import { familiarString, formatReference, parseReference, type Reference } from '../../lib/registry/reference.js';
 import { withClients } from './connect.js';
 import { confirmPrune } from './prune.js';
+import { addInspectCommand, type Inspector } from './inspect.js';
 import { readUntilInterrupted } from './stream.js';
 import { formatArgument, parseFormat, renderFormat, type OutputFormat } from './go-template.js';
-import { ExitStatus, print, printError, printJson } from './output.js';
+import { ExitStatus, print, printError } from './output.js';
 import { PullRenderer, shortId } from './progress.js';
 import { createdSince, goTimeString, humanSize, rfc3339 } from './units.js';
 
@@ -394,41 +395,26 @@ function inspectObject(res: InspectResponse, sameImage: readonly ImageSummary[],
   };
 }
 
-function addInspectCommand(image: Command): void {
-  image
-    .command('inspect')
-    .description('show one or more images in detail, as JSON')
-    .argument('<image...>', 'names, IDs or digests')
-    .option('-f, --format <template>', 'format output with a Go template', formatArgument)
-    .action(async (references: string[], opts: { format?: OutputFormat }, command: Command) => {
-      const found: Array<Record<string, unknown>> = [];
-      let failed = false;
-      await withClients(command, async (c) => {
-        const [{ images }, { images: records }] = await Promise.all([
-          unary(c.ctrdImages, c.ctrdImages.list, { filters: [] }),
-          unary(c.images, c.images.list, { filters: [] }),
-        ]);
-        for (const reference of references) {
-          try {
-            const res = await inspectOne(c, reference);
-            const id = imageId(res.image!);
-            found.push(inspectObject(res, images.filter((i) => imageId(i) === id), records));
-          } catch (err) {
-            printError(err);
-            failed = true;
-          }
-        }
-      });
-      // --format json is the default (an indented array), as docker inspect has it; {{json .}} is one line each.
-      const format = opts.format?.source === 'json' ? undefined : opts.format;
-      if (format) {
-        // Go templates see every field of docker's struct, the ones JSON leaves out when empty too.
-        const items = found.map((o) => ({ Variant: '', OsVersion: '', ...o }));
-        process.stdout.write(renderFormat(format, items, {}));
-      } else printJson(found, 4);
-      if (failed) throw new ExitStatus(1);
-    });
-}
+/** Images for docker's inspect: by name, ID or digest; undefined when there is none. */
+export const imageInspector: Inspector = {
+  type: 'image',
+  async find(c, reference) {
+    let res;
+    try {
+      res = await inspectOne(c, reference);
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+    const [{ images }, { images: records }] = await Promise.all([
+      unary(c.ctrdImages, c.ctrdImages.list, { filters: [] }),
+      unary(c.images, c.images.list, { filters: [] }),
+    ]);
+    const id = imageId(res.image!);
+    return inspectObject(res, images.filter((i) => imageId(i) === id), records);
+  },
+  templateView: (found) => ({ Variant: '', OsVersion: '', ...found }),
+};
 
 // ---- history ----
 
@@ -543,7 +529,7 @@ export function addImageCommands(program: Command): void {
   addListCommand(image, 'ls', 'list');
   addTagCommand(image);
   addRemoveCommand(image, 'rm', 'remove');
-  addInspectCommand(image);
+  addInspectCommand(image, [imageInspector], 'show one or more images in detail, as JSON');
   addHistoryCommand(image);
   addPruneCommand(image);
 

@@ -9,10 +9,11 @@ import { errnoCode } from '../../lib/errdefs.js';
 import { defaultAddress, defaultNamespace } from '../../lib/grpc/client.js';
 import { ctrdVersion, revision } from '../../lib/version.js';
 import { addCompletionCommand } from './completion.js';
-import { addContainerCommands } from './containers.js';
+import { addContainerCommands, containerInspector } from './containers.js';
+import { addInspectCommand } from './inspect.js';
 import { addEventsCommand } from './events.js';
 import { addExecCommand } from './exec.js';
-import { addImageCommands } from './images.js';
+import { addImageCommands, imageInspector } from './images.js';
 import { addInfoCommand } from './info.js';
 import { addMonitorCommands } from './monitor.js';
 import { addNamespaceCommands } from './namespace.js';
@@ -52,6 +53,8 @@ function cli(): Command {
     addMonitorCommands(parent);
   }
   container.commands.find((c) => c.name() === 'ps')?.aliases(['ls', 'list']);
+  addInspectCommand(container, [containerInspector], 'show one or more containers in detail, as JSON');
+  addInspectCommand(program, [containerInspector, imageInspector], 'show containers or images in detail, as JSON');
   addContainerPruneCommand(container);
   addCompletionCommand(program);
   return program;

@@ -298,7 +298,7 @@ describe('ctrctl image verbs against ctrd', () => {
     // By short ID too; a missing one is reported, the found ones still printed.
     const both = await d.ctrctl(['image', 'inspect', short(app.configDigest), 'nosuch']);
     expect(both.code).toBe(1);
-    expect(both.stderr).toBe('ctrctl: no such image: nosuch\n');
+    expect(both.stderr).toBe('ctrctl: No such image: nosuch\n');
     expect((JSON.parse(both.stdout) as Array<{ Id: string }>).map((o) => o.Id)).toEqual([app.configDigest]);
 
     expect(await ctrctl('image', 'inspect', '--format', '{{.Id}} {{.Os}}/{{.Architecture}}{{.Variant}} {{.Config.Cmd}}', 'test/app:v1')).toBe(
