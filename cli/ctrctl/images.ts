@@ -2,7 +2,7 @@
 //   pull [-q] [--platform P] REF          images / image ls [-q] [-a] [--digests] [--no-trunc] [--filter F]... [--format T] [REPO[:TAG]]
 //   tag SOURCE TARGET                     rmi / image rm [-f] IMAGE...
 //   image inspect [-f T] IMAGE...         history / image history [--no-trunc] [-q] [--format T] IMAGE
-//   image prune [-a] [-f]                 system df [--format T]
+//   image prune [-a] [-f]
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import type { Image as ContainerdImage } from '../../gen/containerd/services/images/v1/images.js';
 import type { HistoryEntry, ImageSummary, InspectResponse, PullResponse } from '../../gen/ctrd/services/images/v1/images.js';
@@ -10,7 +10,7 @@ import { failedPrecondition, isNotFound, unavailable } from '../../lib/errdefs.j
 import { unary, type Clients } from '../../lib/grpc/client.js';
 import { familiarString, formatReference, parseReference, type Reference } from '../../lib/registry/reference.js';
 import { withClients } from './connect.js';
-import { confirmPrune } from './prune.js';
+import { confirmPrune } from './system.js';
 import { addInspectCommand, type Inspector } from './inspect.js';
 import { readUntilInterrupted } from './stream.js';
 import { formatArgument, parseFormat, renderFormat, type OutputFormat } from './go-template.js';
@@ -489,32 +489,6 @@ function addPruneCommand(image: Command): void {
     });
 }
 
-// ---- system df ----
-
-function addDiskUsageCommand(program: Command): void {
-  // `system` may already have verbs of another group: the noun is shared, not owned.
-  const system = program.commands.find((c) => c.name() === 'system') ?? program.command('system').description('manage ctrd');
-  system
-    .command('df')
-    .description('show disk usage: images, content blobs and snapshots')
-    .option('--format <template>', 'format output with a Go template', formatArgument)
-    .action(async (opts: { format?: OutputFormat }, command: Command) => {
-      const du = await withClients(command, (c) => unary(c.ctrdImages, c.ctrdImages.diskUsage, {}));
-      const reclaimable = (n: number, total: number) => (total > 0 ? `${humanSize(n)} (${Math.trunc((n * 100) / total)}%)` : humanSize(n));
-      // ACTIVE (in use by a container) and what can be reclaimed of blobs and snapshots are not reported by
-      // ctrd: N/A says so rather than a guess.
-      const rows = [
-        { Type: 'Images', TotalCount: String(du.images), Active: 'N/A', Size: humanSize(du.imagesSize), Reclaimable: reclaimable(du.imagesReclaimable, du.imagesSize) },
-        { Type: 'Content blobs', TotalCount: String(du.contentBlobs), Active: 'N/A', Size: humanSize(du.contentSize), Reclaimable: 'N/A' },
-        { Type: 'Snapshots', TotalCount: String(du.snapshots), Active: 'N/A', Size: humanSize(du.snapshotsSize), Reclaimable: 'N/A' },
-      ];
-      const format = opts.format ?? parseFormat('table {{.Type}}\\t{{.TotalCount}}\\t{{.Active}}\\t{{.Size}}\\t{{.Reclaimable}}');
-      process.stdout.write(
-        renderFormat(format, rows, { Type: 'TYPE', TotalCount: 'TOTAL', Active: 'ACTIVE', Size: 'SIZE', Reclaimable: 'RECLAIMABLE' }),
-      );
-    });
-}
-
 // ---- registration ----
 
 export function addImageCommands(program: Command): void {
@@ -533,5 +507,4 @@ export function addImageCommands(program: Command): void {
   addHistoryCommand(image);
   addPruneCommand(image);
 
-  addDiskUsageCommand(program);
 }

@@ -17,7 +17,7 @@ import { addImageCommands, imageInspector } from './images.js';
 import { addInfoCommand } from './info.js';
 import { addMonitorCommands } from './monitor.js';
 import { addNamespaceCommands } from './namespace.js';
-import { addContainerPruneCommand, addSystemPruneCommand } from './prune.js';
+import { addContainerPruneCommand, addDiskUsageCommand, addSystemPruneCommand } from './system.js';
 import { ExitStatus, printError } from './output.js';
 import { addRunCommands } from './run.js';
 import { addVersionCommand } from './version.js';
@@ -43,6 +43,7 @@ function cli(): Command {
   addEventsCommand(program);
   const system = program.command('system').description('manage ctrd');
   addImageCommands(program);
+  addDiskUsageCommand(system);
   addSystemPruneCommand(system);
   // docker's container verbs, at the top and under `container` alike.
   const container = program.command('container').description('manage containers');

@@ -104,6 +104,8 @@ describe.skipIf(process.getuid?.() !== 0)('ctrctl ps filters and prune', () => {
 
     const info = await ctl('info', '--format', '{{.Containers}} {{.ContainersRunning}} {{.ContainersPaused}} {{.ContainersStopped}} {{.Images}}');
     expect(info).toBe('5 2 0 3 1');
+    const df = (await ctl('system', 'df', '--format', '{{.Type}} {{.TotalCount}} {{.Active}} {{.Size}}')).split('\n');
+    expect(df[1]).toMatch(/^Containers 5 2 \d+(\.\d+)?k?B$/);
 
     for (const [filter, message] of [
       ['status=sleeping', /invalid filter 'status=sleeping'/],

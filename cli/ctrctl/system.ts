@@ -1,6 +1,8 @@
-// Pruning, as docker's verbs: `container prune` removes every stopped container, `system prune` removes stopped
-// containers and dangling images (-a: every image no container uses; --volumes: unused volumes too). Each asks
+// Disk usage and pruning, as docker's verbs: `system df` shows the space images, containers, content and
+// snapshots take; `container prune` removes every stopped container, `system prune` removes stopped containers
+// and dangling images (-a: every image no container uses; --volumes: unused volumes too). Each prune asks
 // first unless -f; without a terminal to ask on, it refuses.
+//   system df [--format T]
 //   container prune [-f] [--filter until=T|label=K[=V]|label!=K[=V]]
 //   system prune [-a] [-f] [--volumes] [--filter ...]
 import { createInterface } from 'node:readline';
@@ -14,6 +16,7 @@ import { removeContainer } from './lifecycle.js';
 import { print, printError } from './output.js';
 import { runtimeClients, type RuntimeClients } from './runtime-clients.js';
 import { humanSize, parseTimeArg } from './units.js';
+import { formatArgument, parseFormat, renderFormat, type OutputFormat } from './go-template.js';
 
 /** docker's prompt: the question, " [y/N] ", and yes only for y or Y. */
 async function confirm(question: string): Promise<boolean> {
@@ -168,4 +171,51 @@ export function addSystemPruneCommand(system: Command, extras: readonly PruneExt
     print(`Total reclaimed space: ${humanSize(total)}`);
     if (res.containers.failed) process.exitCode = 1;
   });
+}
+
+// ---- system df ----
+
+/** Containers' writable layers: all of them, the running ones, and what removing the stopped ones frees. */
+async function containersUsage(c: Clients): Promise<{ total: number; active: number; size: number; reclaimable: number }> {
+  const rc = runtimeClients(c);
+  const out = { total: 0, active: 0, size: 0, reclaimable: 0 };
+  for (const i of await listContainers(rc)) {
+    const size = await snapshotSize(rc, i);
+    out.total++;
+    out.size += size;
+    if (stopped(i)) out.reclaimable += size;
+    else out.active++;
+  }
+  return out;
+}
+
+export function addDiskUsageCommand(system: Command): void {
+  system
+    .command('df')
+    .description('show disk usage: images, containers, content blobs and snapshots')
+    .option('--format <template>', 'format output with a Go template', formatArgument)
+    .action(async (opts: { format?: OutputFormat }, command: Command) => {
+      const [du, containers] = await withClients(command, (c) =>
+        Promise.all([unary(c.ctrdImages, c.ctrdImages.diskUsage, {}), containersUsage(c)]),
+      );
+      const reclaimable = (n: number, total: number) => (total > 0 ? `${humanSize(n)} (${Math.trunc((n * 100) / total)}%)` : humanSize(n));
+      // ACTIVE (in use by a container) and what can be reclaimed of blobs and snapshots are not reported by
+      // ctrd: N/A says so rather than a guess.
+      const rows = [
+        { Type: 'Images', TotalCount: String(du.images), Active: 'N/A', Size: humanSize(du.imagesSize), Reclaimable: reclaimable(du.imagesReclaimable, du.imagesSize) },
+        {
+          Type: 'Containers',
+          TotalCount: String(containers.total),
+          Active: String(containers.active),
+          Size: humanSize(containers.size),
+          Reclaimable: reclaimable(containers.reclaimable, containers.size),
+        },
+        { Type: 'Content blobs', TotalCount: String(du.contentBlobs), Active: 'N/A', Size: humanSize(du.contentSize), Reclaimable: 'N/A' },
+        { Type: 'Snapshots', TotalCount: String(du.snapshots), Active: 'N/A', Size: humanSize(du.snapshotsSize), Reclaimable: 'N/A' },
+      ];
+      const format = opts.format ?? parseFormat('table {{.Type}}\\t{{.TotalCount}}\\t{{.Active}}\\t{{.Size}}\\t{{.Reclaimable}}');
+      process.stdout.write(
+        renderFormat(format, rows, { Type: 'TYPE', TotalCount: 'TOTAL', Active: 'ACTIVE', Size: 'SIZE', Reclaimable: 'RECLAIMABLE' }),
+      );
+    });
 }
