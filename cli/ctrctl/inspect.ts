@@ -34,7 +34,7 @@ export function addInspectCommand(parent: Command, inspectors: readonly Inspecto
   const cmd = parent
     .command('inspect')
     .description(description)
-    .argument('<name...>', 'names or IDs')
+    .argument(inspectors.length === 1 ? `<${inspectors[0]!.type}...>` : '<name...>', 'names or IDs')
     .option('-f, --format <template>', 'format output with a Go template', formatArgument);
   if (inspectors.length > 1) cmd.option('--type <type>', `only objects of this type: ${inspectors.map((i) => i.type).join(', ')}`);
   cmd.action(async (inputs: string[], o: { format?: OutputFormat; type?: string }, command: Command) => {

@@ -33,6 +33,9 @@ describe.skipIf(process.getuid?.() !== 0)('ctrctl ps filters and prune', () => {
   }, 120_000);
 
   afterAll(async () => {
+    // Containers a failed (or singly run) test left go the proper way first: their rootfs mounts with them.
+    const left = d ? (await d.ctrctl(['ps', '-aq'])).stdout.split('\n').filter(Boolean) : [];
+    if (left.length) await d.ctrctl(['rm', '-f', ...left], { timeoutMs: 60_000 });
     if (d) for (const pid of shimsOf(d.address)) process.kill(pid, 'SIGKILL');
     await reg?.stop();
     await d?.cleanup();
@@ -117,7 +120,7 @@ describe.skipIf(process.getuid?.() !== 0)('ctrctl ps filters and prune', () => {
       expect(r.code).toBe(1);
       expect(r.stderr).toMatch(message);
     }
-  });
+  }, 120_000);
 
   it('container prune asks first, removes only stopped containers and says what it freed; system prune too', async () => {
     const refused = await d.ctrctl(['container', 'prune']);
