@@ -229,7 +229,7 @@ export async function createContainer(
       const storedJson = JSON.stringify(stored);
       // containerd limits a label to 4096 bytes: a longer command is still in the spec.
       if (storedJson.length < 4000) labels[stateLabels.config] = storedJson;
-      if (run.StopSignal) labels[stopSignalLabel] = run.StopSignal;
+      if (run.StopSignal && !labels[stopSignalLabel]) labels[stopSignalLabel] = run.StopSignal;
       const { container } = await unary(rc.containers, rc.containers.create, {
         container: {
           id,

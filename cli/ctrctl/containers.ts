@@ -28,7 +28,7 @@ import { formatArgument, parseFormat, renderFormat, type OutputFormat } from './
 import { kill, removeContainer, runAttached, startDetached, stopContainer, waitProcess } from './lifecycle.js';
 import { ExitStatus, print, printError } from './output.js';
 import { runtimeClients, type RuntimeClients } from './runtime-clients.js';
-import { parseSignal } from './signals.js';
+import { parseSignal, stopTimeoutLabel } from './signals.js';
 import { resourcesOf } from './spec.js';
 import { compilePsFilters, listsStopped, parsePsFilters } from './ps-filters.js';
 import type { Clients } from '../../lib/grpc/client.js';
@@ -212,10 +212,17 @@ function addStartCommand(program: Command): void {
 }
 
 function parseTimeout(v: string): number {
-  if (!/^-?\d+$/.test(v)) throw failedPrecondition(`invalid timeout "${v}"`);
+  if (!/^-?\d+$/.test(v)) throw invalidArgument(`invalid timeout "${v}": a whole number of seconds`);
   const n = Number(v);
   // docker: -1 waits for ever; ctrctl caps that at a day.
   return n < 0 ? 86_400 : n;
+}
+
+/** -t as given, else the container's --stop-timeout, else docker's 10 seconds. */
+function timeoutOf(flag: number | undefined, info: ContainerInfo): number {
+  if (flag !== undefined) return flag;
+  const own = info.container.labels[stopTimeoutLabel];
+  return own !== undefined && /^-?\d+$/.test(own) ? parseTimeout(own) : 10;
 }
 
 function addStopCommands(program: Command): void {
@@ -223,13 +230,13 @@ function addStopCommands(program: Command): void {
     .command('stop')
     .description('stop one or more running containers: the stop signal, then SIGKILL after the timeout')
     .argument('<container...>', 'names or IDs')
-    .option('-t, --time <seconds>', 'seconds to wait before killing the container', '10')
+    .option('-t, --time <seconds>', "seconds to wait before killing the container (default: its --stop-timeout, or 10)")
     .option('-s, --signal <signal>', 'signal to send (default: the image stop signal, or SIGTERM)')
-    .action(async (inputs: string[], o: { time: string; signal?: string }, command: Command) => {
-      const timeout = parseTimeout(o.time);
+    .action(async (inputs: string[], o: { time?: string; signal?: string }, command: Command) => {
+      const timeout = o.time === undefined ? undefined : parseTimeout(o.time);
       const signal = o.signal === undefined ? undefined : parseSignal(o.signal);
       await eachContainer(command, inputs, async (rc, info, input) => {
-        await stopContainer(rc, info, timeout, signal);
+        await stopContainer(rc, info, timeoutOf(timeout, info), signal);
         print(input);
       });
     });
@@ -237,11 +244,11 @@ function addStopCommands(program: Command): void {
     .command('restart')
     .description('restart one or more containers')
     .argument('<container...>', 'names or IDs')
-    .option('-t, --time <seconds>', 'seconds to wait before killing the container', '10')
-    .action(async (inputs: string[], o: { time: string }, command: Command) => {
-      const timeout = parseTimeout(o.time);
+    .option('-t, --time <seconds>', "seconds to wait before killing the container (default: its --stop-timeout, or 10)")
+    .action(async (inputs: string[], o: { time?: string }, command: Command) => {
+      const timeout = o.time === undefined ? undefined : parseTimeout(o.time);
       await eachContainer(command, inputs, async (rc, info, input, ns) => {
-        await stopContainer(rc, info, timeout);
+        await stopContainer(rc, info, timeoutOf(timeout, info));
         await startDetached(rc, { ...info, task: undefined }, ns);
         print(input);
       });

@@ -20,6 +20,7 @@ import { isAbsolute } from 'node:path';
 import { invalidArgument } from '../../lib/errdefs.js';
 import { boundingCapabilities } from '../../lib/oci/capabilities.js';
 import { parseRestartPolicy } from '../../lib/restart-policy.js';
+import { parseSignal, stopSignalLabel, stopTimeoutLabel } from './signals.js';
 
 /** docker run's status for its own failures (the container never ran). */
 export const runFailure = 125;
@@ -50,6 +51,8 @@ interface RunOptions {
   snapshotter: string;
   restart: string;
   label: string[];
+  stopSignal?: string;
+  stopTimeout?: string;
 }
 
 const collect = (value: string, previous: string[]) => [...previous, value];
@@ -61,6 +64,8 @@ function addCreateOptions(cmd: Command): Command {
     .option('--name <name>', 'assign a name to the container')
     .option('-e, --env <KEY=VALUE>', 'set an environment variable (repeatable)', collect, [])
     .option('-l, --label <KEY=VALUE>', 'set metadata on the container (repeatable)', collect, [])
+    .option('--stop-signal <signal>', 'signal to stop the container (default: the image STOPSIGNAL, or SIGTERM)')
+    .option('--stop-timeout <seconds>', 'seconds to wait for the stop signal before SIGKILL (default 10)')
     .option('-w, --workdir <dir>', 'working directory inside the container')
     .option('-u, --user <user>', 'username or UID (format: <name|uid>[:<group|gid>])')
     .option('-i, --interactive', 'keep STDIN open and pass it to the container')
@@ -111,7 +116,7 @@ function createFlags(o: RunOptions): CreateFlags {
     sysctls: parseSysctls(o.sysctl),
     ulimits: parseUlimits(o.ulimit),
     restart: parseRestartPolicy(o.restart),
-    labels: parseLabels(o.label),
+    labels: { ...parseLabels(o.label), ...stopLabels(o.stopSignal, o.stopTimeout) },
   };
 }
 
@@ -124,6 +129,20 @@ function parseLabels(flags: readonly string[]): Record<string, string> {
     if (key === '') throw invalidArgument(`invalid label '${f}': empty name`);
     if (key.startsWith('io.ctrd/') || key.startsWith('containerd.io/')) throw invalidArgument(`invalid label '${f}': the prefix of ${key} is reserved`);
     out[key] = eq < 0 ? '' : f.slice(eq + 1);
+  }
+  return out;
+}
+
+/** --stop-signal and --stop-timeout, checked and kept in the container's labels for stop and restart. */
+function stopLabels(signal: string | undefined, timeout: string | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (signal !== undefined) {
+    parseSignal(signal);
+    out[stopSignalLabel] = signal;
+  }
+  if (timeout !== undefined) {
+    if (!/^-?\d+$/.test(timeout)) throw invalidArgument(`invalid argument "${timeout}" for "--stop-timeout": a whole number of seconds`);
+    out[stopTimeoutLabel] = timeout;
   }
   return out;
 }

@@ -122,6 +122,24 @@ describe.skipIf(process.getuid?.() !== 0)('restart policies', () => {
     await removeAll();
   });
 
+  it('stop sends the stop signal, then SIGKILL after --stop-timeout (or -t)', async () => {
+    await ctl('run', '-d', '--name', 'trapper', '--stop-signal', 'USR1', image, 'sh', '-c', 'trap "echo got usr1; exit 0" USR1; echo ready; while :; do sleep 0.1; done');
+    await waitFor('the trap to be set', async () => (await ctl('logs', 'trapper')).includes('ready'));
+    await ctl('stop', 'trapper');
+    expect(await state('trapper')).toMatchObject({ status: 'exited', code: 0 });
+    expect(await ctl('logs', 'trapper')).toContain('got usr1');
+    // sh as PID 1 ignores SIGTERM: the timeout of the container ends it with SIGKILL.
+    await ctl('run', '-d', '--name', 'stubborn', '--stop-timeout', '1', image, 'sleep', '1000');
+    const started = Date.now();
+    await ctl('stop', 'stubborn');
+    expect(Date.now() - started).toBeGreaterThanOrEqual(900);
+    expect(await state('stubborn')).toMatchObject({ status: 'exited', code: 137 });
+    const bad = await d.ctrctl(['run', '--stop-signal', 'NOPE', image, 'true']);
+    expect(bad.code).toBe(125);
+    expect(bad.stderr).toMatch(/invalid signal: NOPE/);
+    await removeAll();
+  });
+
   it('bad values are refused before anything is made', async () => {
     for (const [args, message] of [
       [['--restart', 'sometimes'], /unknown policy "sometimes"/],
