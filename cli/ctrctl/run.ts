@@ -17,7 +17,8 @@ import { ExitStatus, print } from './output.js';
 import { runtimeClients } from './runtime-clients.js';
 import { parseResources, parseSecurity, parseSysctls, parseUlimits } from './spec.js';
 import { isAbsolute } from 'node:path';
-import { invalidArgument } from '../../lib/errdefs.js';
+import { failedPrecondition, invalidArgument } from '../../lib/errdefs.js';
+import { parsePublish } from './ports.js';
 import { boundingCapabilities } from '../../lib/oci/capabilities.js';
 import { parseRestartPolicy } from '../../lib/restart-policy.js';
 import { parseSignal, stopSignalLabel, stopTimeoutLabel } from './signals.js';
@@ -53,6 +54,7 @@ interface RunOptions {
   label: string[];
   stopSignal?: string;
   stopTimeout?: string;
+  publish: string[];
 }
 
 const collect = (value: string, previous: string[]) => [...previous, value];
@@ -64,6 +66,7 @@ function addCreateOptions(cmd: Command): Command {
     .option('--name <name>', 'assign a name to the container')
     .option('-e, --env <KEY=VALUE>', 'set an environment variable (repeatable)', collect, [])
     .option('-l, --label <KEY=VALUE>', 'set metadata on the container (repeatable)', collect, [])
+    .option('-p, --publish <[IP:][HOST_PORT:]PORT[/PROTO]>', "publish a container's port to the host (repeatable)", collect, [])
     .option('--stop-signal <signal>', 'signal to stop the container (default: the image STOPSIGNAL, or SIGTERM)')
     .option('--stop-timeout <seconds>', 'seconds to wait for the stop signal before SIGKILL (default 10)')
     .option('-w, --workdir <dir>', 'working directory inside the container')
@@ -96,6 +99,11 @@ function createFlags(o: RunOptions): CreateFlags {
     throw invalidArgument(`the working directory '${o.workdir}' is invalid, it needs to be an absolute path`);
   }
   if (o.runtime === '') throw invalidArgument('--runtime must not be empty');
+  const published = o.publish.map(parsePublish);
+  if (published.length > 0) {
+    // Checked first, so that a bad spec is named as such; a good one needs the bridge networks ctrd has not got.
+    throw failedPrecondition(`publishing ports (-p ${o.publish[0]}) needs container networks, which this ctrd does not have yet`);
+  }
   const security = parseSecurity(
     { privileged: o.privileged, capAdd: o.capAdd, capDrop: o.capDrop, securityOpt: o.securityOpt, readOnly: o.readOnly },
     // The shim that runs the container is on this host, with the bounding set ctrctl has (as containerd's client assumes).

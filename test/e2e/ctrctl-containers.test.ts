@@ -273,6 +273,9 @@ describe.skipIf(!runcBinary || process.getuid?.() !== 0)('ctrctl container verbs
       [['--security-opt', 'seccomp=/no/such/profile.json'], 'opening seccomp profile (/no/such/profile.json) failed'],
       [['--sysctl', 'kernel.hostname=x'], `sysctl 'kernel.hostname=x' is not allowed`],
       [['--ulimit', 'nofile=2:1'], 'ulimit soft limit must be less than or equal to hard limit: 2 > 1'],
+      [['-p', '80:abc'], 'invalid containerPort: abc'],
+      [['-p', '8080:80/icmp'], 'invalid proto: icmp'],
+      [['-p', '8080:80'], 'publishing ports (-p 8080:80) needs container networks'],
     ]) {
       const r = await ctl(['run', '--rm', ...flags!, image, 'true']);
       expect(r.code, ok(r, d)).toBe(125);
