@@ -12,7 +12,7 @@ import type { RegistryClient } from './client.js';
 import { readErrorMessage, statusMessage } from './errors.js';
 import type { RegistryEndpoint } from './hosts.js';
 import { maxManifestSize, type Descriptor } from './manifest.js';
-import { formatReference, repositoryName, type Reference } from './reference.js';
+import { repositoryName, type Reference } from './reference.js';
 import { backoffDelay, defaultRetry, discard, sleep, type HttpRequest, type HttpResponse } from './transport.js';
 
 /** Opens a blob's bytes from an offset to its end. */
@@ -41,7 +41,10 @@ const maxResumes = 4;
 
 /** The repository's push scope (pull,push) and the operation's name, for messages that say what was refused. */
 async function pushError(res: HttpResponse, ref: Reference, what: string, scope: string): Promise<CtrdError> {
-  const registryWords = await readErrorMessage(res);
+  // A HEAD's answer has no body: distribution's own words for the two refusals stand in.
+  const registryWords =
+    (await readErrorMessage(res)) ??
+    (res.status === 401 ? 'authentication required' : res.status === 403 ? 'requested access to the resource is denied' : undefined);
   const repo = repositoryName(ref);
   const base = `${what}: ${statusMessage(res.status, registryWords)}`;
   if (res.status === 401) {
@@ -126,7 +129,7 @@ export class RegistryPusher {
     res.body.resume(); // a HEAD has no body
     if (res.status === 200) return true;
     if (res.status === 404) return false;
-    throw await pushError(res, ref, `${repositoryName(ref)}: blob ${digest}`, 'pull,push');
+    throw await pushError(res, ref, `blob ${digest}`, 'pull,push');
   }
 
   /**
@@ -135,7 +138,7 @@ export class RegistryPusher {
    */
   async pushBlob(ref: Reference, desc: Descriptor, open: BlobSource, opts: PushBlobOptions = {}): Promise<BlobPushResult> {
     const digest = parseDigest(desc.digest);
-    const what = `${repositoryName(ref)}: blob ${digest}`;
+    const what = `blob ${digest}`;
     if (!Number.isSafeInteger(desc.size) || desc.size < 0) throw invalidArgument(`${what}: invalid size ${desc.size}`);
     try {
       if (await this.blobExists(ref, desc, opts)) return { outcome: 'exists' };
@@ -170,17 +173,22 @@ export class RegistryPusher {
         discard(res);
         upload = locationOf(res, what);
       }
-      await this.upload(ref, desc, upload, open, opts);
+      try {
+        await this.upload(ref, desc, upload, open, opts);
+      } catch (err) {
+        await this.cancelUpload(ref, upload);
+        throw err;
+      }
       return { outcome: 'pushed' };
     } catch (err) {
-      throw wrap(err, `push ${formatReference(ref)}`);
+      throw wrap(err, what);
     }
   }
 
   /** PATCHes the blob in chunks from where the registry stands, then PUTs ?digest=. */
   private async upload(ref: Reference, desc: Descriptor, start: URL, open: BlobSource, opts: PushBlobOptions): Promise<void> {
     const digest = desc.digest;
-    const what = `${repositoryName(ref)}: blob ${digest}`;
+    const what = `blob ${digest}`;
     let location = start;
     let offset = 0;
     opts.onUpload?.(0);
@@ -245,6 +253,16 @@ export class RegistryPusher {
     }
   }
 
+  /** DELETE on an upload that failed, so the registry drops what it took; a failure here is only logged. */
+  private async cancelUpload(ref: Reference, location: URL): Promise<void> {
+    try {
+      const res = await this.send(ref, { method: 'DELETE', url: location, retry: false });
+      discard(res);
+    } catch (err) {
+      this.log.debug({ url: location.href, err: (err as Error).message }, 'could not cancel a failed upload');
+    }
+  }
+
   /** GET on an upload: where it stands (204 with Range), to resume a broken one. */
   private async uploadStatus(ref: Reference, location: URL, what: string, opts: PushBlobOptions): Promise<{ location: URL; offset: number }> {
     const res = await this.send(ref, { method: 'GET', url: location, ...signalOf(opts) });
@@ -260,7 +278,7 @@ export class RegistryPusher {
    */
   async pushManifest(ref: Reference, desc: Descriptor, bytes: Buffer, reference: string, opts: { signal?: AbortSignal } = {}): Promise<void> {
     const digest = parseDigest(desc.digest);
-    const what = `${repositoryName(ref)}: manifest ${reference === digest ? digest : `${reference} (${digest})`}`;
+    const what = `manifest ${reference === digest ? digest : `${reference} (${digest})`}`;
     if (bytes.length > maxManifestSize) throw invalidArgument(`${what} is larger than 4 MiB`);
     const ep = this.endpoint(ref);
     const res = await this.send(ref, {
@@ -270,13 +288,11 @@ export class RegistryPusher {
       body: bytes,
       ...signalOf(opts),
     });
-    if (res.status !== 201 && res.status !== 200 && res.status !== 204) {
-      throw wrap(await pushError(res, ref, what, 'pull,push'), `push ${formatReference(ref)}`);
-    }
+    if (res.status !== 201 && res.status !== 200 && res.status !== 204) throw await pushError(res, ref, what, 'pull,push');
     discard(res);
     const served = res.headers['docker-content-digest'];
     if (typeof served === 'string' && served.trim() !== digest) {
-      throw failedPrecondition(`push ${formatReference(ref)}: ${what}: the registry stored it as ${served.trim()}`);
+      throw failedPrecondition(`${what}: the registry stored it as ${served.trim()}`);
     }
   }
 }

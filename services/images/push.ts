@@ -117,14 +117,15 @@ export class Pusher {
       return { reference: name, tag: ref.tag!, digest: plan.root.digest, size: plan.root.size };
     } catch (err) {
       log.warn({ err, ms: Date.now() - started }, 'push failed');
-      throw err;
+      throw wrap(err, `push ${name}`);
     } finally {
       client.close();
     }
   }
 
   private async run(ns: string, ref: Reference, plan: Plan, pusher: RegistryPusher, progress: Progress, signal: AbortSignal | undefined): Promise<void> {
-    const entries = plan.blobs.map((b) => progress.add(b.descriptor, b.kind));
+    // All at once, so that the first report lists every blob (a client orders its lines by it).
+    const entries = progress.addAll(plan.blobs);
     const run = limit(this.opts.concurrency);
     // The limiter hands out its slots in order: the ones past the first `concurrency` wait.
     entries.forEach((p, i) => i >= this.opts.concurrency && progress.set(p, 'waiting'));
@@ -143,7 +144,7 @@ export class Pusher {
           this.addSource(ns, ref, desc.digest);
         } catch (err) {
           progress.set(p, 'failed');
-          throw wrap(err, `${b.kind} ${desc.digest}`);
+          throw err;
         }
       }),
     );
@@ -274,12 +275,19 @@ class Progress {
   constructor(private readonly onChange: ((blobs: readonly PushBlobProgress[]) => void) | undefined) {}
 
   add(descriptor: Descriptor, kind: BlobKind): PushBlobProgress {
-    const existing = this.blobs.find((b) => b.descriptor.digest === descriptor.digest);
-    if (existing) return existing;
-    const b: PushBlobProgress = { descriptor, kind, state: 'preparing', offset: 0, total: descriptor.size, mountedFrom: '' };
-    this.blobs.push(b);
+    return this.addAll([{ descriptor, kind }])[0]!;
+  }
+
+  addAll(blobs: ReadonlyArray<{ descriptor: Descriptor; kind: BlobKind }>): PushBlobProgress[] {
+    const added = blobs.map((b) => {
+      const existing = this.blobs.find((x) => x.descriptor.digest === b.descriptor.digest);
+      if (existing) return existing;
+      const p: PushBlobProgress = { descriptor: b.descriptor, kind: b.kind, state: 'preparing', offset: 0, total: b.descriptor.size, mountedFrom: '' };
+      this.blobs.push(p);
+      return p;
+    });
     this.onChange?.(this.blobs);
-    return b;
+    return added;
   }
 
   set(b: PushBlobProgress, state: PushBlobState, offset = b.offset): void {
