@@ -12,7 +12,7 @@ import type { RegistryClient } from './client.js';
 import { readErrorMessage, statusMessage } from './errors.js';
 import type { RegistryEndpoint } from './hosts.js';
 import { maxManifestSize, type Descriptor } from './manifest.js';
-import { repositoryName, type Reference } from './reference.js';
+import { formatReference, repositoryName, type Reference } from './reference.js';
 import { backoffDelay, defaultRetry, discard, sleep, type HttpRequest, type HttpResponse } from './transport.js';
 
 /** Opens a blob's bytes from an offset to its end. */
@@ -117,8 +117,15 @@ export class RegistryPusher {
     return ep;
   }
 
-  private send(ref: Reference, req: HttpRequest, extraScopes: readonly string[] = []): Promise<HttpResponse> {
-    return this.client.send(this.endpoint(ref), ref, req, true, extraScopes);
+  private async send(ref: Reference, req: HttpRequest, extraScopes: readonly string[] = []): Promise<HttpResponse> {
+    try {
+      return await this.client.send(this.endpoint(ref), ref, req, true, extraScopes);
+    } catch (err) {
+      // The client names the reference; a push's messages name it once, at the top.
+      const prefix = `${formatReference(ref)}: `;
+      if (err instanceof CtrdError && err.message.startsWith(prefix)) throw new CtrdError(err.kind, err.message.slice(prefix.length), { cause: err });
+      throw err;
+    }
   }
 
   /** HEAD on the blob in the repository: 200 means the registry has it there. */

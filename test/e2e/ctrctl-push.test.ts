@@ -29,6 +29,7 @@ describe('ctrctl push, login and logout against real registries', () => {
   let home: string;
   let dockerConfig: string;
   const configPath = () => join(dockerConfig, 'config.json');
+  const daemonConfig = () => join(home, 'daemon-docker-config');
 
   /** ctrctl with the test's DOCKER_CONFIG and HOME. */
   function ctrctl(args: readonly string[], opts: { input?: string; namespace?: string } = {}): Promise<RunResult> {
@@ -66,7 +67,15 @@ describe('ctrctl push, login and logout against real registries', () => {
     dockerConfig = join(home, 'docker-config');
     [src, tokenReg, basicReg] = await Promise.all([startRegistry(), startRegistry({ auth: 'token' }), startRegistry({ auth: 'htpasswd' })]);
     [multi, busybox] = await Promise.all([pushMultilayer(src), pushBusybox(src)]);
-    d = await new TestDaemon().start();
+    // The daemon's own docker config (for a client that sends no credentials) is one of the test's, empty for now.
+    const saved = process.env.DOCKER_CONFIG;
+    process.env.DOCKER_CONFIG = daemonConfig();
+    try {
+      d = await new TestDaemon().start();
+    } finally {
+      if (saved === undefined) delete process.env.DOCKER_CONFIG;
+      else process.env.DOCKER_CONFIG = saved;
+    }
     await ok(['pull', '-q', multi.ref]);
   }, 180_000);
 
@@ -239,6 +248,48 @@ describe('ctrctl push, login and logout against real registries', () => {
     const read = await skopeoRaw(basicReg, target);
     expect(read.code, read.stderr).toBe(0);
     expect(sha256(read.raw)).toBe(amd64.manifest.digest);
+  });
+
+  it('an index with every platform here is pushed whole: the index digest, each platform\'s manifest by digest', async () => {
+    await ok(['pull', '-q', '--platform', 'linux/arm64', busybox.multiarch.ref]);
+    const target = `${basicReg.host}/basic/busybox:all`;
+    await ok(['tag', busybox.multiarch.ref, target]);
+    const r = await ctrctl(['push', target]);
+    expect(r.code, r.stderr).toBe(0);
+    const index = busybox.multiarch.descriptor;
+    expect(r.stdout.trimEnd().split('\n').at(-1)).toBe(`all: digest: ${index.digest} size: ${index.size}`);
+    // Both platforms' layers were pushed (amd64's is there already from the test before).
+    for (const image of busybox.multiarch.images) expect(layerLines(r.stdout, image.layers[0]!.descriptor.digest).length).toBeGreaterThan(0);
+    const read = await skopeoRaw(basicReg, target);
+    expect(read.code, read.stderr).toBe(0);
+    expect(sha256(read.raw)).toBe(index.digest);
+    for (const image of busybox.multiarch.images) {
+      const child = await skopeoRaw(basicReg, `${basicReg.host}/basic/busybox@${image.manifest.digest}`);
+      expect(child.code, child.stderr).toBe(0);
+      expect(sha256(child.raw)).toBe(image.manifest.digest);
+    }
+  });
+
+  it("a client that sends no credentials gets the daemon's own (its docker config)", async () => {
+    const target = `${basicReg.host}/basic/daemon-creds:v1`;
+    await ok(['tag', multi.ref, target]);
+    const client = mkdtempSync(join(home, 'empty-client-'));
+    const env = { ...process.env, CTRD_ADDRESS: d.address, CTRD_NAMESPACE: 'default', DOCKER_CONFIG: client, HOME: client };
+    const denied = await run(process.execPath, [ctrctlBin, 'push', target], { env, timeoutMs: 60_000 });
+    expect(denied.code).toBe(1);
+    expect(denied.stderr).toContain('unauthorized');
+    mkdirSync(daemonConfig(), { recursive: true });
+    const auth = Buffer.from(`${basicReg.auth!.username}:${basicReg.auth!.password}`).toString('base64');
+    writeFileSync(join(daemonConfig(), 'config.json'), JSON.stringify({ auths: { [basicReg.host]: { auth } } }), { mode: 0o600 });
+    try {
+      const r = await run(process.execPath, [ctrctlBin, 'push', target], { env, timeoutMs: 60_000 });
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout.trimEnd().split('\n').at(-1)).toBe(`v1: digest: ${multi.manifest.digest} size: ${multi.manifest.size}`);
+    } finally {
+      rmSync(join(daemonConfig(), 'config.json'));
+    }
+    // ctrctl wrote nothing into the client's config dir.
+    expect(existsSync(join(client, 'config.json'))).toBe(false);
   });
 
   it('on a terminal the layer lines are redrawn in place', async () => {
