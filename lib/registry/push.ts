@@ -174,29 +174,40 @@ export class RegistryPusher {
           throw await pushError(res, ref, `${what}: mount from ${from}`, 'pull,push');
         }
       }
-      if (upload === undefined) {
-        const res = await this.send(ref, { method: 'POST', url: this.client.url(ep, ref, 'blobs/uploads/'), body: '', ...signalOf(opts) });
-        if (res.status !== 202) throw await pushError(res, ref, `${what}: starting the upload`, 'pull,push');
-        discard(res);
-        upload = locationOf(res, what);
-      }
-      try {
-        await this.upload(ref, desc, upload, open, opts);
-      } catch (err) {
-        await this.cancelUpload(ref, upload);
-        throw err;
-      }
+      await this.upload(ref, desc, upload ?? (await this.startUpload(ref, what, opts)), open, opts);
       return { outcome: 'pushed' };
     } catch (err) {
       throw wrap(err, what);
     }
   }
 
-  /** PATCHes the blob in chunks from where the registry stands, then PUTs ?digest=. */
+  /** POST: a new upload session, at the URL the answer's Location names. */
+  private async startUpload(ref: Reference, what: string, opts: PushBlobOptions): Promise<URL> {
+    const url = this.client.url(this.endpoint(ref), ref, 'blobs/uploads/');
+    const res = await this.send(ref, { method: 'POST', url, body: '', ...signalOf(opts) });
+    if (res.status !== 202) throw await pushError(res, ref, `${what}: starting the upload`, 'pull,push');
+    discard(res);
+    return locationOf(res, what);
+  }
+
+  /**
+   * PATCHes the blob in chunks from where the registry stands, then PUTs ?digest=. A failed upload is
+   * cancelled (DELETE), so the registry drops what it took.
+   */
   private async upload(ref: Reference, desc: Descriptor, start: URL, open: BlobSource, opts: PushBlobOptions): Promise<void> {
+    // Every answer names the upload's next URL: the session follows it, so a failure cancels the current one.
+    const session = { location: start };
+    try {
+      await this.sendChunks(ref, desc, session, open, opts);
+    } catch (err) {
+      await this.cancelUpload(ref, session.location);
+      throw err;
+    }
+  }
+
+  private async sendChunks(ref: Reference, desc: Descriptor, session: { location: URL }, open: BlobSource, opts: PushBlobOptions): Promise<void> {
     const digest = desc.digest;
     const what = `blob ${digest}`;
-    let location = start;
     let offset = 0;
     opts.onUpload?.(0);
     for (let resumes = 0; offset < desc.size; ) {
@@ -205,25 +216,25 @@ export class RegistryPusher {
       try {
         for await (const chunk of chunksOf(stream, this.chunkSize)) {
           const end = offset + chunk.length;
+          const range = `${offset}-${end - 1}`;
           if (end > desc.size) throw failedPrecondition(`${what}: the local blob has more than its ${desc.size} bytes`);
           const res = await this.send(ref, {
             method: 'PATCH',
-            url: location,
-            headers: { 'content-type': 'application/octet-stream', 'content-range': `${offset}-${end - 1}` },
+            url: session.location,
+            headers: { 'content-type': 'application/octet-stream', 'content-range': range },
             body: chunk,
             // A PATCH resent after the registry took part of it would not fit: a failure asks where it stands.
             retry: false,
             ...signalOf(opts),
           });
           if (res.status !== 202) {
-            if (res.status === 416 || res.status >= 500) {
-              failure = await pushError(res, ref, `${what}: chunk ${offset}-${end - 1}`, 'pull,push');
-              break;
-            }
-            throw await pushError(res, ref, `${what}: chunk ${offset}-${end - 1}`, 'pull,push');
+            const err = await pushError(res, ref, `${what}: chunk ${range}`, 'pull,push');
+            if (res.status !== 416 && res.status < 500) throw err;
+            failure = err;
+            break;
           }
           discard(res);
-          location = locationOf(res, what);
+          session.location = locationOf(res, what);
           const taken = rangeEnd(res);
           if (taken !== undefined && taken !== end) {
             failure = unavailable(`${what}: the registry has ${taken} bytes after a chunk that ended at ${end}`);
@@ -233,9 +244,8 @@ export class RegistryPusher {
           opts.onUpload?.(offset);
         }
       } catch (err) {
-        if (kindOf(err) === 'canceled' || opts.signal?.aborted) throw err;
-        // A connection broken mid-chunk: the registry's Range says what it has.
-        if (kindOf(err) !== 'unavailable') throw err;
+        // A connection broken mid-chunk (Unavailable) is resumed; anything else ends the upload.
+        if (kindOf(err) !== 'unavailable' || opts.signal?.aborted) throw err;
         failure = err;
       } finally {
         stream.destroy();
@@ -246,10 +256,21 @@ export class RegistryPusher {
       }
       if (++resumes > maxResumes) throw failure;
       await sleep(backoffDelay(defaultRetry, resumes), opts.signal);
-      ({ location, offset } = await this.uploadStatus(ref, location, what, opts));
-      this.log.debug({ digest, offset, resumes, err: (failure as Error).message }, 'blob upload broken, resuming');
+      try {
+        ({ location: session.location, offset } = await this.uploadStatus(ref, session.location, what, opts));
+        this.log.debug({ digest, offset, resumes, err: (failure as Error).message }, 'blob upload broken, resuming');
+      } catch (err) {
+        if (kindOf(err) === 'canceled') throw err;
+        // distribution forgets (and cancels) an upload asked about with a state older than what it took, as
+        // after a chunk whose answer was lost: a new upload starts from the first byte.
+        this.log.debug({ digest, resumes, err: (err as Error).message }, 'blob upload lost, starting it again');
+        await this.cancelUpload(ref, session.location);
+        session.location = await this.startUpload(ref, what, opts);
+        offset = 0;
+        opts.onUpload?.(0);
+      }
     }
-    const put = new URL(location);
+    const put = new URL(session.location);
     put.searchParams.set('digest', digest);
     const res = await this.send(ref, { method: 'PUT', url: put, body: '', headers: { 'content-type': 'application/octet-stream' }, ...signalOf(opts) });
     if (res.status !== 201 && res.status !== 204) throw await pushError(res, ref, `${what}: completing the upload`, 'pull,push');

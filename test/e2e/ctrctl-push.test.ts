@@ -4,6 +4,8 @@
 // ctrd reports. ctrctl runs with a temp DOCKER_CONFIG and HOME, so nothing is written to /root/.docker.
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createServer, request, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -15,6 +17,39 @@ import { RegistryClient } from '../../lib/registry/client.js';
 import { RegistryPusher } from '../../lib/registry/push.js';
 import { parseReference } from '../../lib/registry/reference.js';
 import { parseDigest } from '../../lib/digest.js';
+
+/**
+ * An HTTP proxy in front of a registry (the Host header kept, so the registry's Locations point back here) that
+ * can spoil answers: `spoil` sees each request after the registry has answered it, and may replace the answer.
+ */
+async function startProxy(target: string, spoil: (req: IncomingMessage) => { status: number; forward: boolean } | undefined) {
+  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    const spoiled = spoil(req);
+    const answerSpoiled = () =>
+      res.writeHead(spoiled!.status, { 'content-type': 'application/json' }).end('{"errors":[{"code":"UNKNOWN","message":"spoiled by the test proxy"}]}');
+    if (spoiled && !spoiled.forward) {
+      req.resume();
+      req.on('end', answerSpoiled);
+      return;
+    }
+    const up = request(`http://${target}${req.url}`, { method: req.method, headers: req.headers }, (answer) => {
+      if (spoiled) {
+        answer.resume();
+        answerSpoiled();
+        return;
+      }
+      res.writeHead(answer.statusCode ?? 502, answer.headers);
+      answer.pipe(res);
+    });
+    up.on('error', () => res.destroy());
+    req.pipe(up);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    host: `127.0.0.1:${(server.address() as AddressInfo).port}`,
+    stop: () => new Promise<void>((resolve) => (server.closeAllConnections(), server.close(() => resolve()))),
+  };
+}
 
 const sha256 = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 const short = (digest: string) => digest.slice(7, 19);
@@ -344,5 +379,43 @@ describe('ctrctl push, login and logout against real registries', () => {
     } finally {
       client.close();
     }
+  });
+
+  /** Pushes a 3500-byte blob in 1000-byte chunks through a proxy that spoils the second PATCH; returns where the source was opened. */
+  async function pushThroughSpoiler(repo: string, forward: boolean): Promise<{ opened: number[]; patches: number }> {
+    let patches = 0;
+    const proxy = await startProxy(src.host, (req) => (req.method === 'PATCH' && ++patches === 2 ? { status: 500, forward } : undefined));
+    const client = new RegistryClient({ retry: { baseDelayMs: 10 } });
+    try {
+      const pusher = new RegistryPusher(client, { chunkSize: 1000 });
+      const blob = randomBytes(3500);
+      const desc = { mediaType: 'application/octet-stream', digest: parseDigest(sha256(blob)), size: blob.length };
+      const opened: number[] = [];
+      const result = await pusher.pushBlob(parseReference(`${proxy.host}/${repo}:latest`), desc, (offset) => {
+        opened.push(offset);
+        return Readable.from([blob.subarray(offset)]);
+      });
+      expect(result).toEqual({ outcome: 'pushed' });
+      const chunks: Buffer[] = [];
+      for await (const c of await client.fetchBlob(parseReference(`${src.host}/${repo}:latest`), desc)) chunks.push(c as Buffer);
+      expect(Buffer.concat(chunks).equals(blob)).toBe(true);
+      return { opened, patches };
+    } finally {
+      client.close();
+      await proxy.stop();
+    }
+  }
+
+  it('a chunk the registry never got is sent again from the Range the registry reports', async () => {
+    const { opened, patches } = await pushThroughSpoiler('chunks/resume', false);
+    // The upload's status said 1000 bytes: the source is opened again there, and nothing is sent twice.
+    expect(opened).toEqual([0, 1000]);
+    expect(patches).toBe(5);
+  });
+
+  it('a chunk whose answer was lost (distribution then forgets the upload) is pushed again in a new upload', async () => {
+    const { opened, patches } = await pushThroughSpoiler('chunks/restart', true);
+    expect(opened).toEqual([0, 0]);
+    expect(patches).toBe(2 + 4);
   });
 });
