@@ -1,4 +1,4 @@
-// ctrctl push [-q] NAME[:TAG], docker's output for ctrd's ImageService.Push stream:
+// ctrctl push [-a] [-q] NAME[:TAG], docker's output for ctrd's ImageService.Push stream:
 //   The push refers to repository [127.0.0.1:5000/test/busybox]
 //   3c6e2a3b4d5f: Pushed                     (or "Layer already exists", "Mounted from test/other")
 //   latest: digest: sha256:... size: 527
@@ -8,9 +8,10 @@
 // request; without any, the daemon uses its own.
 import type { Command } from 'commander';
 import { PushState, type PushBlobProgress, type PushResponse, type PushResult } from '../../gen/ctrd/services/images/v1/images.js';
-import { CtrdError, invalidArgument, kindOf, unavailable } from '../../lib/errdefs.js';
-import { dockerConfigCredentials } from '../../lib/registry/credentials.js';
-import { formatReference, parseReference, repositoryName, type Reference } from '../../lib/registry/reference.js';
+import { CtrdError, invalidArgument, kindOf, notFound, unavailable } from '../../lib/errdefs.js';
+import { unary, type Clients } from '../../lib/grpc/client.js';
+import { dockerConfigCredentials, type Credentials } from '../../lib/registry/credentials.js';
+import { familiarString, formatReference, parseReference, repositoryName, type Reference } from '../../lib/registry/reference.js';
 import { withClients } from './connect.js';
 import { ExitStatus, print } from './output.js';
 import { progressBar, shortId, type ProgressOutput, type RendererOptions } from './progress.js';
@@ -49,7 +50,7 @@ export class PushRenderer {
   constructor(
     private readonly out: ProgressOutput,
     private readonly ref: Reference,
-    private readonly opts: RendererOptions,
+    private readonly opts: RendererOptions & { header?: boolean },
   ) {}
 
   update(res: PushResponse): void {
@@ -68,7 +69,8 @@ export class PushRenderer {
   private start(): void {
     if (this.started) return;
     this.started = true;
-    this.out.write(`The push refers to repository [${repositoryName(this.ref)}]\n`);
+    // push -a: one header for all the tags.
+    if (this.opts.header !== false) this.out.write(`The push refers to repository [${repositoryName(this.ref)}]\n`);
   }
 
   private blob(blob: PushBlobProgress): void {
@@ -107,34 +109,60 @@ export class PushRenderer {
 
 interface PushFlags {
   quiet?: boolean;
+  allTags?: boolean;
+}
+
+/** Whether a reference names a tag itself ("repo:v1"), rather than getting "latest" by default. */
+const hasTag = (reference: string) => /:[^/]*$/.test(reference.split('@')[0]!);
+
+/** One tag's push: its layer lines (and the header, for the first), then its digest line. */
+async function pushOne(c: Clients, ref: Reference, creds: Credentials | undefined, opts: PushFlags, header: boolean): Promise<void> {
+  const tty = Boolean(process.stdout.isTTY);
+  const renderer = opts.quiet ? undefined : new PushRenderer(process.stdout, ref, { tty, columns: process.stdout.columns ?? 80, header });
+  const call = c.ctrdImages.push({ reference: formatReference(ref), auth: creds ? { ...creds, token: '' } : undefined });
+  let result: PushResult | undefined;
+  let end;
+  try {
+    end = await readUntilInterrupted(call, (res: PushResponse) => {
+      if (res.result) result = res.result;
+      else renderer?.update(res);
+    });
+  } catch (err) {
+    if (kindOf(err) === 'unauthenticated') {
+      throw new CtrdError('unauthenticated', `${(err as Error).message}\nctrctl: log in first: ctrctl login ${ref.domain}`);
+    }
+    throw err;
+  }
+  if (end.interrupted) throw new ExitStatus(130);
+  if (!result) throw unavailable('ctrd ended the push without reporting its digest');
+  if (renderer) renderer.finish(result);
+  else print(formatReference(ref));
 }
 
 async function push(command: Command, reference: string, opts: PushFlags): Promise<void> {
   // Checked before connecting: a typo is reported at once, in the words of the reference grammar.
   const ref = parseReference(reference);
   if (ref.digest !== undefined) throw invalidArgument(`cannot push a digest reference "${reference}": push a tag`);
+  if (opts.allTags && hasTag(reference)) throw invalidArgument("tag can't be used with --all-tags/-a");
   const creds = await dockerConfigCredentials()(ref.domain);
   await withClients(command, async (c) => {
-    const tty = Boolean(process.stdout.isTTY);
-    const renderer = opts.quiet ? undefined : new PushRenderer(process.stdout, ref, { tty, columns: process.stdout.columns ?? 80 });
-    const call = c.ctrdImages.push({ reference, auth: creds ? { ...creds, token: '' } : undefined });
-    let result: PushResult | undefined;
-    let end;
-    try {
-      end = await readUntilInterrupted(call, (res: PushResponse) => {
-        if (res.result) result = res.result;
-        else renderer?.update(res);
-      });
-    } catch (err) {
-      if (kindOf(err) === 'unauthenticated') {
-        throw new CtrdError('unauthenticated', `${(err as Error).message}\nctrctl: log in first: ctrctl login ${ref.domain}`);
-      }
-      throw err;
+    let refs = [ref];
+    if (opts.allTags) {
+      const repo = repositoryName(ref);
+      const { images } = await unary(c.ctrdImages, c.ctrdImages.list, { filters: [] });
+      refs = images
+        .map((i) => {
+          try {
+            return parseReference(i.name);
+          } catch {
+            return undefined; // a name that is not a reference has no tag to push
+          }
+        })
+        .filter((r): r is Reference => r !== undefined && r.digest === undefined && r.tag !== undefined && repositoryName(r) === repo)
+        .sort((a, b) => a.tag!.localeCompare(b.tag!));
+      if (refs.length === 0) throw notFound(`An image does not exist locally with the tag: ${familiarString({ domain: ref.domain, path: ref.path })}`);
     }
-    if (end.interrupted) throw new ExitStatus(130);
-    if (!result) throw unavailable('ctrd ended the push without reporting its digest');
-    if (renderer) renderer.finish(result);
-    else print(formatReference(ref));
+    for (const [i, r] of refs.entries()) await pushOne(c, r, creds, opts, i === 0);
   });
 }
 
@@ -143,6 +171,7 @@ function define(parent: Command): void {
     .command('push')
     .description('push an image to its registry')
     .argument('<name>', 'NAME[:TAG]')
+    .option('-a, --all-tags', 'push every tag of the repository that is here')
     .option('-q, --quiet', 'suppress verbose output: print only the reference')
     .action((name: string, opts: PushFlags, command: Command) => push(command, name, opts));
 }

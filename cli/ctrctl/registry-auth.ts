@@ -79,8 +79,11 @@ function keysFor(config: DockerConfig, registry: string): string[] {
 
 // ---- prompts ----
 
-/** One line from a terminal; with `secret`, what is typed is not echoed. */
-function prompt(question: string, secret: boolean): Promise<string> {
+/**
+ * Asks for what is missing on the terminal, the password without echo. One readline for both questions, so
+ * that a password typed ahead is not lost between them.
+ */
+async function promptCredentials(username: string, password: string, suggested: string | undefined): Promise<Credentials> {
   let muted = false;
   const output = new Writable({
     write(chunk: Buffer, _enc, done) {
@@ -89,18 +92,23 @@ function prompt(question: string, secret: boolean): Promise<string> {
     },
   });
   const rl = createInterface({ input: process.stdin, output, terminal: true });
-  return new Promise((resolve, reject) => {
-    rl.question(question, (answer) => {
-      rl.close();
-      if (secret) process.stderr.write('\n');
-      resolve(answer);
+  const ask = (question: string, secret: boolean) =>
+    new Promise<string>((resolve, reject) => {
+      rl.once('SIGINT', () => reject(failedPrecondition('login canceled')));
+      rl.question(question, (answer) => {
+        if (secret) process.stderr.write('\n');
+        muted = false;
+        resolve(answer);
+      });
+      muted = secret; // after the question is written
     });
-    muted = secret;
-    rl.once('SIGINT', () => {
-      rl.close();
-      reject(failedPrecondition('login canceled'));
-    });
-  });
+  try {
+    if (username === '') username = (await ask(`Username${suggested ? ` (${suggested})` : ''}: `, false)).trim() || (suggested ?? '');
+    if (password === '') password = await ask('Password: ', true);
+    return { username, password };
+  } finally {
+    rl.close();
+  }
 }
 
 async function readStdin(): Promise<string> {
@@ -154,8 +162,7 @@ function addLoginCommand(program: Command): void {
         }
         if (username === '' || password === '') {
           if (!process.stdin.isTTY) throw failedPrecondition('Cannot perform an interactive login from a non TTY device');
-          if (username === '') username = (await prompt(`Username${stored ? ` (${stored.username})` : ''}: `, false)).trim() || (stored?.username ?? '');
-          if (password === '') password = await prompt('Password: ', true);
+          ({ username, password } = await promptCredentials(username, password, stored?.username));
         }
         if (username === '') throw invalidArgument('Username is required');
         if (password === '') throw invalidArgument('Password is required');

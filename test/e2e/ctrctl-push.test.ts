@@ -8,6 +8,8 @@ import { createServer, request, type IncomingMessage, type ServerResponse } from
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ctrctlBin, run, TestDaemon, type RunResult } from '../harness/daemon.js';
@@ -270,6 +272,53 @@ describe('ctrctl push, login and logout against real registries', () => {
     const read = await skopeoRaw(basicReg, target);
     expect(read.code, read.stderr).toBe(0);
     expect(sha256(read.raw)).toBe(multi.manifest.digest);
+  });
+
+  it('push -a pushes every tag of the repository, one header, a digest line per tag', async () => {
+    for (const tag of ['a1', 'a2']) await ok(['tag', multi.ref, `${basicReg.host}/basic/app:${tag}`]);
+    const r = await ctrctl(['push', '-a', `${basicReg.host}/basic/app`]);
+    expect(r.code, r.stderr).toBe(0);
+    const lines = r.stdout.trimEnd().split('\n');
+    expect(lines.filter((l) => l.startsWith('The push refers to repository'))).toEqual([`The push refers to repository [${basicReg.host}/basic/app]`]);
+    expect(lines.filter((l) => l.includes(': digest: '))).toEqual(
+      ['a1', 'a2', 'latest'].map((t) => `${t}: digest: ${multi.manifest.digest} size: ${multi.manifest.size}`),
+    );
+    for (const t of ['a1', 'a2']) {
+      const read = await skopeoRaw(basicReg, `${basicReg.host}/basic/app:${t}`);
+      expect(sha256(read.raw), read.stderr).toBe(multi.manifest.digest);
+    }
+    const withTag = await ctrctl(['push', '-a', `${basicReg.host}/basic/app:a1`]);
+    expect(withTag).toMatchObject({ code: 1, stdout: '' });
+    expect(withTag.stderr).toBe("ctrctl: tag can't be used with --all-tags/-a\n");
+  });
+
+  it('login on a terminal asks for the username and the password, the password not echoed', async () => {
+    expect(await ok(['logout', basicReg.host])).toBe(`Removing login credentials for ${basicReg.host}\n`);
+    const env = { ...process.env, CTRD_ADDRESS: d.address, CTRD_NAMESPACE: 'default', DOCKER_CONFIG: dockerConfig, HOME: home };
+    const child = spawn('script', ['-qefc', `${process.execPath} ${ctrctlBin} login ${basicReg.host}`, '/dev/null'], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (b: Buffer) => (out += b.toString('utf8')));
+    const exited = once(child, 'exit');
+    const answer = async (prompt: string, text: string) => {
+      const deadline = Date.now() + 30_000;
+      while (!out.includes(prompt)) {
+        if (Date.now() > deadline) throw new Error(`no "${prompt}" prompt; output so far: ${JSON.stringify(out)}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      child.stdin.write(`${text}\r`);
+    };
+    try {
+      await answer('Username: ', basicReg.auth!.username);
+      await answer('Password: ', basicReg.auth!.password);
+      const [code] = (await exited) as [number];
+      expect(code, out).toBe(0);
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    }
+    expect(out).toContain('Login Succeeded');
+    expect(out).not.toContain(basicReg.auth!.password);
+    const config = JSON.parse(readFileSync(configPath(), 'utf8')) as { auths: Record<string, { auth: string }> };
+    expect(config.auths[basicReg.host]).toEqual({ auth: Buffer.from(`${basicReg.auth!.username}:${basicReg.auth!.password}`).toString('base64') });
   });
 
   it('an index with only this platform here is pushed as this platform\'s manifest', async () => {
