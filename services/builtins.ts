@@ -118,7 +118,7 @@ export function loadBuiltins(config: Config, log: Logger): Builtins {
     concurrency: config.images.max_concurrent_downloads,
     registry: { hosts: hostsConfig(config) },
   });
-  const pusher = new Pusher(content, images, log.child({ component: 'push' }), { concurrency: 5, registry: { hosts: hostsConfig(config) } });
+  const pusher = new Pusher(content, images, leases, log.child({ component: 'push' }), { concurrency: 5, registry: { hosts: hostsConfig(config) } });
   plugins.push({ type: 'io.containerd.grpc.v1', id: 'ctrd-images', requires: ['io.containerd.metadata.v1', 'io.containerd.gc.v1'] });
 
   const shims = new ShimManager(

@@ -4,7 +4,9 @@
 // the root under the tag. An index whose platforms are not all here is pushed as this machine's platform's
 // manifest, as docker pushes what it has. Each blob pushed is labelled with the repository, so a later push
 // to another repository of the registry can mount it. And docker login's check of credentials.
+import { randomBytes } from 'node:crypto';
 import type { ContentStore } from '../content/store.js';
+import type { LeaseStore } from '../leases/store.js';
 import type { ImageStore } from './store.js';
 import type { BlobKind } from './pull.js';
 import { readBlob } from './manifest.js';
@@ -59,6 +61,10 @@ export interface PusherOptions {
   chunkSize?: number;
 }
 
+/** Marks the leases of pushes; one a crash left expires with its gc.expire. */
+export const pushLeaseLabel = 'ctrd.io/push';
+const leaseExpiryMs = 60 * 60 * 1000;
+
 /** containerd's label naming the repositories of a registry a blob is known in, comma-separated. */
 export const distributionSourceLabel = (domain: string) => `containerd.io/distribution.source.${domain}`;
 
@@ -84,6 +90,7 @@ export class Pusher {
   constructor(
     private readonly content: ContentStore,
     private readonly images: ImageStore,
+    private readonly leases: LeaseStore,
     private readonly log: Logger,
     private readonly opts: PusherOptions,
   ) {}
@@ -100,8 +107,24 @@ export class Pusher {
       throw err;
     }
     const target: Descriptor = { mediaType: image.target.mediaType, digest: parseDigest(image.target.digest), size: image.target.size };
+    // A lease holds what is being pushed: an rmi meanwhile must not let the garbage collector take it mid-upload.
+    const lease = this.leases.create(ns, `push-${Date.now()}-${randomBytes(4).toString('hex')}`, {
+      'containerd.io/gc.expire': new Date(Date.now() + leaseExpiryMs).toISOString(),
+      [pushLeaseLabel]: name,
+    }).id;
+    try {
+      return await this.pushHeld(ns, name, ref, target, lease, opts);
+    } finally {
+      this.leases.delete(ns, lease);
+    }
+  }
+
+  private async pushHeld(ns: string, name: string, ref: Reference, target: Descriptor, lease: string, opts: PushOptions): Promise<PushResult> {
     // Everything is read and checked before the first request: an incomplete image fails here, having sent nothing.
     const plan = await this.plan(ns, target, name);
+    for (const d of [...plan.manifests.map((m) => m.descriptor), ...plan.blobs.map((b) => b.descriptor)]) {
+      this.leases.addResource(ns, lease, { type: 'content', id: d.digest });
+    }
     const log = this.log.child({ ns, image: name });
     const client = new RegistryClient({
       ...this.opts.registry,

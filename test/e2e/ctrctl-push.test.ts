@@ -213,6 +213,10 @@ describe('ctrctl push, login and logout against real registries', () => {
       expect(layerLines(r.stdout, l.descriptor.digest)).toEqual(['Preparing', 'Layer already exists']);
     }
     expect(r.stdout.trimEnd().split('\n').at(-1)).toBe(`v1: digest: ${multi.manifest.digest} size: ${multi.manifest.size}`);
+    // The lease that held the blobs during the push is gone with it.
+    const leases = await d.ctr(['leases', 'ls']);
+    expect(leases.code, leases.stderr).toBe(0);
+    expect(leases.stdout).not.toContain('ctrd.io/push');
   });
 
   it('pushing the image to a second repository of the registry mounts its blobs from the first', async () => {
