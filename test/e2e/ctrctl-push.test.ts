@@ -24,11 +24,13 @@ import { parseDigest } from '../../lib/digest.js';
  * An HTTP proxy in front of a registry (the Host header kept, so the registry's Locations point back here) that
  * can spoil answers: `spoil` sees each request after the registry has answered it, and may replace the answer.
  */
-async function startProxy(target: string, spoil: (req: IncomingMessage) => { status: number; forward: boolean } | undefined) {
+async function startProxy(target: string, spoil: (req: IncomingMessage) => { status: number; forward: boolean; body?: string } | undefined) {
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const spoiled = spoil(req);
     const answerSpoiled = () =>
-      res.writeHead(spoiled!.status, { 'content-type': 'application/json' }).end('{"errors":[{"code":"UNKNOWN","message":"spoiled by the test proxy"}]}');
+      res
+        .writeHead(spoiled!.status, { 'content-type': 'application/json' })
+        .end(spoiled!.body ?? '{"errors":[{"code":"UNKNOWN","message":"spoiled by the test proxy"}]}');
     if (spoiled && !spoiled.forward) {
       req.resume();
       req.on('end', answerSpoiled);
@@ -458,6 +460,28 @@ describe('ctrctl push, login and logout against real registries', () => {
       await proxy.stop();
     }
   }
+
+  it('a 403 names the repository and the access it lacks, and is PermissionDenied', async () => {
+    const denied = '{"errors":[{"code":"DENIED","message":"requested access to the resource is denied"}]}';
+    const proxy = await startProxy(src.host, (req) => (req.method === 'POST' ? { status: 403, forward: false, body: denied } : undefined));
+    const client = new RegistryClient();
+    try {
+      const pusher = new RegistryPusher(client);
+      const blob = randomBytes(100);
+      const desc = { mediaType: 'application/octet-stream', digest: parseDigest(sha256(blob)), size: blob.length };
+      const err = await pusher.pushBlob(parseReference(`${proxy.host}/team/denied:latest`), desc, () => Readable.from([blob])).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(err).toMatchObject({ kind: 'permission-denied' });
+      expect((err as Error).message).toBe(
+        `blob ${desc.digest}: starting the upload: denied: requested access to the resource is denied (no pull,push access to repository ${proxy.host}/team/denied)`,
+      );
+    } finally {
+      client.close();
+      await proxy.stop();
+    }
+  });
 
   it('a chunk the registry never got is sent again from the Range the registry reports', async () => {
     const { opened, patches } = await pushThroughSpoiler('chunks/resume', false);
