@@ -22,6 +22,7 @@ import { imagesService } from './images/grpc.js';
 import { ImageManager, imageEventsOn } from './images/manager.js';
 import { ctrdImagesService } from './images/ctrd-grpc.js';
 import { Puller } from './images/pull.js';
+import { Pusher } from './images/push.js';
 import { Unpacker } from './images/unpack.js';
 import { WalkingDiffer } from './diff/differ.js';
 import { diffService } from './diff/grpc.js';
@@ -117,6 +118,7 @@ export function loadBuiltins(config: Config, log: Logger): Builtins {
     concurrency: config.images.max_concurrent_downloads,
     registry: { hosts: hostsConfig(config) },
   });
+  const pusher = new Pusher(content, images, leases, log.child({ component: 'push' }), { concurrency: 5, registry: { hosts: hostsConfig(config) } });
   plugins.push({ type: 'io.containerd.grpc.v1', id: 'ctrd-images', requires: ['io.containerd.metadata.v1', 'io.containerd.gc.v1'] });
 
   const shims = new ShimManager(
@@ -152,7 +154,7 @@ export function loadBuiltins(config: Config, log: Logger): Builtins {
     contentService(content, exchange, gc, h),
     leasesService(leases, gc, h),
     imagesService(images, imageEvents, gc, h),
-    ctrdImagesService(imageManager, puller, h),
+    ctrdImagesService(imageManager, puller, h, pusher),
     diffService(differ, h),
     eventsService(exchange, h),
     ctrdEventsService(exchange, h),

@@ -1,6 +1,6 @@
 // ctrctl, the docker-style admin CLI for ctrd: a thin gRPC client, one file per verb group.
 //   ctrctl [-a ADDRESS] [-n NAMESPACE] version | info | namespace ls|create|rm|inspect | events
-//          | pull | images | tag | rmi | history | image ls|pull|tag|rm|inspect|history|prune | system df
+//          | pull | push | login | logout | images | tag | rmi | history | image ls|pull|tag|rm|inspect|history|prune | system df
 //          | run | create | ps | start | stop | restart | kill | rm | exec | wait | pause | unpause | top | stats
 //          | inspect | logs | container <any container verb>|ls|prune | system df|prune
 // Exit status: 0 success, 1 a failure (reported as "ctrctl: <message>"), 2 a usage error.
@@ -18,6 +18,8 @@ import { addInfoCommand } from './info.js';
 import { addMonitorCommands } from './monitor.js';
 import { addNamespaceCommands } from './namespace.js';
 import { addContainerPruneCommand, addDiskUsageCommand, addSystemPruneCommand } from './system.js';
+import { addPushCommand } from './push.js';
+import { addRegistryAuthCommands } from './registry-auth.js';
 import { ExitStatus, printError } from './output.js';
 import { addRunCommands } from './run.js';
 import { addVersionCommand } from './version.js';
@@ -43,6 +45,8 @@ function cli(): Command {
   addEventsCommand(program);
   const system = program.command('system').description('manage ctrd');
   addImageCommands(program);
+  addPushCommand(program);
+  addRegistryAuthCommands(program);
   addDiskUsageCommand(system);
   addSystemPruneCommand(system);
   // docker's container verbs, at the top and under `container` alike.
