@@ -33,6 +33,10 @@ import { ContainerStore } from './containers/store.js';
 import { containersService, containerEventsOn } from './containers/grpc.js';
 import { ShimManager } from './tasks/shim-manager.js';
 import { tasksService } from './tasks/grpc.js';
+import { VolumeStore } from './volumes/store.js';
+import { VolumeCopier } from './volumes/copy-up.js';
+import { volumeEventsOn, volumesService } from './volumes/grpc.js';
+import { mountUsersOf } from './volumes/users.js';
 import { projectRoot } from '../lib/project-root.js';
 import type { GrpcService } from './grpc-service.js';
 
@@ -122,6 +126,11 @@ export function loadBuiltins(config: Config, log: Logger): Builtins {
   );
   plugins.push({ type: 'io.containerd.runtime.v2', id: 'task', requires: ['io.containerd.event.v1', 'io.containerd.metadata.v1'] });
 
+  const volumesRoot = join(config.root, 'io.ctrd.volumes.v1');
+  const volumes = new VolumeStore(db, volumesRoot, (ns) => mountUsersOf(containers.list(ns, [])), log.child({ component: 'volumes' }));
+  const copier = new VolumeCopier(volumes, join(config.state, 'volume-mounts'), log.child({ component: 'volumes' }));
+  plugins.push({ type: 'io.ctrd.volume.v1', id: 'local', requires: ['io.containerd.metadata.v1'], exports: { root: volumesRoot } });
+
   const uuid = db.serverUUID();
   const grpc: GrpcService[] = [
     versionService(h),
@@ -136,6 +145,7 @@ export function loadBuiltins(config: Config, log: Logger): Builtins {
     snapshotsService(snapshots, exchange, gc, h),
     containersService(containers, containerEventsOn(exchange), gc, h),
     tasksService(shims, containers, h),
+    volumesService(volumes, copier, volumeEventsOn(exchange), h),
   ];
   const grpcRequires: Record<string, string[]> = {
     version: [],
@@ -149,6 +159,7 @@ export function loadBuiltins(config: Config, log: Logger): Builtins {
     snapshots: ['io.containerd.snapshotter.v1', 'io.containerd.metadata.v1', 'io.containerd.event.v1'],
     containers: ['io.containerd.metadata.v1', 'io.containerd.event.v1', 'io.containerd.gc.v1'],
     tasks: ['io.containerd.runtime.v2', 'io.containerd.metadata.v1'],
+    'ctrd-volumes': ['io.ctrd.volume.v1', 'io.containerd.event.v1'],
   };
   for (const [id, requires] of Object.entries(grpcRequires)) plugins.push({ type: 'io.containerd.grpc.v1', id, requires });
 
