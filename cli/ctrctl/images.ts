@@ -486,7 +486,7 @@ function addHistoryCommand(parent: Command): void {
 // ---- prune ----
 
 /** docker's prompt: the question, " [y/N] ", and yes only for y or Y. */
-async function confirm(question: string): Promise<boolean> {
+export async function confirm(question: string): Promise<boolean> {
   process.stdout.write(`${question} [y/N] `);
   const rl = createInterface({ input: process.stdin, terminal: false });
   try {

@@ -2,7 +2,7 @@
 //   ctrctl [-a ADDRESS] [-n NAMESPACE] version | info | namespace ls|create|rm|inspect | events
 //          | pull | images | tag | rmi | history | image ls|pull|tag|rm|inspect|history|prune | system df
 //          | run | create | ps | start | stop | restart | kill | rm | exec | wait | pause | unpause | top | stats
-//          | inspect | logs
+//          | inspect | logs | volume create|ls|inspect|rm|prune
 // Exit status: 0 success, 1 a failure (reported as "ctrctl: <message>"), 2 a usage error.
 import { Command, CommanderError, Option } from 'commander';
 import { errnoCode } from '../../lib/errdefs.js';
@@ -18,6 +18,7 @@ import { addNamespaceCommands } from './namespace.js';
 import { ExitStatus, printError } from './output.js';
 import { addRunCommands } from './run.js';
 import { addVersionCommand } from './version.js';
+import { addVolumeCommands } from './volumes.js';
 
 const usageError = 2;
 
@@ -43,6 +44,7 @@ function cli(): Command {
   addContainerCommands(program);
   addExecCommand(program);
   addMonitorCommands(program);
+  addVolumeCommands(program);
   return program;
 }
 
