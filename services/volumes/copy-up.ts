@@ -25,7 +25,7 @@ export class VolumeCopier {
   }
 
   /** Fills the volume from path in the root filesystem of mounts; false when there was nothing to do. */
-  copyUp(ns: string, name: string, mounts: readonly Mount[], path: string): Promise<boolean> {
+  async copyUp(ns: string, name: string, mounts: readonly Mount[], path: string): Promise<boolean> {
     if (!path.startsWith('/')) throw invalidArgument(`copy-up path "${path}" must be absolute`);
     if (mounts.length === 0) throw invalidArgument('copy-up needs the mounts of a root filesystem');
     const volume = this.store.get(ns, name);
