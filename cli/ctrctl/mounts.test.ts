@@ -26,6 +26,8 @@ describe('-v', () => {
     expect(parseVolumeFlag('web-data:/srv/')).toEqual({ ...base, type: 'volume', source: 'web-data', target: '/srv' });
     expect(parseVolumeFlag('v1:/x:ro')).toMatchObject({ type: 'volume', readonly: true, mode: 'ro' });
     expect(parseVolumeFlag('v1:/x:nocopy,rw')).toMatchObject({ nocopy: true, readonly: false });
+    expect(parseVolumeFlag('./src:/x', '/work')).toMatchObject({ type: 'bind', source: '/work/src' });
+    expect(parseVolumeFlag('..:/x', '/work/a')).toMatchObject({ type: 'bind', source: '/work' });
     expect(parseVolumeFlag('/host/./dir:/x:ro,rshared,z')).toEqual({ ...base, type: 'bind', source: '/host/dir', target: '/x', readonly: true, mode: 'ro,rshared,z', propagation: 'rshared' });
   });
 

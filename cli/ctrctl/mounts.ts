@@ -101,15 +101,16 @@ function checkTarget(target: string, fail: (why: string) => Error): string {
   return clean;
 }
 
-/** -v SOURCE:TARGET[:MODE] | -v TARGET (docker's Linux parser). */
-export function parseVolumeFlag(spec: string): MountRequest {
+/** -v SOURCE:TARGET[:MODE] | -v TARGET (docker's Linux parser); a source of . or ./... or ../... is a path from cwd. */
+export function parseVolumeFlag(spec: string, cwd = process.cwd()): MountRequest {
   const bad = (why?: string) => invalidArgument(`invalid volume specification: '${spec}'${why ? `: ${why}` : ''}`);
   const parts = spec.split(':');
   if (parts.length > 3 || parts.some((p) => p === '')) throw bad();
   if (parts.length === 1) {
     return request({ type: 'volume', target: checkTarget(parts[0]!, (why) => bad(`invalid mount config for type "volume": ${why}`)) });
   }
-  const [source, rawTarget, mode = ''] = parts as [string, string, string?];
+  const [given, rawTarget, mode = ''] = parts as [string, string, string?];
+  const source = given === '.' || given === '..' || given.startsWith('./') || given.startsWith('../') ? posix.resolve(cwd, given) : given;
   const type: MountType = posix.isAbsolute(source) ? 'bind' : 'volume';
   const target = checkTarget(rawTarget, (why) => bad(`invalid mount config for type "${type}": ${why}`));
   const r = request({ type, source: type === 'bind' ? posix.normalize(source) : source, target, mode });
@@ -266,7 +267,7 @@ export function parseVolumesFrom(spec: string): VolumesFrom {
 
 /** Every mount flag, checked; duplicate targets are refused as docker refuses them. Pure. */
 export function parseMountFlags(f: MountFlags): ParsedMounts {
-  const mounts = [...f.volume.map(parseVolumeFlag), ...f.mount.map(parseMountFlag), ...f.tmpfs.map(parseTmpfsFlag)];
+  const mounts = [...f.volume.map((v) => parseVolumeFlag(v)), ...f.mount.map(parseMountFlag), ...f.tmpfs.map(parseTmpfsFlag)];
   const seen = new Set<string>();
   for (const m of mounts) {
     if (seen.has(m.target)) throw invalidArgument(`Duplicate mount point: ${m.target}`);

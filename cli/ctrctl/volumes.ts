@@ -59,7 +59,7 @@ function lsRow(v: Volume): Record<string, string> {
       .join(','),
     Links: String(v.usedBy.length),
     CreatedAt: v.createdAt ? rfc3339(v.createdAt) : '',
-    Size: 'N/A',
+    Size: humanSize(v.size),
   };
 }
 
@@ -98,7 +98,8 @@ function addList(volume: Command, name: string, alias?: string): void {
     .action(async (o: { quiet?: boolean; filter: string[]; format?: OutputFormat }, command: Command) => {
       const { volumes } = await withClients(command, (c) => {
         const vc = runtimeClients(c).volumes;
-        return unary(vc, vc.list, { filters: o.filter });
+        // Sizes only when the format shows them: measuring walks every file.
+        return unary(vc, vc.list, { filters: o.filter, withSize: Boolean(o.format?.source.includes('.Size')) });
       });
       const rows = volumes.map(lsRow);
       if (o.quiet && !o.format) {

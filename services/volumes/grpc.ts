@@ -29,7 +29,7 @@ export function volumeEventsOn(publisher: Publisher): VolumeEvents {
   };
 }
 
-const toPb = (v: Volume, usedBy: readonly string[]): PbVolume => ({
+const toPb = (v: Volume, usedBy: readonly string[], size = 0): PbVolume => ({
   name: v.name,
   driver: v.driver,
   labels: v.labels,
@@ -38,6 +38,7 @@ const toPb = (v: Volume, usedBy: readonly string[]): PbVolume => ({
   createdAt: v.createdAt,
   anonymous: v.anonymous,
   usedBy: [...usedBy],
+  size,
 });
 
 export function volumesService(store: VolumeStore, copier: VolumeCopier, events: VolumeEvents, h: HandlerFactory): GrpcService {
@@ -53,9 +54,12 @@ export function volumesService(store: VolumeStore, copier: VolumeCopier, events:
       const volume = store.get(ns, req.name);
       return { volume: toPb(volume, store.usersOf(ns, volume)) };
     }),
-    list: h.unary('Volumes.List', (req, ctx) => ({
-      volumes: store.list(requireNamespace(ctx), req.filters).map(({ volume, usedBy }) => toPb(volume, usedBy)),
-    })),
+    list: h.unary('Volumes.List', async (req, ctx) => {
+      const listed = store.list(requireNamespace(ctx), req.filters);
+      const volumes: PbVolume[] = [];
+      for (const { volume, usedBy } of listed) volumes.push(toPb(volume, usedBy, req.withSize ? await store.sizeOf(volume) : 0));
+      return { volumes };
+    }),
     remove: h.unary('Volumes.Remove', async (req, ctx) => {
       const ns = requireNamespace(ctx);
       const removed = await store.remove(ns, req.name, { force: req.force });

@@ -146,6 +146,16 @@ export class VolumeStore {
       });
   }
 
+  /** Bytes the volume's data takes on disk; 0 when it is gone meanwhile. */
+  async sizeOf(v: Volume): Promise<number> {
+    try {
+      return (await diskUsage(v.mountpoint)).size;
+    } catch (err) {
+      if (errnoCode(err) === 'ENOENT') return 0;
+      throw err;
+    }
+  }
+
   /** Makes a volume; one of that name that exists already is returned unchanged (created false), as docker does. */
   create(ns: string, input: VolumeInput): { volume: Volume; created: boolean } {
     const name = input.name || randomBytes(32).toString('hex');
@@ -227,10 +237,7 @@ export class VolumeStore {
     );
     const out: PruneResult = { deleted: [], reclaimed: 0 };
     for (const { volume } of candidates) {
-      const size = await diskUsage(volume.mountpoint).then(
-        (u) => u.size,
-        () => 0,
-      );
+      const size = await this.sizeOf(volume);
       try {
         // Checked again in the removal's own transaction: a container may have come since the list.
         if ((await this.remove(ns, volume.name, { force: true })) === undefined) continue;

@@ -109,6 +109,7 @@ describe.skipIf(!runcBinary || process.getuid?.() !== 0)('ctrctl volumes and mou
       const write = await ctl(['run', '--rm', '-v', 'myvol:/data', image, 'sh', '-c', 'echo kept > /data/f; mkdir /data/d']);
       expect(write.code, ok(write, d)).toBe(0);
       expect(fs.readFileSync(path.join(mountpoint, 'f'), 'utf8')).toBe('kept\n');
+      expect((await ctl(['volume', 'ls', '--filter', 'name=myvol', '--format', '{{.Name}} {{.Size}}'])).stdout).toMatch(/^myvol \d+(\.\d+)?kB\n$/);
 
       // In use by a container (running or not), it cannot go: the volume and its data stay.
       const holder = await ctl(['run', '-d', '--name', 'holder', '-v', 'myvol:/data', image, 'sleep', '1000']);
