@@ -293,6 +293,24 @@ describe.skipIf(!runcBinary || process.getuid?.() !== 0)('ctrctl volumes and mou
     await expectNothingLeft();
   });
 
+  it('volumes outlive a daemon restart; what a crash left in the volumes dir is collected at start', async () => {
+    expect((await ctl(['volume', 'create', '--label', 'a=b', 'durable'])).code).toBe(0);
+    fs.writeFileSync(path.join(volumesRoot, 'default', 'durable', '_data', 'f'), 'still here\n');
+    await d.stop();
+    // A half-made volume and a half-removed one, as a crash between directory and row leaves them.
+    fs.mkdirSync(path.join(volumesRoot, 'default', '.tmp-deadbeef', '_data'), { recursive: true });
+    fs.mkdirSync(path.join(volumesRoot, 'default', 'half-removed', '_data'), { recursive: true });
+    fs.mkdirSync(path.join(volumesRoot, '.trash', 'cafe', '_data'), { recursive: true });
+    await d.start();
+    const r = await ctl(['run', '--rm', '-v', 'durable:/d', image, 'cat', '/d/f']);
+    expect(r.stdout, ok(r, d)).toBe('still here\n');
+    expect(JSON.parse((await ctl(['volume', 'inspect', 'durable'])).stdout)[0].Labels).toEqual({ a: 'b' });
+    expect(d.log()).toContain('removing a volume directory without a volume');
+    expect(await volumeNames()).toEqual(['durable']);
+    expect((await ctl(['volume', 'rm', 'durable'])).code).toBe(0);
+    await expectNothingLeft();
+  });
+
   it('bad specs exit 125 with a clear message and make nothing: no container, volume or snapshot', async () => {
     const cases: Array<[string[], string]> = [
       [['-v', ':/x'], "invalid volume specification: ':/x'"],
