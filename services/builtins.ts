@@ -127,7 +127,13 @@ export function loadBuiltins(config: Config, log: Logger): Builtins {
   plugins.push({ type: 'io.containerd.runtime.v2', id: 'task', requires: ['io.containerd.event.v1', 'io.containerd.metadata.v1'] });
 
   const volumesRoot = join(config.root, 'io.ctrd.volumes.v1');
-  const volumes = new VolumeStore(db, volumesRoot, (ns) => mountUsersOf(containers.list(ns, [])), log.child({ component: 'volumes' }));
+  const volumes = new VolumeStore(
+    db,
+    volumesRoot,
+    (ns) => mountUsersOf(containers.list(ns, [])),
+    log.child({ component: 'volumes' }),
+    (ns, id) => leases.exists(ns, id),
+  );
   const copier = new VolumeCopier(volumes, join(config.state, 'volume-mounts'), log.child({ component: 'volumes' }));
   plugins.push({ type: 'io.ctrd.volume.v1', id: 'local', requires: ['io.containerd.metadata.v1'], exports: { root: volumesRoot } });
 

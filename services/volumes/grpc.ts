@@ -45,7 +45,14 @@ export function volumesService(store: VolumeStore, copier: VolumeCopier, events:
   const implementation: VolumesServiceServer = {
     create: h.unary('Volumes.Create', (req, ctx) => {
       const ns = requireNamespace(ctx);
-      const { volume, created } = store.create(ns, { name: req.name, driver: req.driver, labels: req.labels, options: req.options, anonymous: req.anonymous });
+      const { volume, created } = store.create(ns, {
+        name: req.name,
+        driver: req.driver,
+        labels: req.labels,
+        options: req.options,
+        anonymous: req.anonymous,
+        lease: ctx.lease ?? '',
+      });
       if (created) events.created(ns, volume);
       return { volume: toPb(volume, store.usersOf(ns, volume)), created };
     }),
@@ -62,7 +69,7 @@ export function volumesService(store: VolumeStore, copier: VolumeCopier, events:
     }),
     remove: h.unary('Volumes.Remove', async (req, ctx) => {
       const ns = requireNamespace(ctx);
-      const removed = await store.remove(ns, req.name, { force: req.force });
+      const removed = await store.remove(ns, req.name, { force: req.force, lease: ctx.lease ?? '' });
       if (removed) events.deleted(ns, removed.name);
       return {};
     }),

@@ -94,6 +94,19 @@ describe('VolumeStore', () => {
     expect(names()).toEqual(['free']);
   });
 
+  it('a volume made under a lease is in use while that lease lives', async () => {
+    const live = new Set(['l1']);
+    store = new VolumeStore(db, root, () => [], silentLogger, (ns, id) => ns === 'default' && live.has(id));
+    store.create('default', { name: 'held', lease: 'l1', anonymous: true });
+    await expectKind(() => store.remove('default', 'held'), 'failed-precondition', 'remove held: volume is in use - [lease l1]');
+    expect((await store.prune('default', { all: true })).deleted).toEqual([]);
+    // Its maker may undo it, under that lease.
+    store.create('default', { name: 'undone', lease: 'l1' });
+    expect(await store.remove('default', 'undone', { lease: 'l1' })).toMatchObject({ name: 'undone' });
+    live.delete('l1');
+    expect((await store.prune('default')).deleted).toEqual(['held']);
+  });
+
   it('filters by name, label, driver and dangling; unknown filters are errors', () => {
     store.create('default', { name: 'web-data', labels: { app: 'web', tier: 'front' } });
     store.create('default', { name: 'db-data', labels: { app: 'db' } });

@@ -3,7 +3,8 @@
 // temporary name, renamed into place) and row second; removed row first, then its directory renamed into
 // the trash and deleted. What a crash leaves (temporary directories, directories without a row, the trash)
 // is garbage, removed when the store opens. A volume is in use while a container's spec mounts a path
-// inside it; such a volume cannot be removed.
+// inside it, or while the lease of the client that made it lives (a container about to be made); such a
+// volume cannot be removed.
 import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
@@ -15,7 +16,7 @@ import { parseLabels, type MetadataDB } from '../metadata/db.js';
 import { detachMountsUnder } from '../diff/mounts.js';
 import { isInside } from '../diff/resolve-in-root.js';
 import { diskUsage } from '../snapshots/disk-usage.js';
-import { localDriver, type MountUser, type MountUsers, type PruneResult, type Volume, type VolumeInput } from './types.js';
+import { localDriver, type LeaseExists, type MountUser, type MountUsers, type PruneResult, type Volume, type VolumeInput } from './types.js';
 
 interface VolumeRow {
   name: string;
@@ -23,10 +24,11 @@ interface VolumeRow {
   labels: string;
   options: string;
   anonymous: number;
+  lease: string;
   created_at: number;
 }
 
-const columns = 'name, driver, labels, options, anonymous, created_at';
+const columns = 'name, driver, labels, options, anonymous, lease, created_at';
 
 /** docker's local volume names. */
 const namePattern = /^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
@@ -76,6 +78,7 @@ export class VolumeStore {
     readonly root: string,
     private readonly users: MountUsers,
     private readonly log: Logger,
+    private readonly leaseExists: LeaseExists = () => false,
   ) {
     this.trash = join(root, '.trash');
     mkdirSync(this.trash, { recursive: true, mode: 0o700 });
@@ -99,6 +102,7 @@ export class VolumeStore {
       labels: parseLabels(r.labels),
       options: parseLabels(r.options),
       anonymous: r.anonymous === 1,
+      lease: r.lease,
       createdAt: new Date(r.created_at),
       mountpoint: this.mountpointOf(ns, r.name),
     };
@@ -116,10 +120,12 @@ export class VolumeStore {
     return v;
   }
 
-  /** The containers whose spec mounts something inside the volume. */
-  usersOf(ns: string, v: Volume, users: readonly MountUser[] = this.users(ns)): string[] {
+  /** The containers whose spec mounts something inside the volume, and the lease of its maker while it lives. */
+  usersOf(ns: string, v: Volume, users: readonly MountUser[] = this.users(ns), ownLease = ''): string[] {
     const dir = this.dirOf(ns, v.name);
-    return users.filter((u) => u.sources.some((s) => isInside(dir, normalize(s)))).map((u) => u.id);
+    const containers = users.filter((u) => u.sources.some((s) => isInside(dir, normalize(s)))).map((u) => u.id);
+    const held = v.lease !== '' && v.lease !== ownLease && this.leaseExists(ns, v.lease);
+    return held ? [...containers, `lease ${v.lease}`] : containers;
   }
 
   list(ns: string, filters: readonly string[] = []): Array<{ volume: Volume; usedBy: string[] }> {
@@ -193,8 +199,8 @@ export class VolumeStore {
         const now = Date.now();
         this.db.ensureNamespace(ns, now);
         this.db
-          .stmt(`INSERT INTO volumes (namespace, name, driver, labels, options, anonymous, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`)
-          .run(ns, name, driver, JSON.stringify(labels), JSON.stringify(options), input.anonymous ? 1 : 0, now);
+          .stmt(`INSERT INTO volumes (namespace, name, driver, labels, options, anonymous, lease, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`)
+          .run(ns, name, driver, JSON.stringify(labels), JSON.stringify(options), input.anonymous ? 1 : 0, input.lease ?? '', now);
       } catch (err) {
         rmSync(dir, { recursive: true, force: true });
         throw err;
@@ -207,9 +213,10 @@ export class VolumeStore {
 
   /**
    * Removes a volume and its data; returns it, or undefined when it was not there and force was given. A
-   * volume in use is refused, force or not (as docker).
+   * volume in use is refused, force or not (as docker); the lease it was made under does not hold it against
+   * a removal under that same lease (its maker undoing it).
    */
-  async remove(ns: string, name: string, opts: { force?: boolean } = {}): Promise<Volume | undefined> {
+  async remove(ns: string, name: string, opts: { force?: boolean; lease?: string } = {}): Promise<Volume | undefined> {
     if (name === '') throw invalidArgument('volume name must not be empty');
     const removed = this.db.tx(() => {
       const v = this.find(ns, name);
@@ -217,7 +224,7 @@ export class VolumeStore {
         if (opts.force) return undefined;
         throw notFound(`get ${name}: no such volume`);
       }
-      const usedBy = this.usersOf(ns, v);
+      const usedBy = this.usersOf(ns, v, this.users(ns), opts.lease ?? '');
       if (usedBy.length > 0) throw failedPrecondition(`remove ${name}: volume is in use - [${usedBy.join(', ')}]`);
       return this.removeRow(ns, v);
     });

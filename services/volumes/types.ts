@@ -11,6 +11,8 @@ export interface Volume {
   options: Record<string, string>;
   /** Made for one container without a name (docker's anonymous volumes): pruned by default. */
   anonymous: boolean;
+  /** The lease it was made under ('' for none): while that lease lives, the volume is in use. */
+  lease: string;
   createdAt: Date;
   /** The host directory with the data. */
   mountpoint: string;
@@ -23,6 +25,8 @@ export interface VolumeInput {
   labels?: Labels;
   options?: Record<string, string>;
   anonymous?: boolean;
+  /** The lease of the client making it (a container about to mount it). */
+  lease?: string;
 }
 
 /** A container of the namespace and the host paths its spec mounts (bind sources). */
@@ -33,6 +37,9 @@ export interface MountUser {
 
 /** The containers of a namespace with their mount sources: what "in use" is decided by. */
 export type MountUsers = (ns: string) => MountUser[];
+
+/** Whether a lease still exists (a volume made under it is held until it goes). */
+export type LeaseExists = (ns: string, id: string) => boolean;
 
 export interface PruneResult {
   deleted: string[];
