@@ -18,7 +18,7 @@ import {
   withMounts,
 } from './mounts.js';
 
-const base = { source: '', readonly: false, mode: '', propagation: '', nocopy: false, tmpfsOptions: [], labels: {} };
+const base = { source: '', readonly: false, mode: '', propagation: '', nocopy: false, tmpfsOptions: [], labels: {}, anonymous: false };
 
 describe('-v', () => {
   it('named, anonymous and bind mounts, with their modes', () => {
@@ -138,6 +138,8 @@ describe('a container and its mounts', () => {
       ['bind', '/host', '/b', true],
     ]);
     expect(inheritedMounts(c, { container: 'c', mode: undefined }).map((m) => m.readonly)).toEqual([true, false, false]);
+    // The other container's anonymous volume stays anonymous here: rm -v of the last user removes it.
+    expect(inherited.map((m) => m.anonymous)).toEqual([false, true, false]);
     const flags = [parseVolumeFlag('mine:/a')];
     const plan = planMounts(flags, inherited, ['/v', '/data/', 'relative', '/']);
     expect(plan.map((m) => [m.type, m.source, m.target])).toEqual([

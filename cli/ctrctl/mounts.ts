@@ -38,6 +38,8 @@ export interface MountRequest {
   tmpfsOptions: string[];
   /** Volumes: labels for a volume this mount creates (--mount volume-label). */
   labels: Record<string, string>;
+  /** Volumes: an anonymous volume of another container (--volumes-from), which rm -v removes here too, as docker. */
+  anonymous: boolean;
 }
 
 /** What the label keeps of each mount (the rest is in the spec). */
@@ -91,6 +93,7 @@ const request = (r: Partial<MountRequest> & Pick<MountRequest, 'type' | 'target'
   nocopy: false,
   tmpfsOptions: [],
   labels: {},
+  anonymous: false,
   ...r,
 });
 
@@ -323,9 +326,11 @@ export function recordsOf(c: Pick<Container, 'labels'>): MountRecord[] {
 
 /** The mounts --volumes-from takes of a container: its volumes and binds, with the mode given or their own. */
 export function inheritedMounts(c: Pick<Container, 'labels' | 'spec'>, from: VolumesFrom): MountRequest[] {
+  const records = recordsOf(c);
   return mountsOf(c)
-    .filter((m) => m.Type !== 'tmpfs')
-    .map((m) =>
+    .map((m, i) => ({ m, anonymous: records[i]?.Anonymous === true }))
+    .filter(({ m }) => m.Type !== 'tmpfs')
+    .map(({ m, anonymous }) =>
       request({
         type: m.Type,
         source: m.Type === 'volume' ? m.Name! : m.Source,
@@ -335,6 +340,7 @@ export function inheritedMounts(c: Pick<Container, 'labels' | 'spec'>, from: Vol
         propagation: m.Type === 'bind' ? m.Propagation : '',
         // Their volumes have their data already.
         nocopy: true,
+        anonymous,
       }),
     );
 }
@@ -395,7 +401,7 @@ export async function makeMounts(volumes: VolumesServiceClient, plan: readonly M
         records.push({ Type: 'bind', Destination: m.target, Mode: m.mode });
         continue;
       }
-      const anonymous = m.source === '';
+      const anonymous = m.source === '' || m.anonymous;
       const res = await unary(volumes, volumes.create, { name: m.source, driver: '', labels: m.labels, options: {}, anonymous });
       const v = res.volume!;
       if (res.created) created.push(v.name);

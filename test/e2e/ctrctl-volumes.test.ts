@@ -214,7 +214,7 @@ describe.skipIf(!runcBinary || process.getuid?.() !== 0)('ctrctl volumes and mou
   it('--volumes-from takes the volumes and binds of another container, ro when asked', async () => {
     const host = fs.mkdtempSync(path.join(work, 'host-'));
     fs.writeFileSync(path.join(host, 'in'), 'bound\n');
-    const src = await ctl(['create', '--name', 'src', '-v', 'shared:/shared', '-v', `${host}:/h`, image, 'true']);
+    const src = await ctl(['create', '--name', 'src', '-v', 'shared:/shared', '-v', '/anon', '-v', `${host}:/h`, image, 'true']);
     expect(src.code, ok(src, d)).toBe(0);
     const w = await ctl(['run', '--rm', '--volumes-from', 'src', image, 'sh', '-c', 'echo w > /shared/f; cat /h/in']);
     expect(w.stdout, ok(w, d)).toBe('bound\n');
@@ -223,8 +223,13 @@ describe.skipIf(!runcBinary || process.getuid?.() !== 0)('ctrctl volumes and mou
     const missing = await ctl(['run', '--rm', '--volumes-from', 'nope', image, 'true']);
     expect(missing.code).toBe(125);
     expect(missing.stderr).toContain('No such container: nope');
-    // rm -v of the source: its named volume is never removed.
+    // rm -v: a named volume is never removed; an anonymous one goes with the last container that has it.
+    const anon = (await volumeNames()).find((n) => n !== 'shared')!;
+    const user = await ctl(['create', '--name', 'user', '--volumes-from', 'src', image, 'true']);
+    expect(user.code, ok(user, d)).toBe(0);
     expect((await ctl(['rm', '-v', 'src'])).code).toBe(0);
+    expect(await volumeNames()).toEqual([anon, 'shared'].sort());
+    expect((await ctl(['rm', '-v', 'user'])).code).toBe(0);
     expect(await volumeNames()).toEqual(['shared']);
     expect((await ctl(['volume', 'rm', 'shared'])).code).toBe(0);
     fs.rmSync(host, { recursive: true });
