@@ -37,6 +37,10 @@ import { tasksService } from './tasks/grpc.js';
 import { RestartMonitor } from './restart/monitor.js';
 import { SystemInfoReader } from './system/info.js';
 import { systemService } from './system/grpc.js';
+import { VolumeStore } from './volumes/store.js';
+import { VolumeCopier } from './volumes/copy-up.js';
+import { volumeEventsOn, volumesService } from './volumes/grpc.js';
+import { mountUsersOf } from './volumes/users.js';
 import { projectRoot } from '../lib/project-root.js';
 import type { GrpcService } from './grpc-service.js';
 
@@ -145,6 +149,16 @@ export function loadBuiltins(config: Config, log: Logger): Builtins {
     images,
     shims,
   );
+  const volumesRoot = join(config.root, 'io.ctrd.volumes.v1');
+  const volumes = new VolumeStore(
+    db,
+    volumesRoot,
+    (ns) => mountUsersOf(containers.list(ns, [])),
+    log.child({ component: 'volumes' }),
+    (ns, id) => leases.exists(ns, id),
+  );
+  const copier = new VolumeCopier(volumes, join(config.state, 'volume-mounts'), log.child({ component: 'volumes' }));
+  plugins.push({ type: 'io.ctrd.volume.v1', id: 'local', requires: ['io.containerd.metadata.v1'], exports: { root: volumesRoot } });
 
   const uuid = db.serverUUID();
   const grpc: GrpcService[] = [
@@ -162,6 +176,7 @@ export function loadBuiltins(config: Config, log: Logger): Builtins {
     containersService(containers, containerEvents, gc, h),
     tasksService(shims, containers, h),
     systemService(system, h),
+    volumesService(volumes, copier, volumeEventsOn(exchange), h),
   ];
   const grpcRequires: Record<string, string[]> = {
     version: [],
@@ -177,6 +192,7 @@ export function loadBuiltins(config: Config, log: Logger): Builtins {
     tasks: ['io.containerd.runtime.v2', 'io.containerd.metadata.v1'],
     'ctrd-events': ['io.containerd.event.v1'],
     'ctrd-system': ['io.containerd.metadata.v1', 'io.containerd.runtime.v2'],
+    'ctrd-volumes': ['io.ctrd.volume.v1', 'io.containerd.event.v1'],
   };
   for (const [id, requires] of Object.entries(grpcRequires)) plugins.push({ type: 'io.containerd.grpc.v1', id, requires });
 

@@ -13,6 +13,7 @@ import { fromGrpcStatus } from '../../lib/grpc/status.js';
 import { getTask, recordExit, recordStart, recordStopByHand, stateLabels, type ContainerInfo } from './container-state.js';
 import { restartLabels } from '../../lib/restart-policy.js';
 import { logPathOf } from './container-create.js';
+import { anonymousVolumesOf, removeVolumes } from './mounts.js';
 import type { RuntimeClients } from './runtime-clients.js';
 import { stopSignalOf } from './signals.js';
 import { Fifos, rawTerminal } from './stdio.js';
@@ -222,8 +223,8 @@ export async function kill(rc: RuntimeClients, id: string, signal: number, execI
   }
 }
 
-/** docker rm [-f]: the task (killed first with -f), the container record, its snapshot and its logs. */
-export async function removeContainer(rc: RuntimeClients, info: ContainerInfo, ns: string, force: boolean): Promise<void> {
+/** docker rm [-f] [-v]: the task (killed first with -f), the container record, its snapshot, its logs (and its anonymous volumes). */
+export async function removeContainer(rc: RuntimeClients, info: ContainerInfo, ns: string, force: boolean, volumes = false): Promise<void> {
   const c = info.container;
   const task = info.task ?? (await getTask(rc, c.id));
   if (task && (task.status === Status.RUNNING || task.status === Status.PAUSED || task.status === Status.PAUSING)) {
@@ -243,4 +244,5 @@ export async function removeContainer(rc: RuntimeClients, info: ContainerInfo, n
     });
   }
   rmSync(dirname(logPathOf(ns, c.id)), { recursive: true, force: true });
+  if (volumes) await removeVolumes(rc.volumes, anonymousVolumesOf(c));
 }

@@ -22,6 +22,7 @@ import { parsePublish } from './ports.js';
 import { boundingCapabilities } from '../../lib/oci/capabilities.js';
 import { parseRestartPolicy } from '../../lib/restart-policy.js';
 import { parseSignal, stopSignalLabel, stopTimeoutLabel } from './signals.js';
+import { checkBindSources, parseMountFlags } from './mounts.js';
 
 /** docker run's status for its own failures (the container never ran). */
 export const runFailure = 125;
@@ -55,6 +56,10 @@ interface RunOptions {
   stopSignal?: string;
   stopTimeout?: string;
   publish: string[];
+  volume: string[];
+  mount: string[];
+  tmpfs: string[];
+  volumesFrom: string[];
 }
 
 const collect = (value: string, previous: string[]) => [...previous, value];
@@ -89,6 +94,10 @@ function addCreateOptions(cmd: Command): Command {
     .option('--restart <policy>', 'restart policy when the container exits: no, on-failure[:max-retries], always, unless-stopped', 'no')
     .option('--runtime <name>', 'runtime to use: a name (io.containerd.runc.v2) or a shim path', defaultRuntime)
     .addOption(new Option('--snapshotter <name>', 'snapshotter for the container rootfs').default(defaultSnapshotter))
+    .option('-v, --volume <spec>', 'bind mount a volume: NAME:/path[:ro], /host/path:/path[:ro], or /path for an anonymous one (repeatable)', collect, [])
+    .option('--mount <spec>', 'attach a filesystem mount: type=bind|volume|tmpfs,source=...,target=...[,readonly] (repeatable)', collect, [])
+    .option('--tmpfs <path[:options]>', 'mount a tmpfs directory (repeatable)', collect, [])
+    .option('--volumes-from <container[:ro|rw]>', "mount the volumes of the specified container (repeatable)", collect, [])
     .passThroughOptions();
 }
 
@@ -109,7 +118,10 @@ function createFlags(o: RunOptions): CreateFlags {
     // The shim that runs the container is on this host, with the bounding set ctrctl has (as containerd's client assumes).
     { readProfile: (path) => readFileSync(path, 'utf8'), capabilities: boundingCapabilities(readFileSync('/proc/self/status', 'utf8')) },
   );
+  const mounts = parseMountFlags({ volume: o.volume, mount: o.mount, tmpfs: o.tmpfs, volumesFrom: o.volumesFrom });
+  checkBindSources(mounts.mounts);
   return {
+    mounts,
     name: o.name,
     env: o.env,
     workdir: o.workdir,
@@ -198,7 +210,7 @@ async function runCommand(image: string, args: string[], o: RunOptions, command:
       } catch (err) {
         // docker leaves a container that could not start as Created; ctrctl removes it, as the brief of
         // run is one container that runs: nothing is left behind by a failed run.
-        await removeContainer(rc, info, g.namespace, true).catch(() => undefined);
+        await removeContainer(rc, info, g.namespace, true, true).catch(() => undefined);
         failRun(err, statusOfStartError(err, runFailure));
       }
       print(info.container.id);
@@ -207,10 +219,10 @@ async function runCommand(image: string, args: string[], o: RunOptions, command:
     try {
       code = await runAttached(rc, info, { stdin: Boolean(o.interactive), tty: Boolean(o.tty) });
     } catch (err) {
-      await removeContainer(rc, info, g.namespace, true).catch(() => undefined);
+      await removeContainer(rc, info, g.namespace, true, true).catch(() => undefined);
       failRun(err, statusOfStartError(err, runFailure));
     }
-    if (o.rm) await removeContainer(rc, info, g.namespace, true);
+    if (o.rm) await removeContainer(rc, info, g.namespace, true, true);
   } finally {
     c.close();
   }
