@@ -33,6 +33,9 @@ import { ContainerStore } from './containers/store.js';
 import { containersService, containerEventsOn } from './containers/grpc.js';
 import { ShimManager } from './tasks/shim-manager.js';
 import { tasksService } from './tasks/grpc.js';
+import { ContainerFilesystem } from './containerfs/manager.js';
+import { ImageMaker } from './containerfs/new-image.js';
+import { containerfsService } from './containerfs/grpc.js';
 import { projectRoot } from '../lib/project-root.js';
 import type { GrpcService } from './grpc-service.js';
 
@@ -122,6 +125,14 @@ export function loadBuiltins(config: Config, log: Logger): Builtins {
   );
   plugins.push({ type: 'io.containerd.runtime.v2', id: 'task', requires: ['io.containerd.event.v1', 'io.containerd.metadata.v1'] });
 
+  const containerfs = new ContainerFilesystem(
+    containers, snapshots, shims, images, imageManager, content, differ,
+    new ImageMaker(content, images, leases, unpacker, gc, imageEvents, log.child({ component: 'new-image' })),
+    { mountRoot: join(config.state, 'containerfs-mounts'), spoolDir: join(config.root, 'io.ctrd.containerfs.v1', 'spool'), defaultSnapshotter: config.images.snapshotter },
+    log.child({ component: 'containerfs' }),
+  );
+  plugins.push({ type: 'io.containerd.grpc.v1', id: 'ctrd-containerfs', requires: ['io.containerd.metadata.v1', 'io.containerd.runtime.v2', 'io.containerd.differ.v1'] });
+
   const uuid = db.serverUUID();
   const grpc: GrpcService[] = [
     versionService(h),
@@ -136,6 +147,7 @@ export function loadBuiltins(config: Config, log: Logger): Builtins {
     snapshotsService(snapshots, exchange, gc, h),
     containersService(containers, containerEventsOn(exchange), gc, h),
     tasksService(shims, containers, h),
+    containerfsService(containerfs, h),
   ];
   const grpcRequires: Record<string, string[]> = {
     version: [],

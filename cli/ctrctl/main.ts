@@ -2,7 +2,7 @@
 //   ctrctl [-a ADDRESS] [-n NAMESPACE] version | info | namespace ls|create|rm|inspect | events
 //          | pull | images | tag | rmi | history | image ls|pull|tag|rm|inspect|history|prune | system df
 //          | run | create | ps | start | stop | restart | kill | rm | exec | wait | pause | unpause | top | stats
-//          | inspect | logs
+//          | inspect | logs | diff | cp | commit | export | import
 // Exit status: 0 success, 1 a failure (reported as "ctrctl: <message>"), 2 a usage error.
 import { Command, CommanderError, Option } from 'commander';
 import { errnoCode } from '../../lib/errdefs.js';
@@ -11,6 +11,7 @@ import { ctrdVersion, revision } from '../../lib/version.js';
 import { addContainerCommands } from './containers.js';
 import { addEventsCommand } from './events.js';
 import { addExecCommand } from './exec.js';
+import { addFilesystemCommands } from './filesystem.js';
 import { addImageCommands } from './images.js';
 import { addInfoCommand } from './info.js';
 import { addMonitorCommands } from './monitor.js';
@@ -43,6 +44,7 @@ function cli(): Command {
   addContainerCommands(program);
   addExecCommand(program);
   addMonitorCommands(program);
+  addFilesystemCommands(program);
   return program;
 }
 
