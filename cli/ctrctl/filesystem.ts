@@ -209,13 +209,16 @@ async function copyFromContainer(c: Clients, arg: CpArg & { container: string },
   }
   const st: PathStat | undefined = first.done ? undefined : first.value.stat;
   if (!st) throw failedPrecondition('ctrd sent no stat before the archive');
+  let size = 0;
   const tar = Readable.from(
     (async function* () {
-      for await (const m of stream) if (m.data) yield m.data;
+      for await (const m of stream) {
+        if (!m.data) continue;
+        size += m.data.length;
+        yield m.data;
+      }
     })(),
   );
-  let size = 0;
-  tar.on('data', (b: Buffer) => (size += b.length));
   if (dst === '-') {
     tar.pipe(process.stdout, { end: false });
     await finished(tar);

@@ -4,7 +4,7 @@
 // entry, hardlink or symlink that would leave the directory it is extracted into is InvalidArgument naming
 // it, as docker's breakout check. Used by the daemon (container side) and by ctrctl (host side).
 import { constants as fsConstants, type BigIntStats } from 'node:fs';
-import { chmod, lchown, link, lstat, lutimes, mkdir, open, readdir, readlink, rm, symlink } from 'node:fs/promises';
+import { chmod, lchown, link, lstat, lutimes, mkdir, open, readdir, readlink, rm, stat, symlink } from 'node:fs/promises';
 import { dirname, join, posix, relative } from 'node:path';
 import { once } from 'node:events';
 import type { Readable } from 'node:stream';
@@ -31,6 +31,14 @@ export interface PathInfo {
   gid: number;
 }
 
+/**
+ * lstat, except for a process's root (/proc/<pid>/root, a running container's root), which is a magic link
+ * to a directory: that one is followed.
+ */
+export function lstatEntry(path: string) {
+  return /^\/proc\/\d+\/root$/.test(path) ? stat(path, { bigint: true }) : lstat(path, { bigint: true });
+}
+
 /** Whether a path names a directory's contents or the directory itself for sure: "x/" and "x/." do. */
 export const endsInDirectory = (path: string) => path.endsWith('/') || path.endsWith('/.') || path === '.';
 
@@ -47,7 +55,7 @@ export async function statInRoot(root: string, path: string): Promise<PathInfo> 
   const host = await hostPathInRoot(root, path);
   let st: BigIntStats;
   try {
-    st = await lstat(host, { bigint: true });
+    st = await lstatEntry(host);
   } catch (err) {
     const code = errnoCode(err);
     if (code === 'ENOENT' || code === 'ENOTDIR') throw notFound(`Could not find the file ${path} in container`);
@@ -85,7 +93,7 @@ export async function* treeTar(host: string, name: string, opts: TreeTarOptions 
   const firstNameOfInode = new Map<string, string>();
   async function* walk(path: string, entryName: string): AsyncGenerator<Buffer> {
     opts.signal?.throwIfAborted();
-    const st = await lstat(path, { bigint: true });
+    const st = await lstatEntry(path);
     if (entryName !== '') yield* entry(path, entryName, st, firstNameOfInode);
     if (!st.isDirectory() || opts.skipContents?.has(path)) return;
     const names = (await readdir(path)).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
@@ -221,6 +229,8 @@ export async function checkTar(src: AsyncIterable<Buffer>, onChunk: (chunk: Buff
   let size = 0;
   let failure: unknown;
   ex.on('entry', (header, stream, next) => {
+    // The parser's failure reaches the entry too: it is reported once, by the parser.
+    stream.on('error', () => undefined);
     try {
       checkEntry(header);
       entries++;
@@ -295,6 +305,7 @@ export async function extractTar(root: string, dir: string, src: Readable, opts:
   try {
     for await (const e of ex as AsyncIterable<Readable & { header: Header }>) {
       opts.signal?.throwIfAborted();
+      e.on('error', () => undefined); // the parser's failure, reported by the loop
       const header = e.header;
       checkEntry(header);
       const name = rename(opts, cleanEntryName(header.name)!);

@@ -36,7 +36,7 @@ import { mediaTypes } from '../../lib/registry/media-types.js';
 import { digestOf } from '../../lib/digest.js';
 import { CtrdError, errnoCode, failedPrecondition, invalidArgument, isAlreadyExists, isNotFound, notFound, wrap } from '../../lib/errdefs.js';
 import type { Logger } from '../../lib/log.js';
-import { checkTar, endsInDirectory, extractTar, hostPathInRoot, statInRoot, treeTar, type PathInfo } from './archive.js';
+import { checkTar, endsInDirectory, extractTar, hostPathInRoot, lstatEntry, statInRoot, treeTar, type PathInfo } from './archive.js';
 import { applyChanges, type RunConfig } from './config-changes.js';
 import { imageName, layerMediaType, type ImageMaker, type NewImageResult } from './new-image.js';
 
@@ -255,7 +255,7 @@ export class ContainerFilesystem {
         const dir = await resolveDirInRoot(root, o.path);
         let st;
         try {
-          st = await lstat(dir);
+          st = await lstatEntry(dir);
         } catch (err) {
           throw notFoundIn(err, o.id, o.path);
         }
