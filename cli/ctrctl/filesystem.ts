@@ -371,7 +371,13 @@ async function exportContainer(input: string, o: { output?: string }, command: C
   });
 }
 
-async function importImage(file: string, reference: string | undefined, o: { change: string[]; message?: string }, command: Command): Promise<void> {
+interface ImportOptions {
+  change: string[];
+  message?: string;
+  snapshotter?: string;
+}
+
+async function importImage(file: string, reference: string | undefined, o: ImportOptions, command: Command): Promise<void> {
   const data = file === '-' ? (process.stdin as AsyncIterable<Buffer>) : createReadStream(file);
   if (file !== '-') {
     try {
@@ -385,7 +391,7 @@ async function importImage(file: string, reference: string | undefined, o: { cha
     const fs = filesystemClient(c);
     const res = await upload<ImportRequest, ImportResponse>(
       fs.import(),
-      { header: { reference: reference ?? '', message: o.message ?? '', changes: o.change, source: file, snapshotter: '' } },
+      { header: { reference: reference ?? '', message: o.message ?? '', changes: o.change, source: file, snapshotter: o.snapshotter ?? '' } },
       data as AsyncIterable<Buffer>,
       (b) => ({ data: b }),
     );
@@ -444,7 +450,8 @@ export function addFilesystemCommands(program: Command): void {
       .argument('[repository]', 'REPOSITORY[:TAG]')
       .option('-c, --change <instruction>', 'apply Dockerfile instruction to the created image (repeatable)', collect, [])
       .option('-m, --message <message>', 'set commit message for imported image')
-      .action((file: string, reference: string | undefined, o: { change: string[]; message?: string }, command: Command) =>
+      .option('--snapshotter <name>', "where to unpack: overlayfs or native (default: the daemon's)")
+      .action((file: string, reference: string | undefined, o: ImportOptions, command: Command) =>
         importImage(file, reference, o, command),
       );
   }

@@ -152,6 +152,17 @@ describe.skipIf(!runcBinary || process.getuid?.() !== 0)('ctrctl filesystem verb
     await waitFor('fscp to run again', async () => (await ctl(['exec', 'fscp', 'true'])).code === 0);
     expect(await statIn('/stopped/b.txt')).toBe('600 42 43 regular file');
 
+    // Never started (no task): its snapshot is mounted for the copy, and unmounted after.
+    await must(['create', '--name', 'fscreated', image, 'cat', '/created/b.txt']);
+    await must(['cp', '-a', path.join(src, 'sub'), 'fscreated:/created']);
+    const created = path.join(work, 'from-created');
+    await must(['cp', '-a', 'fscreated:/created/b.txt', created]);
+    expect([fs.readFileSync(created, 'utf8'), fs.statSync(created).uid]).toEqual(['beta\n', 42]);
+    expect(await must(['diff', 'fscreated'])).toBe('A /created\nA /created/b.txt\n');
+    expect(mountsUnder(path.join(d.state, 'containerfs-mounts'))).toEqual([]);
+    expect(await must(['start', '-a', 'fscreated'])).toBe('beta\n');
+    await must(['rm', 'fscreated']);
+
     const none = await ctl(['cp', 'fscp:/no/such/file', path.join(work, 'x')]);
     expect(none.code).toBe(1);
     expect(none.stderr).toContain('No such container:path: fscp:/no/such/file');
