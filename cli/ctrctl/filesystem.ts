@@ -189,6 +189,8 @@ async function hostDestination(path: string): Promise<CopyInfo> {
 async function copyFromContainer(c: Clients, arg: CpArg & { container: string }, dst: string, o: CpOptions): Promise<void> {
   const fs = filesystemClient(c);
   const id = await containerId(c, arg.container);
+  // Where it goes is known before anything is read: a destination whose parent is missing fails at once.
+  const dstInfo = dst === '-' ? undefined : await hostDestination(dst);
   let srcPath = arg.path;
   let rebaseName: string | undefined;
   if (o.followLink) {
@@ -209,25 +211,34 @@ async function copyFromContainer(c: Clients, arg: CpArg & { container: string },
   }
   const st: PathStat | undefined = first.done ? undefined : first.value.stat;
   if (!st) throw failedPrecondition('ctrd sent no stat before the archive');
-  let size = 0;
+  const progress = new CopyProgress('from container', Boolean(o.quiet) || dst === '-');
   const tar = Readable.from(
     (async function* () {
       for await (const m of stream) {
         if (!m.data) continue;
-        size += m.data.length;
+        progress.size += m.data.length;
         yield m.data;
       }
     })(),
   );
-  if (dst === '-') {
-    tar.pipe(process.stdout, { end: false });
-    await finished(tar);
-    return;
+  try {
+    if (!dstInfo) {
+      tar.pipe(process.stdout, { end: false });
+      await finished(tar);
+      return;
+    }
+    await extractFromContainer(tar, srcPath, st, rebaseName, dstInfo, o);
+  } catch (err) {
+    progress.failed();
+    throw err;
   }
+  progress.done(dst);
+}
+
+async function extractFromContainer(tar: Readable, srcPath: string, st: PathStat, rebaseName: string | undefined, dstInfo: CopyInfo, o: CpOptions): Promise<void> {
   // The entries' top name: "." for a directory's contents, else the base name the daemon used.
   const tarBase = endsInDirectory(srcPath) || srcPath === '/' || posix.normalize('/' + srcPath) === '/' ? '.' : st.name;
   const srcBase = rebaseName ?? tarBase;
-  const dstInfo = await hostDestination(dst);
   const plan = prepareCopy({ isDir: isDirMode(st.mode), base: srcBase }, dstInfo);
   const renames = [rebaseName !== undefined ? rebase(tarBase, rebaseName) : undefined, plan.rename].filter((f) => f !== undefined);
   const root = await realpath(plan.dir).catch(() => resolve(plan.dir));
@@ -235,7 +246,34 @@ async function copyFromContainer(c: Clients, arg: CpArg & { container: string },
     owner: o.archive ? { keep: true } : { keep: false },
     rename: (n) => renames.reduce((name, f) => f(name), n),
   });
-  if (!o.quiet) process.stderr.write(`Successfully copied ${humanSize(size, 3)} to ${dst}\n`);
+}
+
+/**
+ * docker cp's report on stderr: on a terminal "Copying to container - 1.2MB" as bytes flow, then (unless -q)
+ * "Successfully copied 1.2MB to DEST".
+ */
+class CopyProgress {
+  size = 0;
+  private readonly timer: NodeJS.Timeout | undefined;
+  private readonly tty: boolean;
+
+  constructor(direction: 'to container' | 'from container', private readonly quiet: boolean) {
+    this.tty = !quiet && Boolean(process.stderr.isTTY);
+    if (this.tty) {
+      process.stderr.write('Preparing to copy...');
+      this.timer = setInterval(() => process.stderr.write(`\r\x1b[2KCopying ${direction} - ${humanSize(this.size, 3)}`), 100);
+    }
+  }
+
+  done(dest: string): void {
+    clearInterval(this.timer);
+    if (!this.quiet) process.stderr.write(`${this.tty ? '\r\x1b[2K' : ''}Successfully copied ${humanSize(this.size, 3)} to ${dest}\n`);
+  }
+
+  failed(): void {
+    clearInterval(this.timer);
+    if (this.tty) process.stderr.write('\n');
+  }
 }
 
 function noSuchPath(err: unknown, arg: CpArg): unknown {
@@ -267,7 +305,6 @@ async function copyToContainer(c: Clients, src: string, arg: CpArg & { container
   }
   let target: string;
   let data: AsyncIterable<Buffer>;
-  let size = 0;
   if (src === '-') {
     if (!dst.isDir) throw failedPrecondition(`destination "${arg.container}:${arg.path}" must be a directory`);
     target = dst.path;
@@ -288,19 +325,25 @@ async function copyToContainer(c: Clients, src: string, arg: CpArg & { container
     const name = plan.rename ? plan.rename(base) : base;
     data = treeTar(endsInDirectory(src) ? await realpath(src) : host, name === '' ? '.' : name);
   }
+  const progress = new CopyProgress('to container', Boolean(o.quiet));
   const counted = (async function* () {
     for await (const chunk of data) {
-      size += chunk.length;
+      progress.size += chunk.length;
       yield chunk;
     }
   })();
-  await upload<CopyInRequest, CopyInResponse>(
-    fs.copyIn(),
-    { header: { containerId: id, path: target, allowOverwriteDirWithFile: false, copyUidGid: Boolean(o.archive) } },
-    counted,
-    (b) => ({ data: b }),
-  );
-  if (!o.quiet) process.stderr.write(`Successfully copied ${humanSize(size, 3)} to ${arg.container}:${arg.path}\n`);
+  try {
+    await upload<CopyInRequest, CopyInResponse>(
+      fs.copyIn(),
+      { header: { containerId: id, path: target, allowOverwriteDirWithFile: false, copyUidGid: Boolean(o.archive) } },
+      counted,
+      (b) => ({ data: b }),
+    );
+  } catch (err) {
+    progress.failed();
+    throw err;
+  }
+  progress.done(`${arg.container}:${arg.path}`);
 }
 
 async function cp(src: string, dst: string, o: CpOptions, command: Command): Promise<void> {

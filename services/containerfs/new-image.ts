@@ -60,7 +60,10 @@ export class ImageMaker {
     private readonly gc: GarbageCollector,
     private readonly events: ImageEvents,
     private readonly log: Logger,
-  ) {}
+  ) {
+    // The leases of commits and imports that died with the last daemon: what they held is garbage now.
+    for (const l of leases.deleteLabelled(newImageLeaseLabel)) log.info({ ns: l.ns, lease: l.id }, 'removed the lease of an interrupted commit or import');
+  }
 
   /** Runs fn under a new lease, removed after; a failure has what it made collected soon. */
   async withLease<T>(ns: string, what: string, fn: (lease: string) => Promise<T>): Promise<T> {
