@@ -208,7 +208,11 @@ export class ContainerFilesystem {
 
   async stat(ns: string, id: string, path: string): Promise<PathInfo> {
     const c = this.container(ns, id);
-    return this.withRoot(ns, c, 'read', ({ root }) => statInRoot(root, path).catch((err: unknown) => { throw notFoundIn(err, id); }));
+    return this.withRoot(ns, c, 'read', ({ root }) =>
+      statInRoot(root, path).catch((err: unknown) => {
+        throw notFoundIn(err, id, path);
+      }),
+    );
   }
 
   /** The path's stat, then its tar, handed to send in pieces. */
@@ -222,7 +226,7 @@ export class ContainerFilesystem {
     const c = this.container(ns, id);
     await this.withRoot(ns, c, 'read', async ({ root, skip }) => {
       const stat = await statInRoot(root, path).catch((err: unknown) => {
-        throw notFoundIn(err, id);
+        throw notFoundIn(err, id, path);
       });
       const host = await hostPathInRoot(root, path);
       // "dir/." (and the root) is the directory's contents: entries "./...", as docker's rebase of ".".
@@ -439,11 +443,9 @@ export class ContainerFilesystem {
   }
 }
 
-function notFoundIn(err: unknown, id: string, path?: string): unknown {
-  if (isNotFound(err) || ['ENOENT', 'ENOTDIR'].includes(errnoCode(err) ?? '')) {
-    const what = path ?? (err instanceof Error ? /Could not find the file (.*) in container/.exec(err.message)?.[1] : undefined) ?? '';
-    return notFound(`Could not find the file ${what} in container ${id}`);
-  }
+/** A path that is not there, said as docker says it, naming the path and the container. */
+function notFoundIn(err: unknown, id: string, path: string): unknown {
+  if (isNotFound(err) || ['ENOENT', 'ENOTDIR'].includes(errnoCode(err) ?? '')) return notFound(`Could not find the file ${path} in container ${id}`);
   return err;
 }
 
