@@ -6,7 +6,9 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { credentials, Metadata, status, type ServiceError } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ContainerFilesystemServiceClient, type CopyInRequest } from '../../gen/ctrd/services/containerfs/v1/containerfs.js';
 import { ctrctlBin, run, TestDaemon, waitFor, type RunResult } from '../harness/daemon.js';
 import { pushBusybox } from '../harness/images.js';
 import { rawEntry, rawTar } from '../harness/layers.js';
@@ -271,6 +273,33 @@ describe.skipIf(!runcBinary || process.getuid?.() !== 0)('ctrctl filesystem verb
     expect(tty.code).not.toBe(0);
     expect(tty.stdout).toContain('cowardly refusing to save to a terminal');
     await must(['rm', 'fsexport']);
+  });
+
+  it('any gRPC client: Changes and Stat answer, a CopyIn without its header or for no container is refused', async () => {
+    const client = new ContainerFilesystemServiceClient(`unix://${d.address}`, credentials.createInsecure());
+    const md = () => {
+      const m = new Metadata();
+      m.set('containerd-namespace', 'default');
+      return m;
+    };
+    try {
+      const changes = await new Promise<ServiceError | null>((resolve) => client.changes({ containerId: 'nope' }, md(), (err) => resolve(err)));
+      expect([changes?.code, changes?.details]).toEqual([status.NOT_FOUND, 'No such container: nope']);
+      const copyIn = (requests: CopyInRequest[]) =>
+        new Promise<ServiceError>((resolve, reject) => {
+          const call = client.copyIn(md());
+          call.on('data', () => reject(new Error('CopyIn answered')));
+          call.on('error', (err: ServiceError) => resolve(err));
+          for (const r of requests) call.write(r);
+          call.end();
+        });
+      const noHeader = await copyIn([{ data: Buffer.from('x') }]);
+      expect([noHeader.code, noHeader.details]).toEqual([status.INVALID_ARGUMENT, 'CopyIn: the first message must be the header']);
+      const noContainer = await copyIn([{ header: { containerId: 'nope', path: '/', allowOverwriteDirWithFile: false, copyUidGid: false } }]);
+      expect(noContainer.code).toBe(status.NOT_FOUND);
+    } finally {
+      client.close();
+    }
   });
 
   it('bad input fails with a clear message and leaves nothing: truncated and traversal tars, unknown containers', async () => {
