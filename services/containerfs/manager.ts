@@ -308,7 +308,7 @@ export class ContainerFilesystem {
       throw failedPrecondition(`the image "${c.image}" of container ${o.id} is gone: nothing to commit onto`);
     }
     const resolved = await this.imageManager.resolve(ns, image);
-    const runConfig = applyChanges((resolved.config.config ?? {}) as RunConfig, o.changes);
+    const runConfig = applyChanges(containerRunConfig((resolved.config.config ?? {}) as RunConfig, c), o.changes);
     const parent = this.snapshots.stat(ns, c.snapshotter, c.snapshotKey).parent;
     const top = resolved.chainIds[resolved.chainIds.length - 1] ?? '';
     if (parent !== top) throw failedPrecondition(`container ${o.id} is not on the top snapshot of its image ${c.image}`);
@@ -476,15 +476,44 @@ async function pseudoMounts(pid: number, root: string): Promise<Set<string>> {
   return out;
 }
 
-function specOf(c: Container): { process?: { args?: string[] }; root?: { readonly?: boolean } } {
+interface SpecFields {
+  process?: { args?: string[]; env?: string[]; cwd?: string };
+  root?: { readonly?: boolean };
+}
+
+function specOf(c: Container): SpecFields {
   try {
-    return JSON.parse(Buffer.from(c.spec.value).toString('utf8')) as { process?: { args?: string[] }; root?: { readonly?: boolean } };
+    return JSON.parse(Buffer.from(c.spec.value).toString('utf8')) as SpecFields;
   } catch {
     return {};
   }
 }
 
 const processArgs = (c: Container) => specOf(c).process?.args ?? [];
+
+/**
+ * The image's run config with what the container ran instead, as docker commit keeps the container's config:
+ * its environment, working directory and command (the args past the image's entrypoint; all of them, with
+ * the first as the entrypoint, when the entrypoint was replaced).
+ */
+export function containerRunConfig(image: RunConfig, c: Container): RunConfig {
+  const proc = specOf(c).process;
+  if (!proc) return image;
+  const out: RunConfig = { ...image };
+  if (proc.env) out.Env = proc.env;
+  if (proc.cwd) out.WorkingDir = proc.cwd;
+  const args = proc.args ?? [];
+  const entrypoint = image.Entrypoint ?? [];
+  if (args.length > 0) {
+    if (args.length >= entrypoint.length && entrypoint.every((e, i) => args[i] === e)) {
+      out.Cmd = args.slice(entrypoint.length);
+    } else {
+      out.Entrypoint = [args[0]!];
+      out.Cmd = args.slice(1);
+    }
+  }
+  return out;
+}
 const readonlyRootfs = (c: Container) => specOf(c).root?.readonly === true;
 
 function goArch(): string {

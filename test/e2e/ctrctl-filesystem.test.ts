@@ -241,6 +241,8 @@ describe.skipIf(!runcBinary || process.getuid?.() !== 0)('ctrctl filesystem verb
     const untagged = await ctl(['commit', 'fscommit']);
     expect(untagged.code, ok(untagged, d)).toBe(0);
     expect((await must(['images', '-q'])).split('\n')).toContain(untagged.stdout.trim().slice(7, 19));
+    // As docker: the container's own command and environment are the new image's.
+    expect(await must(['image', 'inspect', untagged.stdout.trim().slice(7, 19)])).toContain('touch /tmp/ready; sleep 1000');
     const held = await holdings();
     const bad = await ctl(['commit', '-c', 'RUN rm -rf /', 'fscommit', 'test/bad:v1']);
     expect(bad.code).toBe(1);
