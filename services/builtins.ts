@@ -6,7 +6,7 @@ import type { Logger } from '../lib/log.js';
 import { HandlerFactory } from '../lib/grpc/handlers.js';
 import { MetadataDB } from './metadata/db.js';
 import { Exchange } from './events/exchange.js';
-import { eventsService } from './events/grpc.js';
+import { ctrdEventsService, eventsService } from './events/grpc.js';
 import { LeaseStore } from './leases/store.js';
 import { leasesService } from './leases/grpc.js';
 import { LocalContentStore } from './content/local-store.js';
@@ -33,6 +33,9 @@ import { ContainerStore } from './containers/store.js';
 import { containersService, containerEventsOn } from './containers/grpc.js';
 import { ShimManager } from './tasks/shim-manager.js';
 import { tasksService } from './tasks/grpc.js';
+import { RestartMonitor } from './restart/monitor.js';
+import { SystemInfoReader } from './system/info.js';
+import { systemService } from './system/grpc.js';
 import { ContainerFilesystem } from './containerfs/manager.js';
 import { ImageMaker } from './containerfs/new-image.js';
 import { containerfsService } from './containerfs/grpc.js';
@@ -57,6 +60,7 @@ export interface Builtins {
   readonly images: ImageStore;
   readonly gc: GarbageCollector;
   readonly shims: ShimManager;
+  readonly restarts: RestartMonitor;
   readonly grpc: readonly GrpcService[];
   readonly plugins: readonly PluginInfo[];
   close(): void;
@@ -125,13 +129,30 @@ export function loadBuiltins(config: Config, log: Logger): Builtins {
   );
   plugins.push({ type: 'io.containerd.runtime.v2', id: 'task', requires: ['io.containerd.event.v1', 'io.containerd.metadata.v1'] });
 
+  const containerEvents = containerEventsOn(exchange);
+  const restarts = new RestartMonitor(namespaces, containers, containerEvents, snapshots, shims, exchange, log.child({ component: 'restart' }));
+  plugins.push({ type: 'io.containerd.monitor.v1', id: 'restart', requires: ['io.containerd.runtime.v2', 'io.containerd.event.v1'] });
+
+  const system = new SystemInfoReader(
+    {
+      root: config.root,
+      state: config.state,
+      runtimes: Object.keys(config.runtimes),
+      defaultRuntime: 'io.containerd.runc.v2',
+      snapshotters: snapshotters.map((s) => s.name),
+      defaultSnapshotter: config.images.snapshotter,
+    },
+    containers,
+    images,
+    shims,
+  );
+
   const containerfs = new ContainerFilesystem(
     containers, snapshots, shims, images, imageManager, content, differ,
     new ImageMaker(content, images, leases, unpacker, gc, imageEvents, log.child({ component: 'new-image' })),
     { mountRoot: join(config.state, 'containerfs-mounts'), spoolDir: join(config.root, 'io.ctrd.containerfs.v1', 'spool'), defaultSnapshotter: config.images.snapshotter },
     log.child({ component: 'containerfs' }),
   );
-  plugins.push({ type: 'io.containerd.grpc.v1', id: 'ctrd-containerfs', requires: ['io.containerd.metadata.v1', 'io.containerd.runtime.v2', 'io.containerd.differ.v1'] });
 
   const uuid = db.serverUUID();
   const grpc: GrpcService[] = [
@@ -144,9 +165,11 @@ export function loadBuiltins(config: Config, log: Logger): Builtins {
     ctrdImagesService(imageManager, puller, h),
     diffService(differ, h),
     eventsService(exchange, h),
+    ctrdEventsService(exchange, h),
     snapshotsService(snapshots, exchange, gc, h),
-    containersService(containers, containerEventsOn(exchange), gc, h),
+    containersService(containers, containerEvents, gc, h),
     tasksService(shims, containers, h),
+    systemService(system, h),
     containerfsService(containerfs, h),
   ];
   const grpcRequires: Record<string, string[]> = {
@@ -161,6 +184,9 @@ export function loadBuiltins(config: Config, log: Logger): Builtins {
     snapshots: ['io.containerd.snapshotter.v1', 'io.containerd.metadata.v1', 'io.containerd.event.v1'],
     containers: ['io.containerd.metadata.v1', 'io.containerd.event.v1', 'io.containerd.gc.v1'],
     tasks: ['io.containerd.runtime.v2', 'io.containerd.metadata.v1'],
+    'ctrd-events': ['io.containerd.event.v1'],
+    'ctrd-system': ['io.containerd.metadata.v1', 'io.containerd.runtime.v2'],
+    'ctrd-containerfs': ['io.containerd.metadata.v1', 'io.containerd.runtime.v2', 'io.containerd.differ.v1'],
   };
   for (const [id, requires] of Object.entries(grpcRequires)) plugins.push({ type: 'io.containerd.grpc.v1', id, requires });
 
@@ -174,6 +200,7 @@ export function loadBuiltins(config: Config, log: Logger): Builtins {
     images,
     gc,
     shims,
+    restarts,
     grpc,
     plugins,
     close: () => {

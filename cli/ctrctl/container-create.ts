@@ -22,6 +22,7 @@ import { stopSignalLabel } from './signals.js';
 import { buildSpec, commandOf, parseEnvFlag, resolveUser, userNeedsFiles, type HostResources, type ImageRunConfig, type Security } from './spec.js';
 import { readUntilInterrupted } from './stream.js';
 import { ExitStatus } from './output.js';
+import { formatRestartPolicy, restartLabels, type RestartPolicy } from '../../lib/restart-policy.js';
 
 export const defaultRuntime = 'io.containerd.runc.v2';
 export const defaultSnapshotter = 'overlayfs';
@@ -46,6 +47,8 @@ export interface CreateFlags {
   security: Security;
   sysctls: Record<string, string>;
   ulimits: OciRlimit[];
+  restart: RestartPolicy;
+  labels: Record<string, string>;
 }
 
 interface ImageConfigJson {
@@ -217,7 +220,12 @@ export async function createContainer(
         ulimits: flags.ulimits,
       });
       const stored: StoredConfig = { Entrypoint: command.entrypoint, Cmd: command.cmd, Image: imageRef };
-      const labels: Record<string, string> = { [nameLabel]: name };
+      const labels: Record<string, string> = {
+        ...flags.labels,
+        [nameLabel]: name,
+        [restartLabels.logUri]: `file://${logPathOf(ns, id)}`,
+        ...(flags.restart.name === 'no' ? {} : { [restartLabels.policy]: formatRestartPolicy(flags.restart) }),
+      };
       const storedJson = JSON.stringify(stored);
       // containerd limits a label to 4096 bytes: a longer command is still in the spec.
       if (storedJson.length < 4000) labels[stateLabels.config] = storedJson;

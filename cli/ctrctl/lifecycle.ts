@@ -10,7 +10,8 @@ import { Status } from '../../gen/containerd/v1/types/task.js';
 import { failedPrecondition, isNotFound, kindOf } from '../../lib/errdefs.js';
 import { unary } from '../../lib/grpc/client.js';
 import { fromGrpcStatus } from '../../lib/grpc/status.js';
-import { getTask, recordExit, recordStart, stateLabels, type ContainerInfo } from './container-state.js';
+import { getTask, recordExit, recordStart, recordStopByHand, stateLabels, type ContainerInfo } from './container-state.js';
+import { restartLabels } from '../../lib/restart-policy.js';
 import { logPathOf } from './container-create.js';
 import type { RuntimeClients } from './runtime-clients.js';
 import { stopSignalOf } from './signals.js';
@@ -69,9 +70,8 @@ async function clearOldTask(rc: RuntimeClients, info: ContainerInfo): Promise<vo
 export async function startDetached(rc: RuntimeClients, info: ContainerInfo, ns: string): Promise<number> {
   await clearOldTask(rc, info);
   const c = info.container;
-  const logPath = c.labels[stateLabels.logPath] || logPathOf(ns, c.id);
-  mkdirSync(dirname(logPath), { recursive: true, mode: 0o700 });
-  const uri = `file://${logPath}`;
+  const uri = c.labels[restartLabels.logUri] || `file://${c.labels[stateLabels.logPath] || logPathOf(ns, c.id)}`;
+  if (uri.startsWith('file://')) mkdirSync(dirname(new URL(uri).pathname), { recursive: true, mode: 0o700 });
   const tty = Boolean(specTerminal(c));
   await unary(rc.tasks, rc.tasks.create, {
     containerId: c.id,
@@ -193,6 +193,8 @@ export async function runAttached(rc: RuntimeClients, info: ContainerInfo, opts:
 /** docker stop: the stop signal, then SIGKILL after timeoutSec; the stopped task is deleted. */
 export async function stopContainer(rc: RuntimeClients, info: ContainerInfo, timeoutSec: number, signal?: number): Promise<void> {
   const id = info.container.id;
+  // Before the signal (and also when a restart is only pending): the restart monitor must leave it stopped.
+  if (info.container.labels[restartLabels.policy]) await recordStopByHand(rc, id);
   const task = info.task ?? (await getTask(rc, id));
   if (!task) return;
   if (task.status === Status.RUNNING || task.status === Status.PAUSED || task.status === Status.PAUSING) {

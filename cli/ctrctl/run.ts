@@ -2,7 +2,7 @@
 //   run [-d] [-i] [-t] [--rm] [--name N] [-e K=V]... [-w DIR] [-u USER[:GROUP]] [--hostname H] [-m 64m] [--cpus 0.5]
 //       [--cpuset-cpus 0-1] [--pids-limit N] [--privileged] [--cap-add CAP]... [--cap-drop CAP]...
 //       [--security-opt OPT]... [--read-only] [--sysctl K=V]... [--ulimit NAME=SOFT[:HARD]]...
-//       [--entrypoint E] [--runtime NAME|/abs/shim] [--snapshotter S] IMAGE [CMD...]
+//       [--entrypoint E] [--restart POLICY] [--runtime NAME|/abs/shim] [--snapshotter S] IMAGE [CMD...]
 //   create (the same, without -d and --rm)
 // Exit status as docker run's: the container's, or 125 when ctrctl could not run it.
 import { readFileSync } from 'node:fs';
@@ -19,6 +19,7 @@ import { parseResources, parseSecurity, parseSysctls, parseUlimits } from './spe
 import { isAbsolute } from 'node:path';
 import { invalidArgument } from '../../lib/errdefs.js';
 import { boundingCapabilities } from '../../lib/oci/capabilities.js';
+import { parseRestartPolicy } from '../../lib/restart-policy.js';
 
 /** docker run's status for its own failures (the container never ran). */
 export const runFailure = 125;
@@ -47,6 +48,8 @@ interface RunOptions {
   entrypoint?: string;
   runtime: string;
   snapshotter: string;
+  restart: string;
+  label: string[];
 }
 
 const collect = (value: string, previous: string[]) => [...previous, value];
@@ -57,6 +60,7 @@ function addCreateOptions(cmd: Command): Command {
     .argument('[command...]', 'the command and its arguments (instead of the image Cmd)')
     .option('--name <name>', 'assign a name to the container')
     .option('-e, --env <KEY=VALUE>', 'set an environment variable (repeatable)', collect, [])
+    .option('-l, --label <KEY=VALUE>', 'set metadata on the container (repeatable)', collect, [])
     .option('-w, --workdir <dir>', 'working directory inside the container')
     .option('-u, --user <user>', 'username or UID (format: <name|uid>[:<group|gid>])')
     .option('-i, --interactive', 'keep STDIN open and pass it to the container')
@@ -74,6 +78,7 @@ function addCreateOptions(cmd: Command): Command {
     .option('--sysctl <KEY=VALUE>', 'set a namespaced kernel parameter (net.*, fs.mqueue.*, kernel IPC; repeatable)', collect, [])
     .option('--ulimit <NAME=SOFT[:HARD]>', 'set a resource limit (e.g. nofile=1024:2048; repeatable)', collect, [])
     .option('--entrypoint <cmd>', 'overwrite the default ENTRYPOINT of the image')
+    .option('--restart <policy>', 'restart policy when the container exits: no, on-failure[:max-retries], always, unless-stopped', 'no')
     .option('--runtime <name>', 'runtime to use: a name (io.containerd.runc.v2) or a shim path', defaultRuntime)
     .addOption(new Option('--snapshotter <name>', 'snapshotter for the container rootfs').default(defaultSnapshotter))
     .passThroughOptions();
@@ -105,7 +110,22 @@ function createFlags(o: RunOptions): CreateFlags {
     security,
     sysctls: parseSysctls(o.sysctl),
     ulimits: parseUlimits(o.ulimit),
+    restart: parseRestartPolicy(o.restart),
+    labels: parseLabels(o.label),
   };
+}
+
+/** --label K=V or K (an empty value); ctrd's and containerd's own label prefixes are not the person's to set. */
+function parseLabels(flags: readonly string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const f of flags) {
+    const eq = f.indexOf('=');
+    const key = eq < 0 ? f : f.slice(0, eq);
+    if (key === '') throw invalidArgument(`invalid label '${f}': empty name`);
+    if (key.startsWith('io.ctrd/') || key.startsWith('containerd.io/')) throw invalidArgument(`invalid label '${f}': the prefix of ${key} is reserved`);
+    out[key] = eq < 0 ? '' : f.slice(eq + 1);
+  }
+  return out;
 }
 
 /** docker's "docker: <message>." for its own failures, then status 125. */
@@ -120,6 +140,7 @@ async function runCommand(image: string, args: string[], o: RunOptions, command:
   try {
     if (o.detach && o.rm) throw invalidArgument('--rm with -d is not supported by ctrctl yet (nothing would remove the container when it exits)');
     flags = createFlags(o);
+    if (o.rm && flags.restart.name !== 'no') throw invalidArgument('conflicting options: cannot specify both --restart and --rm');
   } catch (err) {
     failRun(err);
   }

@@ -21,6 +21,8 @@ import { SnapshotsClient } from '../../gen/containerd/services/snapshots/v1/snap
 import { TasksClient } from '../../gen/containerd/services/tasks/v1/tasks.js';
 import { VersionClient } from '../../gen/containerd/services/version/v1/version.js';
 import { ImageServiceClient } from '../../gen/ctrd/services/images/v1/images.js';
+import { SystemServiceClient } from '../../gen/ctrd/services/system/v1/system.js';
+import { EventsServiceClient as CtrdEventsServiceClient } from '../../gen/ctrd/services/events/v1/events.js';
 import { leaseHeader, namespaceHeader } from './context.js';
 import { fromGrpcStatus } from './status.js';
 
@@ -59,6 +61,8 @@ export class Clients {
   readonly images: ImagesClient;
   /** ctrd's own image service (pull, docker-style list, rmi, prune), beside containerd's image records. */
   readonly ctrdImages: ImageServiceClient;
+  readonly ctrdSystem: SystemServiceClient;
+  readonly ctrdEvents: CtrdEventsServiceClient;
   readonly snapshots: SnapshotsClient;
   readonly containers: ContainersClient;
   readonly tasks: TasksClient;
@@ -88,6 +92,8 @@ export class Clients {
     this.events = make(EventsClient);
     this.images = make(ImagesClient);
     this.ctrdImages = make(ImageServiceClient);
+    this.ctrdSystem = make(SystemServiceClient);
+    this.ctrdEvents = make(CtrdEventsServiceClient);
     this.snapshots = make(SnapshotsClient);
     this.containers = make(ContainersClient);
     this.tasks = make(TasksClient);
