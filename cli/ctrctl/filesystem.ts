@@ -322,7 +322,8 @@ async function copyToContainer(c: Clients, src: string, arg: CpArg & { container
     const { base } = splitPathDirEntry(src);
     const plan = prepareCopy({ isDir: srcSt.isDirectory(), base }, dst);
     target = plan.dir;
-    const name = plan.rename ? plan.rename(base) : base;
+    // The top entry's name: a directory's contents ("." as base) are the rebase's "" entry.
+    const name = plan.rename ? plan.rename(base === '.' ? '' : base) : base;
     data = treeTar(endsInDirectory(src) ? await realpath(src) : host, name === '' ? '.' : name);
   }
   const progress = new CopyProgress('to container', Boolean(o.quiet));

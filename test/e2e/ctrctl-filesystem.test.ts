@@ -107,15 +107,14 @@ describe.skipIf(!runcBinary || process.getuid?.() !== 0)('ctrctl filesystem verb
     fs.symlinkSync('a.txt', path.join(src, 'link'));
 
     await runDetached('fscp', 'true');
-    const statIn = async (p: string) => (await must(['exec', 'fscp', 'stat', '-c', '%a %u %g %F', p])).trim();
+    const statIn = async (paths: string) => (await must(['exec', 'fscp', 'stat', '-c', '%a %u %g %F', ...paths.split(' ')])).trim();
     // A directory to a path that does not exist becomes that path; with -a the owners stay.
     const r = await ctl(['cp', '-a', src, 'fscp:/dst']);
     expect(r.code, ok(r, d)).toBe(0);
     expect(r.stderr).toMatch(/^Successfully copied \S+ to fscp:\/dst\n$/);
-    expect(await statIn('/dst/a.txt')).toBe('640 1234 5678 regular file');
-    expect(await statIn('/dst/sub')).toBe('750 0 0 directory');
-    expect(await statIn('/dst/sub/b.txt')).toBe('600 42 43 regular file');
-    expect(await statIn('/dst/link')).toBe('777 0 0 symbolic link');
+    expect(await statIn('/dst/a.txt /dst/sub /dst/sub/b.txt /dst/link')).toBe(
+      '640 1234 5678 regular file\n750 0 0 directory\n600 42 43 regular file\n777 0 0 symbolic link',
+    );
     expect(await must(['exec', 'fscp', 'cat', '/dst/link', '/dst/sub/b.txt'])).toBe('alpha\nbeta\n');
     // A file into an existing directory keeps its name; without -a it belongs to the container's root.
     await must(['cp', '-q', path.join(src, 'a.txt'), 'fscp:/tmp']);
@@ -123,7 +122,8 @@ describe.skipIf(!runcBinary || process.getuid?.() !== 0)('ctrctl filesystem verb
     // A file to a new name; a directory's contents with "/.".
     await must(['cp', path.join(src, 'a.txt'), 'fscp:/etc/renamed']);
     await must(['cp', `${src}/sub/.`, 'fscp:/tmp']);
-    expect(await must(['exec', 'fscp', 'cat', '/etc/renamed', '/tmp/b.txt'])).toBe('alpha\nbeta\n');
+    await must(['cp', `${src}/sub/.`, 'fscp:/contents']);
+    expect(await must(['exec', 'fscp', 'cat', '/etc/renamed', '/tmp/b.txt', '/contents/b.txt'])).toBe('alpha\nbeta\nbeta\n');
 
     // Back out: a directory, a file, a directory's contents; modes always, owners with -a.
     const back = path.join(work, 'back');
@@ -220,6 +220,13 @@ describe.skipIf(!runcBinary || process.getuid?.() !== 0)('ctrctl filesystem verb
     expect((await ctl(['exec', 'fsjail', 'ls', '/tmp/good'])).code).not.toBe(0);
     expect(fs.existsSync('/evil')).toBe(false);
     await must(['rm', '-f', 'fsjail']);
+
+    // A read-only root filesystem takes nothing.
+    await must(['run', '-d', '--name', 'fsro', '--read-only', image, 'sleep', '1000']);
+    const ro = await ctl(['cp', file, 'fsro:/etc/']);
+    expect(ro.code).toBe(1);
+    expect(ro.stderr).toContain('container rootfs is marked read-only');
+    await must(['rm', '-f', 'fsro']);
   });
 
   it('commit -m -a -c makes an image whose run sees the change and the new CMD, with the comment in its history', async () => {
