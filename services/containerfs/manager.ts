@@ -7,15 +7,19 @@
 // path is resolved inside that root (resolve-in-root.ts), never through the host's view.
 //
 // diff and commit read the snapshot itself (an overlay upperdir is the changes), export a read-only view of
-// it: image and changes, as docker export, not what is mounted over it.
-import { randomBytes } from 'node:crypto';
+// it: image and changes, as docker export, not what is mounted over it. Commit and import end in ImageMaker
+// (new-image.ts), which records the image as a pull does.
+//
+// Known gap: a running container's paths are resolved component by component under /proc/<pid>/root, but a
+// process inside that swaps a directory for a symlink between the check and the use could still redirect a
+// copy (docker closed this with a chrooted helper process; ctrd has none yet).
+import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, rmSync } from 'node:fs';
 import { lstat, mkdir, open, readFile, rm } from 'node:fs/promises';
 import { once } from 'node:events';
 import { join, relative } from 'node:path';
 import { pipeline, Readable } from 'node:stream';
 import { createGzip } from 'node:zlib';
-import { createHash } from 'node:crypto';
 import type { ContainerStore } from '../containers/store.js';
 import type { Container } from '../containers/types.js';
 import type { ContentStore } from '../content/store.js';
