@@ -41,6 +41,9 @@ import { VolumeStore } from './volumes/store.js';
 import { VolumeCopier } from './volumes/copy-up.js';
 import { volumeEventsOn, volumesService } from './volumes/grpc.js';
 import { mountUsersOf } from './volumes/users.js';
+import { ContainerFilesystem } from './containerfs/manager.js';
+import { ImageMaker } from './containerfs/new-image.js';
+import { containerfsService } from './containerfs/grpc.js';
 import { projectRoot } from '../lib/project-root.js';
 import type { GrpcService } from './grpc-service.js';
 
@@ -160,6 +163,13 @@ export function loadBuiltins(config: Config, log: Logger): Builtins {
   const copier = new VolumeCopier(volumes, join(config.state, 'volume-mounts'), log.child({ component: 'volumes' }));
   plugins.push({ type: 'io.ctrd.volume.v1', id: 'local', requires: ['io.containerd.metadata.v1'], exports: { root: volumesRoot } });
 
+  const containerfs = new ContainerFilesystem(
+    containers, snapshots, shims, images, imageManager, content, differ,
+    new ImageMaker(content, images, leases, unpacker, gc, imageEvents, log.child({ component: 'new-image' })),
+    { mountRoot: join(config.state, 'containerfs-mounts'), spoolDir: join(config.root, 'io.ctrd.containerfs.v1', 'spool'), defaultSnapshotter: config.images.snapshotter },
+    log.child({ component: 'containerfs' }),
+  );
+
   const uuid = db.serverUUID();
   const grpc: GrpcService[] = [
     versionService(h),
@@ -177,6 +187,7 @@ export function loadBuiltins(config: Config, log: Logger): Builtins {
     tasksService(shims, containers, h),
     systemService(system, h),
     volumesService(volumes, copier, volumeEventsOn(exchange), h),
+    containerfsService(containerfs, h),
   ];
   const grpcRequires: Record<string, string[]> = {
     version: [],
@@ -193,6 +204,7 @@ export function loadBuiltins(config: Config, log: Logger): Builtins {
     'ctrd-events': ['io.containerd.event.v1'],
     'ctrd-system': ['io.containerd.metadata.v1', 'io.containerd.runtime.v2'],
     'ctrd-volumes': ['io.ctrd.volume.v1', 'io.containerd.event.v1'],
+    'ctrd-containerfs': ['io.containerd.metadata.v1', 'io.containerd.runtime.v2', 'io.containerd.differ.v1'],
   };
   for (const [id, requires] of Object.entries(grpcRequires)) plugins.push({ type: 'io.containerd.grpc.v1', id, requires });
 

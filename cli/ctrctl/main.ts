@@ -3,6 +3,7 @@
 //          | pull | push | login | logout | images | tag | rmi | history | image ls|pull|tag|rm|inspect|history|prune | system df
 //          | run | create | ps | start | stop | restart | kill | rm | exec | wait | pause | unpause | top | stats
 //          | inspect | logs | container <any container verb>|ls|prune | system df|prune | volume create|ls|inspect|rm|prune
+//          | diff | cp | commit | export | import (and container diff|cp|commit|export, image import)
 // Exit status: 0 success, 1 a failure (reported as "ctrctl: <message>"), 2 a usage error.
 import { Command, CommanderError, Option } from 'commander';
 import { errnoCode } from '../../lib/errdefs.js';
@@ -13,6 +14,7 @@ import { addContainerCommands, containerInspector } from './containers.js';
 import { addInspectCommand } from './inspect.js';
 import { addEventsCommand } from './events.js';
 import { addExecCommand } from './exec.js';
+import { addFilesystemCommands } from './filesystem.js';
 import { addImageCommands, imageInspector } from './images.js';
 import { addInfoCommand } from './info.js';
 import { addMonitorCommands } from './monitor.js';
@@ -63,6 +65,7 @@ function cli(): Command {
   addInspectCommand(program, [containerInspector, imageInspector, volumeInspector], 'show containers, images or volumes in detail, as JSON');
   addContainerPruneCommand(container);
   addVolumeCommands(program);
+  addFilesystemCommands(program);
   addCompletionCommand(program);
   return program;
 }
