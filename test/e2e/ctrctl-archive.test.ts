@@ -73,11 +73,13 @@ describe.skipIf(!runcBinary || process.getuid?.() !== 0)('ctrctl save and load',
     return image!.target!.digest;
   }
 
-  /** What a load may change: image names, blobs, ingests, snapshots, leases (after a collection). */
-  async function state(): Promise<Record<string, string>> {
-    // A lease deleted with sync makes the daemon collect garbage first: earlier tests' leftovers go now.
-    const { lease } = await unary(c.leases, c.leases.create, { id: '', labels: {} });
-    await unary(c.leases, c.leases.delete, { id: lease!.id, sync: true });
+  /** What a load may change: image names, blobs, ingests, snapshots, leases. */
+  async function state(opts: { collectFirst?: boolean } = {}): Promise<Record<string, string>> {
+    if (opts.collectFirst) {
+      // A lease deleted with sync makes the daemon collect garbage first: earlier tests' leftovers go now.
+      const { lease } = await unary(c.leases, c.leases.create, { id: '', labels: {} });
+      await unary(c.leases, c.leases.delete, { id: lease!.id, sync: true });
+    }
     const out: Record<string, string> = {};
     for (const [key, args] of Object.entries({
       images: ['images', 'ls', '-q'],
@@ -95,7 +97,7 @@ describe.skipIf(!runcBinary || process.getuid?.() !== 0)('ctrctl save and load',
 
   /** A load that must fail: non-zero, the message, and the daemon as it was. */
   async function expectLoadRefused(file: string, message: RegExp): Promise<void> {
-    const before = await state();
+    const before = await state({ collectFirst: true });
     const r = await ctl(['load', '-i', file]);
     expect(r.code, ok(r, d)).toBe(1);
     expect(r.stdout).toBe('');
@@ -191,7 +193,7 @@ describe.skipIf(!runcBinary || process.getuid?.() !== 0)('ctrctl save and load',
     const r = await ctl(['run', '--rm', 'example.com/box:v2', 'echo', 'ok']);
     expect(r.code, ok(r, d)).toBe(0);
     expect(r.stdout).toBe('ok\n');
-    expect((await state()).leases).toBe('');
+    expect((await state({ collectFirst: true })).leases).toBe('');
   });
 
   it("what ctrctl saves, skopeo reads: docker-archive: and oci-archive: give the image's config and layers", async () => {
@@ -255,6 +257,32 @@ describe.skipIf(!runcBinary || process.getuid?.() !== 0)('ctrctl save and load',
     expect(await target('example.com/oci/multilayer:v1')).toBe(multilayer.manifest.digest);
     const snaps = (await d.ctr(['snapshots', '--snapshotter', 'overlayfs', 'ls'])).stdout;
     expect(snaps).toContain(chainIds(multilayer.layers.map((x) => x.diffId)).at(-1));
+  });
+
+  it('a multi-platform image keeps its index digest through save | load (one platform in the archive); a gzip archive loads', async () => {
+    const index = busybox.multiarch;
+    const pull = await ctl(['pull', '-q', index.ref]);
+    expect(pull.code, ok(pull, d)).toBe(0);
+    const file = path.join(work, 'multiarch.tar');
+    const s = await ctl(['save', '-o', file, index.ref]);
+    expect(s.code, ok(s, d)).toBe(0);
+    const tar = await readTar(file);
+    const [amd64, arm64] = index.images;
+    expect(tar.get(`blobs/sha256/${index.descriptor.digest.slice(7)}`)?.data.equals(index.bytes)).toBe(true);
+    expect(tar.has(`blobs/sha256/${amd64!.manifest.digest.slice(7)}`)).toBe(true);
+    // The pull fetched one platform; the archive holds what the daemon has.
+    expect(tar.has(`blobs/sha256/${arm64!.manifest.digest.slice(7)}`)).toBe(false);
+    expect((json(tar.get('manifest.json')?.data) as Array<{ Config: string }>)[0]!.Config).toBe(`blobs/sha256/${amd64!.config.digest.slice(7)}`);
+
+    const rmi = await ctl(['rmi', index.ref]);
+    expect(rmi.code, ok(rmi, d)).toBe(0);
+    fs.writeFileSync(`${file}.gz`, gzipSync(fs.readFileSync(file)));
+    const l = await ctl(['load', '-i', `${file}.gz`]);
+    expect(l.code, ok(l, d)).toBe(0);
+    expect(l.stdout).toBe(`Loaded image: ${index.ref}\n`);
+    expect(await target(index.ref)).toBe(index.descriptor.digest);
+    const inspect = await ctl(['image', 'inspect', '-f', '{{.Id}}', index.ref]);
+    expect(inspect.stdout.trim(), ok(inspect, d)).toBe(amd64!.config.digest);
   });
 
   it('an image the archive does not name loads as an ID', async () => {
