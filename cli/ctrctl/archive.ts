@@ -157,6 +157,8 @@ async function load(c: Clients, input: string | undefined, quiet: boolean): Prom
     });
     call.on('error', (err) => {
       finished = true;
+      // A read of the input that waits (stdin still open) must not keep the verb from ending.
+      stream.destroy();
       reject(fromGrpcStatus(err));
     });
     call.on('end', () => {
@@ -169,23 +171,38 @@ async function load(c: Clients, input: string | undefined, quiet: boolean): Prom
     () => undefined,
     () => undefined,
   );
-  const interrupt = () => call.cancel();
+  let interrupted = false;
+  const interrupt = () => {
+    interrupted = true;
+    call.cancel();
+  };
   process.once('SIGINT', interrupt);
+  process.once('SIGTERM', interrupt);
   try {
     call.write({ snapshotter: '', data: Buffer.alloc(0) });
-    for await (const chunk of stream) {
-      if (finished) break;
-      const buf = chunk as Buffer;
-      for (let off = 0; off < buf.length && !finished; off += chunkSize) {
-        if (!call.write({ snapshotter: '', data: buf.subarray(off, off + chunkSize) })) {
-          await Promise.race([once(call, 'drain'), ended]);
+    try {
+      for await (const chunk of stream) {
+        if (finished) break;
+        const buf = chunk as Buffer;
+        for (let off = 0; off < buf.length && !finished; off += chunkSize) {
+          if (!call.write({ snapshotter: '', data: buf.subarray(off, off + chunkSize) })) {
+            await Promise.race([once(call, 'drain'), ended]);
+          }
         }
       }
+    } catch (err) {
+      // The input destroyed because the call failed: the call's error is the one to report.
+      if (!finished) throw err;
     }
     if (!finished) call.end();
     await responses;
+  } catch (err) {
+    // Ctrl-C: the daemon drops what it stored; the shell's 128+SIGINT, as for pull.
+    if (interrupted) throw new ExitStatus(130);
+    throw err;
   } finally {
     process.off('SIGINT', interrupt);
+    process.off('SIGTERM', interrupt);
     renderer?.finish();
     await close();
   }

@@ -3,13 +3,16 @@
 // skopeo writes (docker-archive:, oci-archive:), ctrd loads, unpacks and runs. Bad archives (truncated, a path
 // out of the archive, a blob or layer that is not what names it) and unknown images fail with a clear message
 // and change nothing: no image, content, ingest, snapshot or lease is left.
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { extract } from 'tar-stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ctrctlBin, run, TestDaemon, type RunResult } from '../harness/daemon.js';
+import { ctrctlBin, run, TestDaemon, waitFor, type RunResult } from '../harness/daemon.js';
 import { buildBusybox, pushBusybox, pushMultilayer, skopeoEnv, testImagesDir, type PushedBusybox, type PushedImage } from '../harness/images.js';
 import { packTar, sha256Of, type PackEntry } from '../harness/layers.js';
 import { mountsUnder } from '../harness/mounts.js';
@@ -42,6 +45,29 @@ async function rewriteTar(from: string, to: string, change: (name: string, data:
     else entries.push({ name, mode: 0o644, body: change(name, e.data) ?? e.data });
   }
   fs.writeFileSync(to, await packTar(entries));
+}
+
+/** An OCI archive of an image made here (one gzip layer holding one file), the layer corrupt if asked. */
+async function newImageArchive(file: string, name: string, opts: { layerBytes: Buffer | string; corruptLayer?: boolean }) {
+  const raw = await packTar([{ name: 'new-file', body: opts.layerBytes }]);
+  const layer = gzipSync(raw, { level: 1 });
+  const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [sha256Of(raw)] } }));
+  const manifest = Buffer.from(JSON.stringify({
+    schemaVersion: 2,
+    mediaType: 'application/vnd.oci.image.manifest.v1+json',
+    config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha256Of(config), size: config.length },
+    layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: sha256Of(layer), size: layer.length }],
+  }));
+  const stored = Buffer.from(layer);
+  if (opts.corruptLayer) stored[100] ^= 0xff;
+  fs.writeFileSync(file, await packTar([
+    { name: 'oci-layout', body: '{"imageLayoutVersion":"1.0.0"}' },
+    { name: `blobs/sha256/${sha256Of(config).slice(7)}`, body: config },
+    { name: `blobs/sha256/${sha256Of(manifest).slice(7)}`, body: manifest },
+    { name: `blobs/sha256/${sha256Of(layer).slice(7)}`, body: stored },
+    { name: 'index.json', body: JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: sha256Of(manifest), size: manifest.length, annotations: { 'io.containerd.image.name': name } }] }) },
+  ]));
+  return { layer, manifest };
 }
 
 const json = (b: Buffer | undefined) => JSON.parse(b!.toString('utf8')) as unknown;
@@ -333,26 +359,32 @@ describe.skipIf(!runcBinary || process.getuid?.() !== 0)('ctrctl save and load',
     await expectLoadRefused(known, new RegExp(`archive entry "blobs/sha256/${layer.slice(7)}": its content has digest sha256:[0-9a-f]{64}, but its name says ${layer}`));
 
     // A new image whose layer blob is corrupt: nothing of it may stay.
-    const raw = await packTar([{ name: 'new-file', body: 'new content '.repeat(1000) }]);
-    const gz = gzipSync(raw);
-    const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [sha256Of(raw)] } }));
-    const manifest = Buffer.from(JSON.stringify({
-      schemaVersion: 2,
-      mediaType: 'application/vnd.oci.image.manifest.v1+json',
-      config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha256Of(config), size: config.length },
-      layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: sha256Of(gz), size: gz.length }],
-    }));
-    const corrupt = Buffer.from(gz);
-    corrupt[100] ^= 0xff;
     const file = path.join(work, 'bad-new-layer.tar');
-    fs.writeFileSync(file, await packTar([
-      { name: 'oci-layout', body: '{"imageLayoutVersion":"1.0.0"}' },
-      { name: `blobs/sha256/${sha256Of(config).slice(7)}`, body: config },
-      { name: `blobs/sha256/${sha256Of(manifest).slice(7)}`, body: manifest },
-      { name: `blobs/sha256/${sha256Of(gz).slice(7)}`, body: corrupt },
-      { name: 'index.json', body: JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: sha256Of(manifest), size: manifest.length, annotations: { 'io.containerd.image.name': 'example.com/new:v1' } }] }) },
-    ]));
+    const { layer: gz } = await newImageArchive(file, 'example.com/new:v1', { layerBytes: 'new content '.repeat(1000), corruptLayer: true });
     await expectLoadRefused(file, new RegExp(`its content has digest sha256:[0-9a-f]{64}, but its name says ${sha256Of(gz)}`));
+  });
+
+  it('a load interrupted with Ctrl-C exits 130, and the daemon drops what it had stored', async () => {
+    const file = path.join(work, 'interrupted.tar');
+    await newImageArchive(file, 'example.com/interrupted:v1', { layerBytes: randomBytes(8 << 20) });
+    const bytes = fs.readFileSync(file);
+    const before = await state({ collectFirst: true });
+    const child = spawn(process.execPath, [ctrctlBin, 'load'], {
+      env: { ...process.env, CTRD_ADDRESS: d.address, CTRD_NAMESPACE: 'default' },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    const exited = once(child, 'exit');
+    let stderr = '';
+    child.stderr!.on('data', (b: Buffer) => (stderr += b.toString()));
+    child.stdin!.on('error', () => undefined); // what is still buffered when ctrctl exits
+    child.stdin!.write(bytes.subarray(0, bytes.length - (1 << 20)));
+    // The layer's ingest shows that the daemon is storing it; stdin stays open.
+    await waitFor('the load to write the layer', async () => (await d.ctr(['content', 'active'])).stdout.trim().split('\n').length > 1);
+    child.kill('SIGINT');
+    const [code] = (await exited) as [number | null];
+    expect(code, stderr).toBe(130);
+    await waitFor('the daemon to drop the interrupted load', async () => JSON.stringify(await state()) === JSON.stringify(before));
+    expect((await ctl(['images', '-q', 'example.com/interrupted'])).stdout).toBe('');
   });
 
   it("refuses a Docker archive whose layer does not match the config's diff ID, before or during the unpack", async () => {
