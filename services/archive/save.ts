@@ -10,7 +10,7 @@ import type { ImageManager } from '../images/manager.js';
 import type { ImageStore } from '../images/store.js';
 import type { Image } from '../images/types.js';
 import { readBlob, resolveImage } from '../images/manifest.js';
-import { failedPrecondition, invalidArgument, isNotFound, wrap } from '../../lib/errdefs.js';
+import { canceled, failedPrecondition, invalidArgument, isNotFound, wrap } from '../../lib/errdefs.js';
 import { parseManifest, type Descriptor, type ImageManifest } from '../../lib/registry/manifest.js';
 import { isIndexType, isManifestType } from '../../lib/registry/media-types.js';
 import { formatReference, parseReference, repositoryName } from '../../lib/registry/reference.js';
@@ -205,9 +205,12 @@ export class Saver {
         const header = { name: blobPath(blob.digest), size: blob.size, mode: 0o644, mtime: epoch, uid: 0, gid: 0, type: 'file' as const };
         sink = pack.entry(header, (err) => (err ? reject(err) : resolve()));
       });
+      done.catch(() => undefined); // awaited below, unless the reader went away first
       for await (const chunk of this.content.read(ns, blob.digest, 0, 0)) {
         progress.written += (chunk as Buffer).length;
-        if (!sink.write(chunk as Buffer)) await new Promise<void>((resolve) => sink.once('drain', () => resolve()));
+        if (!sink.write(chunk as Buffer)) await drained(sink);
+        // The reader went away (the tar was destroyed): nothing waits for the rest.
+        if (sink.destroyed) throw canceled(`save: the archive's reader went away while writing ${blob.digest}`);
         opts.onProgress?.({ ...progress });
       }
       sink.end(undefined);
@@ -220,6 +223,19 @@ export class Saver {
     await entry(pack, repositoriesFile, repositoriesJson(plan.images));
     pack.finalize();
   }
+}
+
+/** Resolves when the entry's stream can take more, or is gone. */
+function drained(sink: ReturnType<Pack['entry']>): Promise<void> {
+  return new Promise((resolve) => {
+    const go = () => {
+      sink.off('drain', go);
+      sink.off('close', go);
+      resolve();
+    };
+    sink.on('drain', go);
+    sink.on('close', go);
+  });
 }
 
 function entry(pack: Pack, name: string, data: Buffer): Promise<void> {

@@ -285,6 +285,13 @@ describe.skipIf(!runcBinary || process.getuid?.() !== 0)('ctrctl save and load',
     expect(snaps).toContain(chainIds(multilayer.layers.map((x) => x.diffId)).at(-1));
   });
 
+  it('a save whose reader goes away (ctrctl save | head) ends, and its lease goes', async () => {
+    const env = { ...process.env, CTRD_ADDRESS: d.address, CTRD_NAMESPACE: 'default' };
+    const r = await run('sh', ['-c', `"${process.execPath}" "${ctrctlBin}" save example.com/box:v1 ${multilayer.ref} | head -c 1000 | wc -c`], { env });
+    expect(r.stdout.trim(), r.stderr).toBe('1000');
+    await waitFor('the save to end', async () => (await d.ctr(['leases', 'ls', '-q'])).stdout.trim() === '');
+  });
+
   it('a multi-platform image keeps its index digest through save | load (one platform in the archive); a gzip archive loads', async () => {
     const index = busybox.multiarch;
     const pull = await ctl(['pull', '-q', index.ref]);
