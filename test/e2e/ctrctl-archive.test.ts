@@ -1,8 +1,9 @@
-// ctrctl save and load against a real ctrd, with real skopeo on the other side: a save | load round trip keeps
-// manifest digests and every tag; what ctrctl saves, skopeo reads (docker-archive: and oci-archive:); what
-// skopeo writes (docker-archive:, oci-archive:), ctrd loads, unpacks and runs. Bad archives (truncated, a path
-// out of the archive, a blob or layer that is not what names it) and unknown images fail with a clear message
-// and change nothing: no image, content, ingest, snapshot or lease is left.
+// ctrctl save and load against a real ctrd, with real skopeo and ctr on the other side: a save | load round trip
+// keeps manifest digests and every tag; what ctrctl saves, skopeo (docker-archive:, oci-archive:) and ctr images
+// import read; what skopeo writes (docker-archive:, oci-archive:) and ctr images export writes, ctrd loads, unpacks
+// and runs. Bad archives (truncated, a path out of the archive, a blob or layer that is not what names it), an
+// interrupted load and unknown images fail with a clear message and change nothing: no image, content, ingest,
+// snapshot or lease is left.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
@@ -283,6 +284,27 @@ describe.skipIf(!runcBinary || process.getuid?.() !== 0)('ctrctl save and load',
     expect(await target('example.com/oci/multilayer:v1')).toBe(multilayer.manifest.digest);
     const snaps = (await d.ctr(['snapshots', '--snapshotter', 'overlayfs', 'ls'])).stdout;
     expect(snaps).toContain(chainIds(multilayer.layers.map((x) => x.diffId)).at(-1));
+  });
+
+  it("containerd's own archives: ctr images export loads, and ctr images import reads what ctrctl saves", async () => {
+    const exported = path.join(work, 'ctr-export.tar');
+    const e = await d.ctr(['images', 'export', exported, multilayer.ref]);
+    expect(e.code, e.stderr).toBe(0);
+    const rmi = await ctl(['rmi', multilayer.ref]);
+    expect(rmi.code, ok(rmi, d)).toBe(0);
+    const l = await ctl(['load', '-i', exported]);
+    expect(l.code, ok(l, d)).toBe(0);
+    expect(l.stdout).toBe(`Loaded image: ${multilayer.ref}\n`);
+    expect(await target(multilayer.ref)).toBe(multilayer.manifest.digest);
+
+    const saved = path.join(work, 'for-ctr.tar');
+    const s = await ctl(['save', '-o', saved, 'example.com/box:v1']);
+    expect(s.code, ok(s, d)).toBe(0);
+    const rmiBox = await ctl(['rmi', 'example.com/box:v1']);
+    expect(rmiBox.code, ok(rmiBox, d)).toBe(0);
+    const i = await d.ctr(['images', 'import', saved]);
+    expect(i.code, i.stderr).toBe(0);
+    expect(await target('example.com/box:v1')).toBe(busybox.latest.manifest.digest);
   });
 
   it('a save whose reader goes away (ctrctl save | head) ends, and its lease goes', async () => {
