@@ -286,6 +286,39 @@ describe.skipIf(!runcBinary || process.getuid?.() !== 0)('ctrctl save and load',
     expect(snaps).toContain(chainIds(multilayer.layers.map((x) => x.diffId)).at(-1));
   });
 
+  it('an archive in the layout of docker before 25 (<id>/layer.tar, <id>/json, the config as <hex>.json) loads and unpacks', async () => {
+    const layers = await Promise.all([1, 2].map((i) => packTar([{ name: `etc/old-${i}`, body: `old docker layer ${i}\n` }])));
+    const diffIds = layers.map((l) => sha256Of(l));
+    const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', config: { Cmd: ['sh'] }, rootfs: { type: 'layers', diff_ids: diffIds } }));
+    const ids = ['a', 'b'].map((x) => x.repeat(64));
+    const file = path.join(work, 'old-docker.tar');
+    fs.writeFileSync(file, await packTar([
+      ...ids.flatMap((id, i): PackEntry[] => [
+        { name: `${id}/`, type: 'directory', mode: 0o755 },
+        { name: `${id}/VERSION`, body: '1.0' },
+        { name: `${id}/json`, body: JSON.stringify({ id, ...(i > 0 ? { parent: ids[i - 1] } : {}) }) },
+        { name: `${id}/layer.tar`, body: layers[i]! },
+      ]),
+      { name: `${sha256Of(config).slice(7)}.json`, body: config },
+      { name: 'repositories', body: JSON.stringify({ 'example.com/old': { v1: ids[1] } }) },
+      { name: 'manifest.json', body: JSON.stringify([{ Config: `${sha256Of(config).slice(7)}.json`, RepoTags: ['example.com/old:v1'], Layers: ids.map((id) => `${id}/layer.tar`) }]) },
+    ]));
+    const l = await ctl(['load', '-i', file]);
+    expect(l.code, ok(l, d)).toBe(0);
+    expect(l.stdout).toBe('Loaded image: example.com/old:v1\n');
+    const inspect = await ctl(['image', 'inspect', '-f', '{{.Id}}', 'example.com/old:v1']);
+    expect(inspect.stdout.trim(), ok(inspect, d)).toBe(sha256Of(config));
+    const snaps = (await d.ctr(['snapshots', '--snapshotter', 'overlayfs', 'ls'])).stdout;
+    expect(snaps).toContain(chainIds(diffIds).at(-1));
+    // The manifest ctrd made for it: Docker schema 2, the layers as they are (uncompressed tars).
+    const manifest = JSON.parse((await d.ctr(['content', 'get', await target('example.com/old:v1')])).stdout) as {
+      mediaType: string;
+      layers: Array<{ mediaType: string; digest: string }>;
+    };
+    expect(manifest.mediaType).toBe('application/vnd.docker.distribution.manifest.v2+json');
+    expect(manifest.layers).toEqual(diffIds.map((digest, i) => ({ mediaType: 'application/vnd.docker.image.rootfs.diff.tar', digest, size: layers[i]!.length })));
+  });
+
   it("containerd's own archives: ctr images export loads, and ctr images import reads what ctrctl saves", async () => {
     const exported = path.join(work, 'ctr-export.tar');
     const e = await d.ctr(['images', 'export', exported, multilayer.ref]);
