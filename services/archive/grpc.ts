@@ -3,6 +3,7 @@ import {
   ArchiveServiceService,
   LayerState,
   type ArchiveServiceServer,
+  type LoadProgress as PbLoadProgress,
   type LoadRequest,
   type LoadResponse,
   type SaveResponse,
@@ -34,7 +35,7 @@ const pbDescriptor = (d: { mediaType: string; digest: string; size: number; anno
   annotations: d.annotations ?? {},
 });
 
-function toPbLoadProgress(p: LoadProgress) {
+function toPbLoadProgress(p: LoadProgress): PbLoadProgress {
   return {
     received: p.received,
     entry: p.entry,
@@ -127,14 +128,15 @@ export function archiveService(manager: ArchiveManager, h: HandlerFactory): Grpc
           if (next.value.data.length > 0) yield next.value.data;
         }
       })();
-      const progress = new Throttle<LoadProgress>(
-        (p) => send({ progress: toPbLoadProgress(p) }),
+      // A copy of the progress at each report: the manager goes on changing its own while a send waits.
+      const progress = new Throttle<PbLoadProgress>(
+        (p) => send({ progress: p }),
         (p) => `${p.entry === ''}:${p.layers.map((l) => l.state).join()}`,
       );
       const images = await manager.load(ns, data, {
         snapshotter: head?.snapshotter ?? '',
         signal: ctx.signal,
-        onProgress: (p) => progress.offer(p),
+        onProgress: (p) => progress.offer(toPbLoadProgress(p)),
       });
       progress.flush();
       await progress.done();

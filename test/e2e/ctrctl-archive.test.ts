@@ -20,6 +20,7 @@ import { mountsUnder } from '../harness/mounts.js';
 import { startRegistry, type TestRegistry } from '../harness/registry.js';
 import { runcBinary, shimsOf } from '../harness/tasks.js';
 import { unary, type Clients } from '../../lib/grpc/client.js';
+import { LayerState, type LoadResponse, type SaveResponse } from '../../gen/ctrd/services/archive/v1/archive.js';
 import { chainIds } from '../../services/images/manifest.js';
 
 const ok = (r: RunResult, d: TestDaemon) => `exit ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}\n${d.log().slice(-3000)}`;
@@ -338,6 +339,45 @@ describe.skipIf(!runcBinary || process.getuid?.() !== 0)('ctrctl save and load',
     const i = await d.ctr(['images', 'import', saved]);
     expect(i.code, i.stderr).toBe(0);
     expect(await target('example.com/box:v1')).toBe(busybox.latest.manifest.digest);
+  });
+
+  it('any gRPC client: Save and Load stream progress beside the data, and Load ends with the images', async () => {
+    const saves: SaveResponse[] = [];
+    const call = c.archive.save({ references: [multilayer.ref] });
+    await new Promise<void>((resolve, reject) => {
+      call.on('data', (r: SaveResponse) => saves.push(r));
+      call.on('error', reject);
+      call.on('end', () => resolve());
+    });
+    const data = Buffer.concat(saves.filter((r) => r.data).map((r) => Buffer.from(r.data!)));
+    const progress = saves.filter((r) => r.progress).map((r) => r.progress!);
+    const blobs = [multilayer.manifest, multilayer.config, ...multilayer.layers.map((l) => l.descriptor)];
+    expect(progress.at(-1)).toEqual({ written: blobs.reduce((n, b) => n + b.size, 0), total: blobs.reduce((n, b) => n + b.size, 0), blobsWritten: 5, blobsTotal: 5 });
+    const file = path.join(work, 'api.tar');
+    fs.writeFileSync(file, data);
+    expect((await readTar(file)).has('manifest.json')).toBe(true);
+
+    const loads: LoadResponse[] = [];
+    const load = c.archive.load();
+    const done = new Promise<void>((resolve, reject) => {
+      load.on('data', (r: LoadResponse) => loads.push(r));
+      load.on('error', reject);
+      load.on('end', () => resolve());
+    });
+    load.write({ snapshotter: 'native', data: Buffer.alloc(0) });
+    for (let off = 0; off < data.length; off += 4096) load.write({ snapshotter: '', data: data.subarray(off, off + 4096) });
+    load.end();
+    await done;
+    const last = loads.at(-1)!;
+    expect(last.result?.images.map((i) => [i.name, i.id, i.target?.digest])).toEqual([[multilayer.ref, multilayer.config.digest, multilayer.manifest.digest]]);
+    const layerStates = loads.filter((r) => r.progress && r.progress.layers.length > 0).at(-1)!.progress!.layers;
+    expect(layerStates.map((l) => [l.descriptor?.digest, l.state])).toEqual(multilayer.layers.map((l) => [l.descriptor.digest, LayerState.LAYER_STATE_UNPACKED]));
+    // Entries are reported as they are read (throttled); by the end, every byte of the archive was received.
+    expect(loads.some((r) => r.progress?.entry)).toBe(true);
+    expect(loads.filter((r) => r.progress).at(-1)!.progress!.received).toBe(data.length);
+    // Unpacked where the first message asked: the native snapshotter.
+    const native = (await d.ctr(['snapshots', '--snapshotter', 'native', 'ls'])).stdout;
+    expect(native).toContain(chainIds(multilayer.layers.map((x) => x.diffId)).at(-1));
   });
 
   it('a save whose reader goes away (ctrctl save | head) ends, and its lease goes', async () => {
