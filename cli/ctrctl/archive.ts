@@ -36,7 +36,7 @@ class StatusLine {
   constructor(private readonly out: NodeJS.WriteStream) {}
 
   show(text: string): void {
-    const width = this.out.columns ?? 80;
+    const width = this.out.columns || 80;
     this.out.write(`\r\x1b[2K${text.length < width ? text : text.slice(0, width - 1)}`);
     this.shown = true;
   }
@@ -72,7 +72,7 @@ async function save(c: Clients, references: string[], output: string | undefined
     const call = c.archive.save({ references });
     let pending = Promise.resolve();
     const end = await readUntilInterrupted(call, (res: SaveResponse) => {
-      if (res.progress) status?.show(saveProgressText(res.progress, process.stderr.columns ?? 80));
+      if (res.progress) status?.show(saveProgressText(res.progress, process.stderr.columns || 80));
       if (res.data && res.data.length > 0) {
         const data = res.data;
         pending = pending.then(() => writeAll(out, call, data));
@@ -116,7 +116,7 @@ class LoadRenderer {
 
   update(p: LoadProgress): void {
     if (p.layers.length === 0) {
-      const entry = p.entry ? ` ${p.entry.replace(/^blobs\/sha256\//, '').slice(0, 12)} ${progressBar(p.entryOffset, p.entrySize, this.out.columns ?? 80)}` : '';
+      const entry = p.entry ? ` ${p.entry.replace(/^blobs\/sha256\//, '').slice(0, 12)} ${progressBar(p.entryOffset, p.entrySize, this.out.columns || 80)}` : '';
       this.status.show(`Reading archive ${humanSize(p.received, 3)}${entry}`);
       return;
     }

@@ -424,6 +424,23 @@ describe.skipIf(!runcBinary || process.getuid?.() !== 0)('ctrctl save and load',
     expect(l.stdout).toBe(`Loaded image ID: ${busybox.latest.config.digest}\n`);
   });
 
+  it('on a terminal, save and load show their progress (redrawn in place), then what docker prints', async () => {
+    const env = { ...process.env, CTRD_ADDRESS: d.address, CTRD_NAMESPACE: 'default' };
+    const file = path.join(work, 'tty.tar');
+    const s = await run('script', ['-qec', `${process.execPath} ${ctrctlBin} save -o ${file} ${multilayer.ref}`, '/dev/null'], { env });
+    expect(s.code, s.stdout).toBe(0);
+    expect(s.stdout).toMatch(/\r\x1b\[2KSaving 5\/5 blobs +[0-9.]+kB\/[0-9.]+kB\r\x1b\[2K$/);
+    const l = await run('script', ['-qec', `${process.execPath} ${ctrctlBin} load -i ${file}`, '/dev/null'], { env });
+    expect(l.code, l.stdout).toBe(0);
+    const out = l.stdout.replace(/\r\n/g, '\n');
+    expect(out).toMatch(/^\r\x1b\[2KReading archive /);
+    // The layers' snapshots are there from before: docker's "Already exists".
+    for (const layer of multilayer.layers) expect(out).toMatch(new RegExp(`(\n|\x1b\\[2K)${layer.descriptor.digest.slice(7, 19)}: Already exists\n`));
+    expect(out.endsWith(`Loaded image: ${multilayer.ref}\n`)).toBe(true);
+    const q = await run('script', ['-qec', `${process.execPath} ${ctrctlBin} load -q -i ${file}`, '/dev/null'], { env });
+    expect(q.stdout.replace(/\r\n/g, '\n')).toBe(`Loaded image: ${multilayer.ref}\n`);
+  });
+
   // ---- bad input ----
 
   it('refuses a truncated archive', async () => {
