@@ -9,6 +9,7 @@ import type { Logger } from '../lib/log.js';
 import { errnoCode, failedPrecondition } from '../lib/errdefs.js';
 import { loadBuiltins, type Builtins } from '../services/builtins.js';
 import { pullLeaseLabel } from '../services/images/pull.js';
+import { archiveLeaseLabel } from '../services/archive/save.js';
 import { eventsTtrpcServer } from '../services/events/ttrpc.js';
 import type { TtrpcServer } from '../lib/ttrpc/server.js';
 
@@ -77,6 +78,7 @@ export class Daemon {
     // and so do the leases of pulls that died with the last daemon (their ingests stay, to be resumed).
     for (const name of builtins.snapshots.names()) await builtins.snapshots.cleanup(name);
     for (const l of builtins.leases.deleteLabelled(pullLeaseLabel)) log.info({ ns: l.ns, lease: l.id }, 'removed the lease of an interrupted pull');
+    for (const l of builtins.leases.deleteLabelled(archiveLeaseLabel)) log.info({ ns: l.ns, lease: l.id }, 'removed the lease of an interrupted save or load');
     const server = new Server({
       'grpc.max_receive_message_length': config.grpc.max_recv_message_size,
       'grpc.max_send_message_length': config.grpc.max_send_message_size,

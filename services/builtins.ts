@@ -24,6 +24,10 @@ import { ctrdImagesService } from './images/ctrd-grpc.js';
 import { Puller } from './images/pull.js';
 import { Pusher } from './images/push.js';
 import { Unpacker } from './images/unpack.js';
+import { ArchiveManager } from './archive/manager.js';
+import { Saver } from './archive/save.js';
+import { Loader } from './archive/load.js';
+import { archiveService } from './archive/grpc.js';
 import { WalkingDiffer } from './diff/differ.js';
 import { diffService } from './diff/grpc.js';
 import { OverlaySnapshotter } from './snapshots/overlay.js';
@@ -127,6 +131,14 @@ export function loadBuiltins(config: Config, log: Logger): Builtins {
   });
   const pusher = new Pusher(content, images, leases, log.child({ component: 'push' }), { concurrency: 5, registry: { hosts: hostsConfig(config) } });
   plugins.push({ type: 'io.containerd.grpc.v1', id: 'ctrd-images', requires: ['io.containerd.metadata.v1', 'io.containerd.gc.v1'] });
+  const archives = new ArchiveManager(
+    new Saver(content, images, imageManager, leases, log.child({ component: 'save' })),
+    new Loader(content, images, leases, snapshots, unpacker, gc, imageEvents, log.child({ component: 'load' }), {
+      defaultSnapshotter: config.images.snapshotter,
+      platform: imageManager.platform,
+    }),
+  );
+  plugins.push({ type: 'io.containerd.grpc.v1', id: 'ctrd-archive', requires: ['io.containerd.metadata.v1', 'io.containerd.gc.v1', 'io.containerd.snapshotter.v1'] });
 
   const shims = new ShimManager(
     { state: config.state, root: config.root, grpcAddress: config.grpc.address, publishBinary: join(projectRoot, 'bin', 'ctrd.js'), runtimes: config.runtimes },
@@ -179,6 +191,7 @@ export function loadBuiltins(config: Config, log: Logger): Builtins {
     leasesService(leases, gc, h),
     imagesService(images, imageEvents, gc, h),
     ctrdImagesService(imageManager, puller, h, pusher),
+    archiveService(archives, h),
     diffService(differ, h),
     eventsService(exchange, h),
     ctrdEventsService(exchange, h),

@@ -1,6 +1,7 @@
 // ctrctl, the docker-style admin CLI for ctrd: a thin gRPC client, one file per verb group.
 //   ctrctl [-a ADDRESS] [-n NAMESPACE] version | info | namespace ls|create|rm|inspect | events
 //          | pull | push | login | logout | images | tag | rmi | history | image ls|pull|tag|rm|inspect|history|prune | system df
+//          | save | load | image save|load
 //          | run | create | ps | start | stop | restart | kill | rm | exec | wait | pause | unpause | top | stats
 //          | inspect | logs | container <any container verb>|ls|prune | system df|prune | volume create|ls|inspect|rm|prune
 //          | diff | cp | commit | export | import (and container diff|cp|commit|export, image import)
@@ -9,6 +10,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { errnoCode } from '../../lib/errdefs.js';
 import { defaultAddress, defaultNamespace } from '../../lib/grpc/client.js';
 import { ctrdVersion, revision } from '../../lib/version.js';
+import { addArchiveCommands } from './archive.js';
 import { addCompletionCommand } from './completion.js';
 import { addContainerCommands, containerInspector } from './containers.js';
 import { addInspectCommand } from './inspect.js';
@@ -48,6 +50,7 @@ function cli(): Command {
   addEventsCommand(program);
   const system = program.command('system').description('manage ctrd');
   addImageCommands(program);
+  addArchiveCommands(program);
   addPushCommand(program);
   addRegistryAuthCommands(program);
   addDiskUsageCommand(system);

@@ -23,6 +23,7 @@ import { VersionClient } from '../../gen/containerd/services/version/v1/version.
 import { ImageServiceClient } from '../../gen/ctrd/services/images/v1/images.js';
 import { SystemServiceClient } from '../../gen/ctrd/services/system/v1/system.js';
 import { EventsServiceClient as CtrdEventsServiceClient } from '../../gen/ctrd/services/events/v1/events.js';
+import { ArchiveServiceClient } from '../../gen/ctrd/services/archive/v1/archive.js';
 import { leaseHeader, namespaceHeader } from './context.js';
 import { fromGrpcStatus } from './status.js';
 
@@ -63,6 +64,8 @@ export class Clients {
   readonly ctrdImages: ImageServiceClient;
   readonly ctrdSystem: SystemServiceClient;
   readonly ctrdEvents: CtrdEventsServiceClient;
+  /** ctrd's image archives (save, load). */
+  readonly archive: ArchiveServiceClient;
   readonly snapshots: SnapshotsClient;
   readonly containers: ContainersClient;
   readonly tasks: TasksClient;
@@ -94,6 +97,7 @@ export class Clients {
     this.ctrdImages = make(ImageServiceClient);
     this.ctrdSystem = make(SystemServiceClient);
     this.ctrdEvents = make(CtrdEventsServiceClient);
+    this.archive = make(ArchiveServiceClient);
     this.snapshots = make(SnapshotsClient);
     this.containers = make(ContainersClient);
     this.tasks = make(TasksClient);

@@ -122,10 +122,34 @@ export class HandlerFactory {
 /**
  * The requests of a bidi call. Neither the end of the requests nor a handler that stops early (it throws,
  * or COMMIT ends a write) may destroy the call, as a stream's default iterator does: the status and any
- * last response still have to go out.
+ * last response still have to go out. Nor may the status itself: a stream's iterator that is waiting for the
+ * next request when fail() emits the status as 'error' destroys the call before the status is sent (a
+ * handler that fails while the client is still sending, as a load refusing an archive's first entry does).
  */
 function requestsOf<Req>(call: ServerDuplexStream<Req, unknown>): AsyncIterable<Req> {
-  return call.iterator({ destroyOnReturn: false }) as AsyncIterable<Req>;
+  return {
+    async *[Symbol.asyncIterator]() {
+      for (;;) {
+        const req = call.read() as Req | null;
+        if (req !== null) {
+          yield req;
+          continue;
+        }
+        if (call.readableEnded || call.destroyed) return;
+        await new Promise<void>((resolve) => {
+          const done = () => {
+            call.off('readable', done);
+            call.off('end', done);
+            call.off('close', done);
+            resolve();
+          };
+          call.on('readable', done);
+          call.on('end', done);
+          call.on('close', done);
+        });
+      }
+    },
+  };
 }
 
 function fail(
