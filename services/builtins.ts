@@ -33,6 +33,8 @@ import { ContainerStore } from './containers/store.js';
 import { containersService, containerEventsOn } from './containers/grpc.js';
 import { ShimManager } from './tasks/shim-manager.js';
 import { tasksService } from './tasks/grpc.js';
+import { logDefaultsOf, StreamsManager } from './streams/manager.js';
+import { streamsService } from './streams/grpc.js';
 import { projectRoot } from '../lib/project-root.js';
 import type { GrpcService } from './grpc-service.js';
 
@@ -122,6 +124,9 @@ export function loadBuiltins(config: Config, log: Logger): Builtins {
   );
   plugins.push({ type: 'io.containerd.runtime.v2', id: 'task', requires: ['io.containerd.event.v1', 'io.containerd.metadata.v1'] });
 
+  const streams = new StreamsManager(join(config.root, 'io.ctrd.logs'), logDefaultsOf(config.logs), containers, shims, log.child({ component: 'streams' }));
+  streams.watchDeletes(exchange);
+
   const uuid = db.serverUUID();
   const grpc: GrpcService[] = [
     versionService(h),
@@ -136,6 +141,7 @@ export function loadBuiltins(config: Config, log: Logger): Builtins {
     snapshotsService(snapshots, exchange, gc, h),
     containersService(containers, containerEventsOn(exchange), gc, h),
     tasksService(shims, containers, h),
+    streamsService(streams, h),
   ];
   const grpcRequires: Record<string, string[]> = {
     version: [],
@@ -149,6 +155,7 @@ export function loadBuiltins(config: Config, log: Logger): Builtins {
     snapshots: ['io.containerd.snapshotter.v1', 'io.containerd.metadata.v1', 'io.containerd.event.v1'],
     containers: ['io.containerd.metadata.v1', 'io.containerd.event.v1', 'io.containerd.gc.v1'],
     tasks: ['io.containerd.runtime.v2', 'io.containerd.metadata.v1'],
+    'ctrd-streams': ['io.containerd.runtime.v2', 'io.containerd.metadata.v1', 'io.containerd.event.v1'],
   };
   for (const [id, requires] of Object.entries(grpcRequires)) plugins.push({ type: 'io.containerd.grpc.v1', id, requires });
 
@@ -165,6 +172,7 @@ export function loadBuiltins(config: Config, log: Logger): Builtins {
     grpc,
     plugins,
     close: () => {
+      streams.close();
       gc.close();
       db.close();
     },

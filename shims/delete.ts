@@ -11,7 +11,8 @@ import { defaultRuntimeBinary, nativeRuntimeName } from './backend.js';
 import { isCrun, isHybridCgroups, OciRuntime } from './oci/runtime.js';
 import { deleteNative } from './native/backend.js';
 import { Reaper } from './reaper.js';
-import { runtimeFileName, type RuntimeFile } from './service.js';
+import { attachFileName, runtimeFileName, type RuntimeFile } from './service.js';
+import { socketDir } from './address.js';
 
 export async function deleteTask(flags: ShimFlags): Promise<Uint8Array> {
   const bundle = flags.bundle || process.cwd();
@@ -35,6 +36,7 @@ export async function deleteTask(flags: ShimFlags): Promise<Uint8Array> {
     reaper.close();
   }
   await unmountAll(path.join(bundle, 'rootfs'));
+  removeAttachSocket(bundle);
   let pid = 0;
   try {
     pid = Number(fs.readFileSync(path.join(bundle, 'init.pid'), 'utf8').trim()) || 0;
@@ -42,4 +44,15 @@ export async function deleteTask(flags: ShimFlags): Promise<Uint8Array> {
     // no init was ever made
   }
   return DeleteResponse.encode({ pid, exitStatus: 137, exitedAt: new Date() }).finish();
+}
+
+/** The dead shim's attach socket (named in the bundle), when it is one of the shims' sockets. */
+function removeAttachSocket(bundle: string): void {
+  let socket: string;
+  try {
+    socket = fs.readFileSync(path.join(bundle, attachFileName), 'utf8').trim();
+  } catch {
+    return;
+  }
+  if (path.dirname(socket) === socketDir) fs.rmSync(socket, { force: true });
 }

@@ -211,6 +211,7 @@ export class TaskService {
     }
     this.creating = false;
     writeRuntimeFile(bundle, { binary, root: runtimeRoot });
+    if (init.io.attachSocket) fs.writeFileSync(path.join(bundle, attachFileName), init.io.attachSocket);
     this.backend = backend;
     this.bundle = bundle;
     this.init = init;
@@ -289,6 +290,7 @@ export class TaskService {
     if (p.state.status === 'stopped' || p.state.status === 'deleted') return;
     p.state.apply('exit');
     p.setExited(exit);
+    p.io?.processExited(exit.status);
     this.log.info({ execId: p.execId, processPid: exit.pid, status: exit.status }, 'process exited');
     this.publish('/tasks/exit', 'containerd.events.TaskExit', TaskExit, {
       containerId: this.o.id,
@@ -522,6 +524,9 @@ export interface RuntimeFile {
 }
 
 export const runtimeFileName = 'ctrd-shim-runtime.json';
+
+/** The bundle file naming the task's attach socket (json-file stdio only): the daemon's streams service reads it. */
+export const attachFileName = 'attach';
 
 function writeRuntimeFile(bundle: string, r: RuntimeFile): void {
   fs.writeFileSync(path.join(bundle, runtimeFileName), JSON.stringify(r));
