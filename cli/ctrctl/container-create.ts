@@ -22,6 +22,7 @@ import { stopSignalLabel } from './signals.js';
 import { buildSpec, commandOf, parseEnvFlag, resolveUser, userNeedsFiles, type HostResources, type ImageRunConfig, type Security } from './spec.js';
 import { readUntilInterrupted } from './stream.js';
 import { ExitStatus } from './output.js';
+import { restartLogUriLabel } from '../../lib/container-task.js';
 
 export const defaultRuntime = 'io.containerd.runc.v2';
 export const defaultSnapshotter = 'overlayfs';
@@ -29,8 +30,6 @@ export const defaultSnapshotter = 'overlayfs';
 export const mountRoot = () => process.env.CTRCTL_MOUNT_DIR ?? '/run/ctrd/ctrctl-mounts';
 export const dataRoot = () => process.env.CTRCTL_DATA_ROOT ?? '/var/lib/ctrctl';
 
-/** A detached container's output file (docker keeps one per container too). */
-export const logPathOf = (ns: string, id: string) => join(dataRoot(), ns, id, `${id}.log`);
 
 export interface CreateFlags {
   name?: string;
@@ -46,6 +45,10 @@ export interface CreateFlags {
   security: Security;
   sysctls: Record<string, string>;
   ulimits: OciRlimit[];
+  /** -i: the container keeps stdin open for attached clients. */
+  openStdin: boolean;
+  /** --log-opt max-size (bytes; -1 no limit) and max-file; 0 for the daemon's defaults. */
+  log: { maxSize: number; maxFile: number };
 }
 
 interface ImageConfigJson {
@@ -218,6 +221,8 @@ export async function createContainer(
       });
       const stored: StoredConfig = { Entrypoint: command.entrypoint, Cmd: command.cmd, Image: imageRef };
       const labels: Record<string, string> = { [nameLabel]: name };
+      // How its task is created, now and by ctrd's restarts: its json-file log, made by ctrd (lib/container-task.ts).
+      labels[restartLogUriLabel] = (await unary(c.ctrdStreams, c.ctrdStreams.logUri, { containerId: id, ...flags.log, openStdin: flags.openStdin })).uri;
       const storedJson = JSON.stringify(stored);
       // containerd limits a label to 4096 bytes: a longer command is still in the spec.
       if (storedJson.length < 4000) labels[stateLabels.config] = storedJson;

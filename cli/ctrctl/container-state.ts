@@ -19,8 +19,6 @@ export const stateLabels = {
   finishedAt: 'io.ctrd/finished-at',
   /** The docker-level Entrypoint and Cmd as JSON (the spec has only their concatenation). */
   config: 'io.ctrd/config',
-  /** Where a detached container's output goes (file://). */
-  logPath: 'io.ctrd/log-path',
 } as const;
 
 export const specTypeUrl = 'types.containerd.io/opencontainers/runtime-spec/1/Spec';
