@@ -215,6 +215,8 @@ export class StreamsManager {
       const first = await Promise.race([output.then(() => 'output' as const), inputDone.then((d) => (d ? ('detached' as const) : ('input' as const)))]);
       if (first === 'detached') {
         finished = true;
+        // The stdin before the keys still reaches the container.
+        await new Promise<void>((resolve) => sock.end(resolve));
         await send({ kind: 'detached' });
         return;
       }
