@@ -126,6 +126,7 @@ export function loadBuiltins(config: Config, log: Logger): Builtins {
 
   const streams = new StreamsManager(join(config.root, 'io.ctrd.logs'), logDefaultsOf(config.logs), containers, shims, log.child({ component: 'streams' }));
   streams.watchDeletes(exchange);
+  streams.sweep();
 
   const uuid = db.serverUUID();
   const grpc: GrpcService[] = [

@@ -28,7 +28,6 @@ export const defaultRuntime = 'io.containerd.runc.v2';
 export const defaultSnapshotter = 'overlayfs';
 
 export const mountRoot = () => process.env.CTRCTL_MOUNT_DIR ?? '/run/ctrd/ctrctl-mounts';
-export const dataRoot = () => process.env.CTRCTL_DATA_ROOT ?? '/var/lib/ctrctl';
 
 
 export interface CreateFlags {

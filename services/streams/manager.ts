@@ -102,16 +102,36 @@ export class StreamsManager {
     });
   }
 
-  private jsonLogOf(c: Container) {
+  /** The container's log, which must be one of ours: the daemon reads no other file for a client. */
+  private jsonLogOf(ns: string, c: Container) {
     const uri = c.labels[restartLogUriLabel] ?? '';
     if (!isJsonFileUri(uri)) throw failedPrecondition(`container ${c.id} has no json-file log (label ${restartLogUriLabel}): it was not made by ctrctl`);
-    return parseJsonFileUri(uri);
+    const log = parseJsonFileUri(uri);
+    if (path.dirname(log.path) !== this.logDir(ns, c.id)) {
+      throw failedPrecondition(`container ${c.id}: its log ${log.path} is not in ctrd's log directory ${this.logDir(ns, c.id)}`);
+    }
+    return log;
+  }
+
+  /** Logs of containers deleted while the daemon was not there to see it. */
+  sweep(): void {
+    for (const ns of readdirIfThere(this.logRoot)) {
+      for (const id of readdirIfThere(path.join(this.logRoot, ns))) {
+        try {
+          this.containers.get(ns, id);
+        } catch (err) {
+          if (!isNotFound(err)) continue;
+          this.log.info({ ns, id }, 'removing the logs of a container that is gone');
+          fs.rmSync(path.join(this.logRoot, ns, id), { recursive: true, force: true });
+        }
+      }
+    }
   }
 
   /** The container's log entries the query selects; with follow, then new ones until its task exits. */
   async *logs(ns: string, id: string, q: LogQuery, follow: boolean, signal: AbortSignal): AsyncGenerator<LogEntry> {
     const c = this.containers.get(ns, validateIdentifier(id, 'container id'));
-    const log = this.jsonLogOf(c);
+    const log = this.jsonLogOf(ns, c);
     if (!follow) {
       yield* readLog(log.path, q);
       return;
@@ -170,7 +190,7 @@ export class StreamsManager {
   async attach(ns: string, o: AttachOptions, input: AsyncIterable<AttachInput>, send: (e: AttachEvent) => Promise<void>, signal: AbortSignal): Promise<void> {
     const c = this.containers.get(ns, validateIdentifier(o.containerId, 'container id'));
     const keys = parseDetachKeys(o.detachKeys);
-    const log = this.jsonLogOf(c);
+    const log = this.jsonLogOf(ns, c);
     const shim = await this.liveShim(ns, c.id);
     if (!shim) throw failedPrecondition(`You cannot attach to a stopped container ${c.id}, start it first`);
     const socket = shim.bundle.read(attachFile);
@@ -224,6 +244,14 @@ export class StreamsManager {
     } finally {
       sock.destroy();
     }
+  }
+}
+
+function readdirIfThere(dir: string): string[] {
+  try {
+    return fs.readdirSync(dir);
+  } catch {
+    return [];
   }
 }
 
