@@ -4,6 +4,26 @@
 //                   close-stdin (empty)
 //   shim -> client: ready (once the client is registered), stdout bytes, stderr bytes,
 //                   exit (4 bytes: the status, big-endian), after the last output; then the shim closes.
+import { invalidArgument } from './errdefs.js';
+
+/**
+ * The stdio URI of a process whose output goes to its attach socket only (an exec: ctrctl exec): no log;
+ * the output before the first client is kept for it (1 MiB at most). attach://[?open-stdin=1]
+ */
+export const attachScheme = 'attach';
+
+export const isAttachUri = (uri: string) => uri.startsWith(`${attachScheme}://`);
+
+export function attachUri(openStdin: boolean): string {
+  return `${attachScheme}://${openStdin ? '?open-stdin=1' : ''}`;
+}
+
+export function parseAttachUri(uri: string): { openStdin: boolean } {
+  const m = /^attach:\/\/(\?open-stdin=([01]))?$/.exec(uri);
+  if (!m) throw invalidArgument(`stdio uri ${uri}: expected ${attachScheme}:// or ${attachScheme}://?open-stdin=1`);
+  return { openStdin: m[2] === '1' };
+}
+
 export const FrameKind = {
   stdin: 0,
   stdout: 1,

@@ -11,6 +11,8 @@ import type { ShimLogger } from './log.js';
 
 /** Output queued for a client that does not read beyond this is dropped for it (the container never waits). */
 const maxQueuedBytes = 8 * 1024 * 1024;
+/** What a process with no log writes before its first client comes is kept for it, up to this. */
+const maxReplayBytes = 1024 * 1024;
 
 interface Client {
   sock: net.Socket;
@@ -28,19 +30,27 @@ export class AttachServer {
   private readonly clients = new Set<Client>();
   private exitStatus: number | undefined;
   private closed = false;
+  /** Output kept for the first client (processes with no log), until one that wants output comes. */
+  private replay: Buffer[] | undefined;
+  private replayBytes = 0;
 
   private constructor(
     readonly socketPath: string,
     private readonly server: net.Server,
     private readonly stdin: StdinSink | undefined,
     private readonly log: ShimLogger,
+    keepForFirst: boolean,
   ) {
+    if (keepForFirst) this.replay = [];
     server.on('connection', (sock) => this.accept(sock));
     server.on('error', (err) => log.warn({ err, socket: socketPath }, 'attach socket'));
   }
 
-  /** Listens on socketPath (mode 0600); stdin: where clients' stdin goes, none when the task has no open stdin. */
-  static async listen(socketPath: string, stdin: StdinSink | undefined, log: ShimLogger): Promise<AttachServer> {
+  /**
+   * Listens on socketPath (mode 0600); stdin: where clients' stdin goes, none when the task has no open
+   * stdin; keepForFirst: the output until the first client that wants it is kept for that client.
+   */
+  static async listen(socketPath: string, stdin: StdinSink | undefined, log: ShimLogger, keepForFirst = false): Promise<AttachServer> {
     fs.rmSync(socketPath, { force: true });
     const server = net.createServer({ pauseOnConnect: false });
     await new Promise<void>((resolve, reject) => {
@@ -51,7 +61,7 @@ export class AttachServer {
       });
     });
     fs.chmodSync(socketPath, 0o600);
-    return new AttachServer(socketPath, server, stdin, log);
+    return new AttachServer(socketPath, server, stdin, log, keepForFirst);
   }
 
   private accept(sock: net.Socket): void {
@@ -83,6 +93,10 @@ export class AttachServer {
           const flags = f.payload[0]!;
           client = { sock, output: (flags & HelloFlags.output) !== 0, stdin: (flags & HelloFlags.stdin) !== 0, dropping: false };
           sock.write(encodeFrame(FrameKind.ready));
+          if (client.output && this.replay) {
+            for (const f of this.replay) sock.write(f);
+            this.replay = undefined;
+          }
           if (this.exitStatus !== undefined) {
             sock.end(encodeFrame(FrameKind.exit, exitPayload(this.exitStatus)));
             return;
@@ -99,9 +113,15 @@ export class AttachServer {
 
   /** Output of the container, to every client that wants it. */
   broadcast(kind: typeof FrameKind.stdout | typeof FrameKind.stderr, data: Buffer): void {
-    if (this.clients.size === 0) return;
+    if (this.clients.size === 0 && !this.replay) return;
     const frames: Buffer[] = [];
     for (let off = 0; off < data.length; off += maxFramePayload) frames.push(encodeFrame(kind as FrameKindValue, data.subarray(off, off + maxFramePayload)));
+    if (this.replay) {
+      this.replay.push(...frames);
+      this.replayBytes += data.length;
+      while (this.replayBytes > maxReplayBytes && this.replay.length > 1) this.replayBytes -= this.replay.shift()!.length - 8;
+      return;
+    }
     for (const c of this.clients) {
       if (!c.output) continue;
       if (c.sock.writableLength > maxQueuedBytes) {

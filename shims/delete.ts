@@ -36,7 +36,7 @@ export async function deleteTask(flags: ShimFlags): Promise<Uint8Array> {
     reaper.close();
   }
   await unmountAll(path.join(bundle, 'rootfs'));
-  removeAttachSocket(bundle);
+  removeAttachSockets(bundle);
   let pid = 0;
   try {
     pid = Number(fs.readFileSync(path.join(bundle, 'init.pid'), 'utf8').trim()) || 0;
@@ -46,13 +46,14 @@ export async function deleteTask(flags: ShimFlags): Promise<Uint8Array> {
   return DeleteResponse.encode({ pid, exitStatus: 137, exitedAt: new Date() }).finish();
 }
 
-/** The dead shim's attach socket (named in the bundle), when it is one of the shims' sockets. */
-function removeAttachSocket(bundle: string): void {
-  let socket: string;
-  try {
-    socket = fs.readFileSync(path.join(bundle, attachFileName), 'utf8').trim();
-  } catch {
-    return;
+/** The dead shim's attach sockets (named in the bundle's attach files), when they are the shims' sockets. */
+function removeAttachSockets(bundle: string): void {
+  for (const name of fs.readdirSync(bundle).filter((n) => n === attachFileName || n.startsWith(`${attachFileName}-`))) {
+    try {
+      const socket = fs.readFileSync(path.join(bundle, name), 'utf8').trim();
+      if (path.dirname(socket) === socketDir) fs.rmSync(socket, { force: true });
+    } catch {
+      // gone meanwhile
+    }
   }
-  if (path.dirname(socket) === socketDir) fs.rmSync(socket, { force: true });
 }

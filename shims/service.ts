@@ -41,6 +41,8 @@ import type { ShimLogger } from './log.js';
 import { ProcessState, type ProcessStatus } from './process-state.js';
 import type { Exit, Reaper } from './reaper.js';
 import { ProcessIO, type IOContext, type StdioPaths } from './stdio.js';
+import { isAttachUri } from '../lib/attach-frames.js';
+import { validateIdentifier } from '../lib/identifiers.js';
 
 export const shimVersion = 'ctrd-shim-v2';
 
@@ -267,6 +269,7 @@ export class TaskService {
     const pidFile = `${base}.pid`;
     try {
       p.io = await ProcessIO.open(p.paths, this.ioContext());
+      if (p.io.attachSocket) fs.writeFileSync(path.join(this.bundle, execAttachFileName(p.execId)), p.io.attachSocket);
       fs.writeFileSync(processFile, Buffer.from(p.spec!.value));
       await backend.exec({ id: this.o.id, processFile, stdio: p.io.child, pidFile });
       p.io.started();
@@ -308,6 +311,7 @@ export class TaskService {
       p.state.apply('delete');
       this.execs.delete(execId);
       p.io?.destroy();
+      fs.rmSync(path.join(this.bundle, execAttachFileName(execId)), { force: true });
       return { pid: p.pid, exitStatus: p.exitStatus, exitedAt: p.exitedAt };
     }
     const backend = this.runtime();
@@ -373,6 +377,8 @@ export class TaskService {
     if (this.execs.has(req.execId)) throw alreadyExists(`id ${req.execId}: already exists`);
     init.state.check('exec');
     if (!req.spec || req.spec.value.length === 0) throw invalidArgument(`exec ${req.execId}: a process spec is required`);
+    // Its attach socket is named in a bundle file that carries the exec id.
+    if (isAttachUri(req.stdout)) validateIdentifier(req.execId, 'exec id');
     this.execs.set(req.execId, new Proc(req.execId, { stdin: req.stdin, stdout: req.stdout, stderr: req.stderr, terminal: req.terminal }, req.spec));
     this.publish('/tasks/exec-added', 'containerd.events.TaskExecAdded', TaskExecAdded, { containerId: req.id, execId: req.execId });
   }
@@ -527,6 +533,9 @@ export const runtimeFileName = 'ctrd-shim-runtime.json';
 
 /** The bundle file naming the task's attach socket (json-file stdio only): the daemon's streams service reads it. */
 export const attachFileName = 'attach';
+
+/** The bundle file naming an exec's attach socket (attach:// stdio). */
+export const execAttachFileName = (execId: string) => `attach-exec-${execId}`;
 
 function writeRuntimeFile(bundle: string, r: RuntimeFile): void {
   fs.writeFileSync(path.join(bundle, runtimeFileName), JSON.stringify(r));

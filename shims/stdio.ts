@@ -16,7 +16,7 @@ import tty from 'node:tty';
 import { randomBytes } from 'node:crypto';
 import type { Writable } from 'node:stream';
 import { CtrdError, errnoCode, invalidArgument, notImplemented } from '../lib/errdefs.js';
-import { FrameKind } from '../lib/attach-frames.js';
+import { FrameKind, isAttachUri, parseAttachUri } from '../lib/attach-frames.js';
 import { isJsonFileUri, parseJsonFileUri, type LogStream } from '../lib/jsonlog.js';
 import { native } from '../lib/native.js';
 import { AttachServer, type StdinSink } from './attach.js';
@@ -88,7 +88,7 @@ export class ProcessIO {
   static async open(paths: StdioPaths, ctx: IOContext): Promise<ProcessIO> {
     const io = new ProcessIO(paths, ctx.log);
     try {
-      if (isJsonFileUri(paths.stdout)) await io.openJsonFile(ctx);
+      if (isJsonFileUri(paths.stdout) || isAttachUri(paths.stdout)) await io.openAttached(ctx);
       else if (paths.terminal) io.openTerminal(ctx.socketDir);
       else if (paths.stdout.startsWith('binary://')) await io.openBinary(ctx);
       else io.openPipes();
@@ -156,12 +156,14 @@ export class ProcessIO {
     return this.attach?.socketPath;
   }
 
-  private async openJsonFile(ctx: IOContext): Promise<void> {
+  /** json-file:// (the log and the attach socket) or attach:// (the attach socket only). */
+  private async openAttached(ctx: IOContext): Promise<void> {
     const { stdin, stdout, stderr, terminal } = this.paths;
-    const opts = parseJsonFileUri(stdout);
-    if (stderr !== '' && stderr !== stdout) throw invalidArgument(`stdio: a json-file log takes both streams (stdout ${stdout}, stderr ${stderr})`);
-    if (stdin !== '') throw invalidArgument(`stdio: with a json-file log, stdin comes through the attach socket (open-stdin=1), not ${stdin}`);
-    this.jsonLog = new JsonFileWriter(opts, this.log);
+    const logged = isJsonFileUri(stdout);
+    const opts = logged ? parseJsonFileUri(stdout) : parseAttachUri(stdout);
+    if (stderr !== '' && stderr !== stdout) throw invalidArgument(`stdio: ${stdout} takes both streams (stdout ${stdout}, stderr ${stderr})`);
+    if (stdin !== '') throw invalidArgument(`stdio: with ${stdout}, stdin comes through the attach socket (open-stdin=1), not ${stdin}`);
+    if (logged) this.jsonLog = new JsonFileWriter(opts as ReturnType<typeof parseJsonFileUri>, this.log);
     let sink: StdinSink | undefined;
     if (opts.openStdin && terminal) {
       // The pty is the container's stdin; closing our copy into it would not end it.
@@ -174,7 +176,7 @@ export class ProcessIO {
       this.stdinSink.on('error', (err) => this.log.debug({ err }, 'stdin pipe'));
       sink = { write: (b) => void this.stdinSink?.write(b), close: () => this.closeStdin() };
     }
-    this.attach = await AttachServer.listen(path.join(ctx.socketDir, `attach-${randomBytes(8).toString('hex')}.sock`), sink, this.log);
+    this.attach = await AttachServer.listen(path.join(ctx.socketDir, `attach-${randomBytes(8).toString('hex')}.sock`), sink, this.log, !logged);
     if (terminal) {
       this.openTerminal(ctx.socketDir);
       return;
@@ -252,7 +254,7 @@ export class ProcessIO {
   }
 
   private openTerminal(socketDir: string): void {
-    if (this.paths.stdout !== '' && !this.jsonLog) this.destination(this.paths.stdout);
+    if (this.paths.stdout !== '' && !this.attach) this.destination(this.paths.stdout);
     const socket = path.join(socketDir, `pty-${randomBytes(6).toString('hex')}.sock`);
     this.consoleListener = native().consoleSocket(socket);
     this.child.consoleSocket = socket;
@@ -270,7 +272,7 @@ export class ProcessIO {
     this.masterFd = masterFd;
     const master = new tty.ReadStream(masterFd);
     this.master = master;
-    if (this.jsonLog) this.tee(master, 'stdout');
+    if (this.attach) this.tee(master, 'stdout');
     else if (this.paths.stdout !== '') this.copy(master, this.destination(this.paths.stdout));
     else {
       master.on('error', () => {});

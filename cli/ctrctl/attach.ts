@@ -55,12 +55,13 @@ export class AttachSession {
     private readonly call: ClientDuplexStream<AttachRequest, AttachResponse>,
     private readonly io: AttachIO,
     done: Promise<AttachEnd>,
+    private readonly execId: string,
   ) {
     this.done = done;
   }
 
   /** Resolves once ctrd relays the container's output (so a start after it misses nothing). */
-  static open(rc: RuntimeClients, containerId: string, io: AttachIO): Promise<AttachSession> {
+  static open(rc: RuntimeClients, containerId: string, io: AttachIO, execId = ''): Promise<AttachSession> {
     const call = rc.streams.attach();
     let attached: (s: AttachSession) => void;
     let failedEarly: (err: unknown) => void;
@@ -90,8 +91,8 @@ export class AttachSession {
       });
     });
     done.catch(() => undefined);
-    session = new AttachSession(rc, containerId, call, io, done);
-    call.write({ start: { containerId, stdin: io.stdin, stdout: true, stderr: true, detachKeys: io.detachKeys } });
+    session = new AttachSession(rc, containerId, call, io, done, execId);
+    call.write({ start: { containerId, stdin: io.stdin, stdout: true, stderr: true, detachKeys: io.detachKeys, execId } });
     return ready;
   }
 
@@ -102,7 +103,7 @@ export class AttachSession {
       this.cleanups.push(rawTerminal(stdin));
       this.cleanups.push(this.followSize());
     }
-    if (this.io.sigProxy && !tty) this.cleanups.push(proxySignals(this.rc, this.containerId, ''));
+    if (this.io.sigProxy && !tty) this.cleanups.push(proxySignals(this.rc, this.containerId, this.execId));
     if (stdin) this.pumpStdin();
   }
 
@@ -110,7 +111,8 @@ export class AttachSession {
     if (!process.stdout.isTTY) return () => undefined;
     const resize = () => {
       const { columns, rows } = process.stdout;
-      this.send({ resize: { width: columns ?? 80, height: rows ?? 24 } });
+      // A pty of no size (script(1) with no terminal of its own) gets the usual 80x24.
+      this.send({ resize: { width: columns || 80, height: rows || 24 } });
     };
     resize();
     process.stdout.on('resize', resize);

@@ -79,18 +79,6 @@ export async function startDetached(rc: RuntimeClients, info: ContainerInfo): Pr
   return pid;
 }
 
-/** Keeps the process's terminal the size of ours, from now until the returned function is called. */
-export function followTerminalSize(rc: RuntimeClients, id: string, execId: string): () => void {
-  if (!process.stdout.isTTY) return () => undefined;
-  const resize = () => {
-    const { columns, rows } = process.stdout;
-    unary(rc.tasks, rc.tasks.resizePty, { containerId: id, execId, width: columns ?? 80, height: rows ?? 24 }).catch(() => undefined);
-  };
-  resize();
-  process.stdout.on('resize', resize);
-  return () => process.stdout.off('resize', resize);
-}
-
 /**
  * Runs the container's task attached through Streams.Attach: the task is created the standard way, attached
  * to before it starts (no output is missed), and relayed until it exits, then deleted (its exit kept in
@@ -101,12 +89,13 @@ export async function runAttached(rc: RuntimeClients, info: ContainerInfo, io: A
   const c = info.container;
   let session: AttachSession | undefined;
   try {
-    // Waiting from before the start: an exit that comes at once is not missed.
+    // Attached from before the start: no output and no exit is missed.
     await createAndStartTask(taskStarter(rc), c, async () => {
       session = await AttachSession.open(rc, c.id, io);
+      // Our terminal's size and stdin before the start: the process never sees a pty of no size.
+      session.begin();
     });
     await recordStart(rc, c.id);
-    session!.begin();
     const end = await session!.done;
     if ('detached' in end) return 'detached';
     await deleteTask(rc, c.id);

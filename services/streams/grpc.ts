@@ -54,7 +54,7 @@ export function streamsService(m: StreamsManager, h: HandlerFactory): GrpcServic
       const s = first.value.start;
       await m.attach(
         ns,
-        { containerId: s.containerId, stdin: s.stdin, stdout: s.stdout, stderr: s.stderr, detachKeys: s.detachKeys },
+        { containerId: s.containerId, stdin: s.stdin, stdout: s.stdout, stderr: s.stderr, detachKeys: s.detachKeys, execId: s.execId },
         inputs(it),
         (e) => send(toPb(e)),
         ctx.signal,

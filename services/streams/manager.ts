@@ -33,6 +33,8 @@ export interface AttachOptions {
   stdout: boolean;
   stderr: boolean;
   detachKeys: string;
+  /** An exec process (attach:// stdio) instead of the task's init. */
+  execId: string;
 }
 
 /** What an attach sends its client. */
@@ -190,12 +192,15 @@ export class StreamsManager {
   async attach(ns: string, o: AttachOptions, input: AsyncIterable<AttachInput>, send: (e: AttachEvent) => Promise<void>, signal: AbortSignal): Promise<void> {
     const c = this.containers.get(ns, validateIdentifier(o.containerId, 'container id'));
     const keys = parseDetachKeys(o.detachKeys);
-    const log = this.jsonLogOf(ns, c);
+    if (o.execId !== '') validateIdentifier(o.execId, 'exec id');
+    // The task's stdin is open only when its log URI says so; an exec's, when its own URI did (the shim knows).
+    const stdin = o.stdin && (o.execId !== '' || this.jsonLogOf(ns, c).openStdin);
     const shim = await this.liveShim(ns, c.id);
     if (!shim) throw failedPrecondition(`You cannot attach to a stopped container ${c.id}, start it first`);
-    const socket = shim.bundle.read(attachFile);
-    if (!socket) throw failedPrecondition(`container ${c.id}: its task has no attach socket (its stdio is not a json-file log)`);
-    const stdin = o.stdin && log.openStdin;
+    const what = o.execId ? `process ${o.execId} of container ${c.id}` : `container ${c.id}`;
+    if (o.execId) await shim.state(o.execId);
+    const socket = shim.bundle.read(o.execId ? `${attachFile}-exec-${o.execId}` : attachFile);
+    if (!socket) throw failedPrecondition(`${what}: no attach socket (its stdio is not json-file:// or attach://, or it has not started)`);
     const flags = (o.stdout || o.stderr ? HelloFlags.output : 0) | (stdin ? HelloFlags.stdin : 0);
     const conn = await connectAttach(socket, flags);
     const sock = conn.sock;
@@ -214,13 +219,13 @@ export class StreamsManager {
             return;
           }
         }
-        if (!finished && !signal.aborted) throw unavailable(`container ${c.id}: the shim closed the attach without an exit status`);
+        if (!finished && !signal.aborted) throw unavailable(`${what}: the shim closed the attach without an exit status`);
       })();
       const inputDone = (async () => {
         for await (const req of input) {
           if (finished) return false;
           if (req.kind === 'resize') {
-            await shim.resizePty('', req.width, req.height).catch((err: unknown) => this.log.debug({ err }, 'resize'));
+            await shim.resizePty(o.execId, req.width, req.height).catch((err: unknown) => this.log.debug({ err }, 'resize'));
           } else if (req.kind === 'close-stdin') {
             if (stdin) sock.write(encodeFrame(FrameKind.closeStdin));
           } else if (stdin) {

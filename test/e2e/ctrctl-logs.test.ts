@@ -1,7 +1,7 @@
 // ctrctl logs and attach against a real ctrd and ctrd's shim: run -d then logs (stdout and stderr apart,
 // running and stopped), logs -f that sees new lines and ends when the container stops, --tail, -t, --since,
 // --until, rotation by --log-opt seen through logs; and interactive use under a real pty (script(1)):
-// run -it, Ctrl-P Ctrl-Q, attach, exit status. Nothing is left: containers, tasks, shims, mounts, logs,
+// run -it, Ctrl-P Ctrl-Q, exec -it and -i, attach, exit status. Nothing is left: containers, tasks, shims, mounts, logs,
 // attach sockets.
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import fs from 'node:fs';
@@ -184,7 +184,7 @@ describe.skipIf(!runcBinary || process.getuid?.() !== 0)('ctrctl logs and attach
     await removeAndCheck(['ticker'], [socket]);
   });
 
-  it('run -it: a shell on a pty prints 42; Ctrl-P Ctrl-Q detaches and leaves it running; attach resumes, exit 3 is the status', async () => {
+  it('run -it: a shell on a pty prints 42; Ctrl-P Ctrl-Q detaches and leaves it running; exec -it and -i; attach resumes, exit 3 is the status', async () => {
     const runIt = new PtySession(d, `run -it --name shell ${image} sh`);
     sessions.push(runIt);
     // busybox's prompt, then its cursor position query (ESC [6n).
@@ -192,6 +192,9 @@ describe.skipIf(!runcBinary || process.getuid?.() !== 0)('ctrctl logs and attach
     runIt.type('echo $((6*7))\r');
     // script(1) writes the pty's \r\n as \r\r\n.
     await runIt.waitOutput(/\r+\n42\r+\n/);
+    // Its pty got our size through the attach (script's pty has none: 80x24).
+    runIt.type('stty size\r');
+    await runIt.waitOutput(/\r+\n24 80\r+\n/);
     runIt.type('\x10\x11');
     expect(await runIt.exited, runIt.out).toBe(0);
     expect(runIt.out).not.toMatch(/error|escape/i);
@@ -199,6 +202,17 @@ describe.skipIf(!runcBinary || process.getuid?.() !== 0)('ctrctl logs and attach
     expect(ps.stdout).toMatch(/^shell Up/m);
     const id = (await ctl(['inspect', '-f', '{{.Id}}', 'shell'])).stdout.trim();
     const socket = attachSocketOf(id);
+
+    // exec -it through Attach too: its own pty, sized from ours (script's has no size: 80x24), its status.
+    const execIt = new PtySession(d, "exec -it shell sh -c 'stty size; tty; exit 6'");
+    sessions.push(execIt);
+    expect(await execIt.exited, execIt.out).toBe(6);
+    expect(execIt.out).toMatch(/24 80\r+\n\/dev\/pts\/\d+\r+\n/);
+    const execI = await ctl(['exec', '-i', 'shell', 'sh', '-c', 'tr a-z A-Z; exit 2'], 'piped in\n');
+    expect([execI.code, execI.stdout]).toEqual([2, 'PIPED IN\n']);
+    // An exec's output is not the container's log.
+    expect((await ctl(['logs', 'shell'])).stdout).not.toContain('PIPED');
+    expect(fs.readdirSync(bundleOf(id)).filter((f) => f.startsWith('attach-exec-'))).toEqual([]);
 
     const attach = new PtySession(d, 'attach shell');
     sessions.push(attach);
