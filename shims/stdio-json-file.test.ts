@@ -7,12 +7,14 @@ import net from 'node:net';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
+  ExecProcessRequest,
   ConnectRequest,
   ConnectResponse,
   CreateTaskRequest,
   CreateTaskResponse,
   DeleteRequest,
   DeleteResponse,
+  KillRequest,
   ShutdownRequest,
   StartRequest,
   StartResponse,
@@ -20,7 +22,7 @@ import {
   WaitResponse,
 } from '../gen/containerd/task/v2/shim.js';
 import { Empty } from '../gen/google/protobuf/empty.js';
-import { encodeFrame, FrameDecoder, FrameKind, HelloFlags, type Frame } from '../lib/attach-frames.js';
+import { attachUri, encodeFrame, FrameDecoder, FrameKind, HelloFlags, type Frame } from '../lib/attach-frames.js';
 import { jsonFileUri } from '../lib/jsonlog.js';
 import { waitGone } from '../lib/process.js';
 import type { TtrpcClient } from '../lib/ttrpc/client.js';
@@ -148,6 +150,42 @@ describe.skipIf(!root || !haveBusybox)('shim json-file stdio and the attach sock
     const first = Number(/line (\d+)/.exec(all[0]!)![1]);
     expect(all).toEqual(Array.from({ length: 200 - first }, (_, i) => `line ${first + i}\n`));
     expect(first).toBeGreaterThan(150);
+  });
+
+  it('an exec with attach:// stdio: its output before the first client is kept for it, then the status; not in the log', async () => {
+    fx = new ShimFixture('jsonlog4');
+    await fx.prepare(['sleep', '100']);
+    const file = path.join(fx.dir, 'logs', 'e-json.log');
+    const { c, shimPid } = await startTask(fx, jsonFileUri({ path: file, maxSize: 0, maxFile: 1, openStdin: false }));
+    const socket = fs.readFileSync(path.join(fx.bundle, 'attach'), 'utf8');
+    await start(c, fx.id);
+    const spec = { args: ['sh', '-c', 'echo early; echo err >&2; read x; echo "read $x"; exit 9'], cwd: '/', env: ['PATH=/bin'], user: { uid: 0, gid: 0 } };
+    const uri = attachUri(true);
+    const bad = c.unary(taskService, 'Exec', ExecProcessRequest, Empty, {
+      id: fx.id, execId: 'bad/id', terminal: false, stdin: '', stdout: uri, stderr: uri,
+      spec: { typeUrl: 'types.containerd.io/opencontainers/runtime-spec/1/Process', value: Buffer.from(JSON.stringify(spec)) },
+    });
+    await expect(bad).rejects.toThrow(/exec id "bad\/id" must match/);
+    await c.unary(taskService, 'Exec', ExecProcessRequest, Empty, {
+      id: fx.id, execId: 'e1', terminal: false, stdin: '', stdout: uri, stderr: uri,
+      spec: { typeUrl: 'types.containerd.io/opencontainers/runtime-spec/1/Process', value: Buffer.from(JSON.stringify(spec)) },
+    });
+    await c.unary(taskService, 'Start', StartRequest, StartResponse, { id: fx.id, execId: 'e1' });
+    const execSocket = fs.readFileSync(path.join(fx.bundle, 'attach-exec-e1'), 'utf8');
+    await new Promise((r) => setTimeout(r, 300));
+    const a = await attachClient(execSocket, HelloFlags.output | HelloFlags.stdin);
+    a.sock.write(encodeFrame(FrameKind.stdin, Buffer.from('this\n')));
+    expect((await c.unary(taskService, 'Wait', WaitRequest, WaitResponse, { id: fx.id, execId: 'e1' })).exitStatus).toBe(9);
+    await a.closed;
+    expect(text(a.frames, FrameKind.stdout)).toBe('early\nread this\n');
+    expect(text(a.frames, FrameKind.stderr)).toBe('err\n');
+    await c.unary(taskService, 'Delete', DeleteRequest, DeleteResponse, { id: fx.id, execId: 'e1' });
+    expect(fs.existsSync(execSocket)).toBe(false);
+    expect(fs.existsSync(path.join(fx.bundle, 'attach-exec-e1'))).toBe(false);
+    expect(fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '').toBe('');
+    await c.unary(taskService, 'Kill', KillRequest, Empty, { id: fx.id, execId: '', signal: 9, all: false });
+    await wait(c, fx.id);
+    await finish(fx, c, shimPid, socket);
   });
 
   it('a terminal: the pty output is the stdout stream, stdin typed through the attach socket', async () => {
