@@ -88,11 +88,13 @@ export class Daemon {
       await ttrpc.listen(`${config.grpc.address}.ttrpc`);
       // Shims outlive the daemon: find the running ones again (their dead ones are cleaned) before serving.
       await builtins.shims.load();
+      await builtins.restarts.start();
       await bind(server, config.grpc.address);
       chmodSync(config.grpc.address, 0o660);
       chownSync(config.grpc.address, config.grpc.uid, config.grpc.gid);
     } catch (err) {
       server.forceShutdown();
+      await builtins.restarts.close();
       await builtins.shims.detachAll();
       await ttrpc.close(0);
       builtins.close();
@@ -131,6 +133,7 @@ export class Daemon {
           resolve();
         });
       });
+      await this.builtins.restarts.close();
       await this.builtins.shims.detachAll();
       await this.ttrpc.close(2000);
       this.builtins.close();

@@ -4,9 +4,10 @@
 // container was made), its spec (a terminal or not) and its snapshot's mounts. stdin is always '': an
 // open stdin is the URI's open-stdin=1, served by the shim's attach socket.
 import { failedPrecondition } from './errdefs.js';
+import { restartLabels } from './restart-policy.js';
 
 /** The label holding a container's stdio URI, as containerd's restart monitor names it. */
-export const restartLogUriLabel = 'containerd.io/restart.loguri';
+export const restartLogUriLabel = restartLabels.logUri;
 
 export interface StandardTaskIO {
   stdin: string;

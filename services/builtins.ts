@@ -6,7 +6,7 @@ import type { Logger } from '../lib/log.js';
 import { HandlerFactory } from '../lib/grpc/handlers.js';
 import { MetadataDB } from './metadata/db.js';
 import { Exchange } from './events/exchange.js';
-import { eventsService } from './events/grpc.js';
+import { ctrdEventsService, eventsService } from './events/grpc.js';
 import { LeaseStore } from './leases/store.js';
 import { leasesService } from './leases/grpc.js';
 import { LocalContentStore } from './content/local-store.js';
@@ -35,6 +35,9 @@ import { ShimManager } from './tasks/shim-manager.js';
 import { tasksService } from './tasks/grpc.js';
 import { logDefaultsOf, StreamsManager } from './streams/manager.js';
 import { streamsService } from './streams/grpc.js';
+import { RestartMonitor } from './restart/monitor.js';
+import { SystemInfoReader } from './system/info.js';
+import { systemService } from './system/grpc.js';
 import { projectRoot } from '../lib/project-root.js';
 import type { GrpcService } from './grpc-service.js';
 
@@ -56,6 +59,7 @@ export interface Builtins {
   readonly images: ImageStore;
   readonly gc: GarbageCollector;
   readonly shims: ShimManager;
+  readonly restarts: RestartMonitor;
   readonly grpc: readonly GrpcService[];
   readonly plugins: readonly PluginInfo[];
   close(): void;
@@ -127,6 +131,23 @@ export function loadBuiltins(config: Config, log: Logger): Builtins {
   const streams = new StreamsManager(join(config.root, 'io.ctrd.logs'), logDefaultsOf(config.logs), containers, shims, log.child({ component: 'streams' }));
   streams.watchDeletes(exchange);
   streams.sweep();
+  const containerEvents = containerEventsOn(exchange);
+  const restarts = new RestartMonitor(namespaces, containers, containerEvents, snapshots, shims, exchange, log.child({ component: 'restart' }));
+  plugins.push({ type: 'io.containerd.monitor.v1', id: 'restart', requires: ['io.containerd.runtime.v2', 'io.containerd.event.v1'] });
+
+  const system = new SystemInfoReader(
+    {
+      root: config.root,
+      state: config.state,
+      runtimes: Object.keys(config.runtimes),
+      defaultRuntime: 'io.containerd.runc.v2',
+      snapshotters: snapshotters.map((s) => s.name),
+      defaultSnapshotter: config.images.snapshotter,
+    },
+    containers,
+    images,
+    shims,
+  );
 
   const uuid = db.serverUUID();
   const grpc: GrpcService[] = [
@@ -139,10 +160,12 @@ export function loadBuiltins(config: Config, log: Logger): Builtins {
     ctrdImagesService(imageManager, puller, h),
     diffService(differ, h),
     eventsService(exchange, h),
+    ctrdEventsService(exchange, h),
     snapshotsService(snapshots, exchange, gc, h),
-    containersService(containers, containerEventsOn(exchange), gc, h),
+    containersService(containers, containerEvents, gc, h),
     tasksService(shims, containers, h),
     streamsService(streams, h),
+    systemService(system, h),
   ];
   const grpcRequires: Record<string, string[]> = {
     version: [],
@@ -157,6 +180,8 @@ export function loadBuiltins(config: Config, log: Logger): Builtins {
     containers: ['io.containerd.metadata.v1', 'io.containerd.event.v1', 'io.containerd.gc.v1'],
     tasks: ['io.containerd.runtime.v2', 'io.containerd.metadata.v1'],
     'ctrd-streams': ['io.containerd.runtime.v2', 'io.containerd.metadata.v1', 'io.containerd.event.v1'],
+    'ctrd-events': ['io.containerd.event.v1'],
+    'ctrd-system': ['io.containerd.metadata.v1', 'io.containerd.runtime.v2'],
   };
   for (const [id, requires] of Object.entries(grpcRequires)) plugins.push({ type: 'io.containerd.grpc.v1', id, requires });
 
@@ -170,6 +195,7 @@ export function loadBuiltins(config: Config, log: Logger): Builtins {
     images,
     gc,
     shims,
+    restarts,
     grpc,
     plugins,
     close: () => {

@@ -22,7 +22,7 @@ import { stopSignalLabel } from './signals.js';
 import { buildSpec, commandOf, parseEnvFlag, resolveUser, userNeedsFiles, type HostResources, type ImageRunConfig, type Security } from './spec.js';
 import { readUntilInterrupted } from './stream.js';
 import { ExitStatus } from './output.js';
-import { restartLogUriLabel } from '../../lib/container-task.js';
+import { formatRestartPolicy, restartLabels, type RestartPolicy } from '../../lib/restart-policy.js';
 
 export const defaultRuntime = 'io.containerd.runc.v2';
 export const defaultSnapshotter = 'overlayfs';
@@ -48,6 +48,8 @@ export interface CreateFlags {
   openStdin: boolean;
   /** --log-opt max-size (bytes; -1 no limit) and max-file; 0 for the daemon's defaults. */
   log: { maxSize: number; maxFile: number };
+  restart: RestartPolicy;
+  labels: Record<string, string>;
 }
 
 interface ImageConfigJson {
@@ -219,13 +221,17 @@ export async function createContainer(
         ulimits: flags.ulimits,
       });
       const stored: StoredConfig = { Entrypoint: command.entrypoint, Cmd: command.cmd, Image: imageRef };
-      const labels: Record<string, string> = { [nameLabel]: name };
-      // How its task is created, now and by ctrd's restarts: its json-file log, made by ctrd (lib/container-task.ts).
-      labels[restartLogUriLabel] = (await unary(c.ctrdStreams, c.ctrdStreams.logUri, { containerId: id, ...flags.log, openStdin: flags.openStdin })).uri;
+      const labels: Record<string, string> = {
+        ...flags.labels,
+        [nameLabel]: name,
+        // How its task is created, now and by ctrd's restarts: its json-file log, made by ctrd (lib/container-task.ts).
+        [restartLabels.logUri]: (await unary(c.ctrdStreams, c.ctrdStreams.logUri, { containerId: id, ...flags.log, openStdin: flags.openStdin })).uri,
+        ...(flags.restart.name === 'no' ? {} : { [restartLabels.policy]: formatRestartPolicy(flags.restart) }),
+      };
       const storedJson = JSON.stringify(stored);
       // containerd limits a label to 4096 bytes: a longer command is still in the spec.
       if (storedJson.length < 4000) labels[stateLabels.config] = storedJson;
-      if (run.StopSignal) labels[stopSignalLabel] = run.StopSignal;
+      if (run.StopSignal && !labels[stopSignalLabel]) labels[stopSignalLabel] = run.StopSignal;
       const { container } = await unary(rc.containers, rc.containers.create, {
         container: {
           id,

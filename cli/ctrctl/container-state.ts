@@ -6,20 +6,13 @@ import { Status, type Process } from '../../gen/containerd/v1/types/task.js';
 import { isNotFound } from '../../lib/errdefs.js';
 import { unary } from '../../lib/grpc/client.js';
 import type { OciSpec } from '../../lib/oci/spec.js';
-import { containerName, nameLabel, resolveContainer } from './names.js';
+import { exitLabels, setTime, startLabels, stateLabels } from '../../lib/container-labels.js';
+import { restartLabels } from '../../lib/restart-policy.js';
+import { containerName, resolveContainer } from './names.js';
 import type { RuntimeClients } from './runtime-clients.js';
 import { humanDuration } from './units.js';
 
-export const stateLabels = {
-  name: nameLabel,
-  /** RFC 3339 time the last task started. */
-  startedAt: 'io.ctrd/started-at',
-  /** The exit status and time of the last task, kept when the task is deleted. */
-  exitCode: 'io.ctrd/exit-code',
-  finishedAt: 'io.ctrd/finished-at',
-  /** The docker-level Entrypoint and Cmd as JSON (the spec has only their concatenation). */
-  config: 'io.ctrd/config',
-} as const;
+export { stateLabels };
 
 export const specTypeUrl = 'types.containerd.io/opencontainers/runtime-spec/1/Spec';
 export const processTypeUrl = 'types.containerd.io/opencontainers/runtime-spec/1/Process';
@@ -74,8 +67,6 @@ const dateOf = (s: string | undefined) => {
   return Number.isNaN(d.getTime()) ? undefined : d;
 };
 
-/** A time that is set: protobuf's zero time (0001-01-01 or the epoch) is none. */
-const setTime = (d: Date | undefined) => (d && d.getTime() > 0 ? d : undefined);
 
 export function stateOf(info: ContainerInfo): StateView {
   const labels = info.container.labels;
@@ -161,8 +152,11 @@ export async function setLabels(rc: RuntimeClients, id: string, labels: Record<s
   });
 }
 
+/** A start by hand: the restart count begins again, and a stop by hand no longer holds. */
 export const recordStart = (rc: RuntimeClients, id: string, at = new Date()) =>
-  setLabels(rc, id, { [stateLabels.startedAt]: at.toISOString(), [stateLabels.exitCode]: '', [stateLabels.finishedAt]: '' });
+  setLabels(rc, id, { ...startLabels(at), [restartLabels.count]: '', [restartLabels.explicitlyStopped]: '' });
 
-export const recordExit = (rc: RuntimeClients, id: string, code: number, at: Date | undefined) =>
-  setLabels(rc, id, { [stateLabels.exitCode]: String(code), [stateLabels.finishedAt]: (setTime(at) ?? new Date()).toISOString() });
+/** A stop by hand, recorded before the signal: the restart monitor leaves the container stopped. */
+export const recordStopByHand = (rc: RuntimeClients, id: string) => setLabels(rc, id, { [restartLabels.explicitlyStopped]: 'true' });
+
+export const recordExit = (rc: RuntimeClients, id: string, code: number, at: Date | undefined) => setLabels(rc, id, exitLabels(code, at));

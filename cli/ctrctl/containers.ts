@@ -7,7 +7,8 @@
 // and the status is 1 when any failed.
 import type { Command } from 'commander';
 import { Status } from '../../gen/containerd/v1/types/task.js';
-import { failedPrecondition } from '../../lib/errdefs.js';
+import { failedPrecondition, invalidArgument, isNotFound } from '../../lib/errdefs.js';
+import type { Inspector } from './inspect.js';
 import { unary } from '../../lib/grpc/client.js';
 import { parseReference, familiarString } from '../../lib/registry/reference.js';
 import { withClients } from './connect.js';
@@ -16,6 +17,7 @@ import { addLogsCommand, logPathOf } from './logs.js';
 import {
   findContainer,
   listContainers,
+  recordStopByHand,
   specOf,
   stateOf,
   statusText,
@@ -24,11 +26,16 @@ import {
 } from './container-state.js';
 import { formatArgument, parseFormat, renderFormat, type OutputFormat } from './go-template.js';
 import { kill, removeContainer, runAttached, startDetached, stopContainer, waitProcess } from './lifecycle.js';
-import { ExitStatus, print, printError, printJson } from './output.js';
+import { ExitStatus, print, printError } from './output.js';
 import { runtimeClients, type RuntimeClients } from './runtime-clients.js';
-import { parseSignal } from './signals.js';
+import { parseSignal, stopTimeoutLabel } from './signals.js';
 import { resourcesOf } from './spec.js';
-import { createdSince, goTimeString } from './units.js';
+import { compilePsFilters, listsStopped, parsePsFilters } from './ps-filters.js';
+import type { Clients } from '../../lib/grpc/client.js';
+import { policyOf, restartCountOf, restartLabels, type RestartPolicy } from '../../lib/restart-policy.js';
+import { createdSince, goTimeString, humanSize } from './units.js';
+
+const collectFlag = (value: string, previous: string[]) => [...previous, value];
 
 /** docker's formatter.Ellipsis. */
 function ellipsis(s: string, width: number): string {
@@ -95,6 +102,23 @@ interface PsOptions {
   quiet?: boolean;
   trunc: boolean;
   format?: OutputFormat;
+  filter: string[];
+  size?: boolean;
+  last?: string;
+  latest?: boolean;
+}
+
+/** docker ps -s: the writable layer, and with the image's unpacked size the virtual size. */
+async function sizeText(c: Clients, info: ContainerInfo, imageSizes: Map<string, number>): Promise<string> {
+  const rc = runtimeClients(c);
+  const k = info.container;
+  let rw = 0;
+  if (k.snapshotKey) rw = (await unary(rc.snapshots, rc.snapshots.usage, { snapshotter: k.snapshotter, key: k.snapshotKey }).catch(() => ({ size: 0 }))).size;
+  if (!imageSizes.has(k.image)) {
+    const res = await unary(c.ctrdImages, c.ctrdImages.inspect, { reference: k.image }).catch(() => undefined);
+    imageSizes.set(k.image, res?.image?.unpackedSize ?? 0);
+  }
+  return `${humanSize(rw)} (virtual ${humanSize(rw + imageSizes.get(k.image)!)})`;
 }
 
 function addPsCommand(program: Command): void {
@@ -105,19 +129,35 @@ function addPsCommand(program: Command): void {
     .option('-q, --quiet', 'only display container IDs')
     .option('--no-trunc', "don't truncate output")
     .option('--format <template>', "format output with a Go template ('table ...' for a table, 'json')", formatArgument)
+    .option('-f, --filter <filter>', 'filter output: id, name, label, exited, status, ancestor, before, since (repeatable)', collectFlag, [])
+    .option('-s, --size', 'display total file sizes')
+    .option('-n, --last <n>', 'show n last created containers (includes all states)')
+    .option('-l, --latest', 'show the latest created container (includes all states)')
     .action(async (o: PsOptions, command: Command) => {
-      const all = await withClients(command, (c) => listContainers(runtimeClients(c)));
+      const filters = parsePsFilters(o.filter);
+      const last = o.latest ? 1 : o.last === undefined ? -1 : Number(o.last);
+      if (!Number.isInteger(last)) throw invalidArgument(`invalid argument "${o.last}" for "-n, --last": not an integer`);
       const now = Date.now();
-      const shown = all
-        .filter((i) => o.all || stateOf(i).running)
-        // Newest first, as docker lists them.
-        .sort((a, b) => (b.container.createdAt?.getTime() ?? 0) - (a.container.createdAt?.getTime() ?? 0));
-      const rows = shown.map((i) => psRow(i, o.trunc, now));
+      const rows = await withClients(command, async (c) => {
+        const all = await listContainers(runtimeClients(c));
+        const match = await compilePsFilters(c, filters, all);
+        const showAll = o.all || last > 0 || listsStopped(filters);
+        let shown = all
+          .filter((i) => (showAll || stateOf(i).running) && match(i))
+          // Newest first, as docker lists them.
+          .sort((a, b) => (b.container.createdAt?.getTime() ?? 0) - (a.container.createdAt?.getTime() ?? 0));
+        if (last > 0) shown = shown.slice(0, last);
+        const imageSizes = new Map<string, number>();
+        const out: Array<Record<string, string>> = [];
+        for (const i of shown) out.push({ ...psRow(i, o.trunc, now), ...(o.size ? { Size: await sizeText(c, i, imageSizes) } : {}) });
+        return out;
+      });
       if (o.quiet && !o.format) {
         if (rows.length > 0) print(rows.map((r) => r.ID).join('\n'));
         return;
       }
-      const format = o.format ?? parseFormat('table {{.ID}}\\t{{.Image}}\\t{{.Command}}\\t{{.RunningFor}}\\t{{.Status}}\\t{{.Ports}}\\t{{.Names}}');
+      const columns = `table {{.ID}}\\t{{.Image}}\\t{{.Command}}\\t{{.RunningFor}}\\t{{.Status}}\\t{{.Ports}}\\t{{.Names}}${o.size ? '\\t{{.Size}}' : ''}`;
+      const format = o.format ?? parseFormat(columns);
       process.stdout.write(renderFormat(format, rows, psHeaders));
     });
 }
@@ -174,10 +214,17 @@ function addStartCommand(program: Command): void {
 }
 
 function parseTimeout(v: string): number {
-  if (!/^-?\d+$/.test(v)) throw failedPrecondition(`invalid timeout "${v}"`);
+  if (!/^-?\d+$/.test(v)) throw invalidArgument(`invalid timeout "${v}": a whole number of seconds`);
   const n = Number(v);
   // docker: -1 waits for ever; ctrctl caps that at a day.
   return n < 0 ? 86_400 : n;
+}
+
+/** -t as given, else the container's --stop-timeout, else docker's 10 seconds. */
+function timeoutOf(flag: number | undefined, info: ContainerInfo): number {
+  if (flag !== undefined) return flag;
+  const own = info.container.labels[stopTimeoutLabel];
+  return own !== undefined && /^-?\d+$/.test(own) ? parseTimeout(own) : 10;
 }
 
 function addStopCommands(program: Command): void {
@@ -185,13 +232,13 @@ function addStopCommands(program: Command): void {
     .command('stop')
     .description('stop one or more running containers: the stop signal, then SIGKILL after the timeout')
     .argument('<container...>', 'names or IDs')
-    .option('-t, --time <seconds>', 'seconds to wait before killing the container', '10')
+    .option('-t, --time <seconds>', "seconds to wait before killing the container (default: its --stop-timeout, or 10)")
     .option('-s, --signal <signal>', 'signal to send (default: the image stop signal, or SIGTERM)')
-    .action(async (inputs: string[], o: { time: string; signal?: string }, command: Command) => {
-      const timeout = parseTimeout(o.time);
+    .action(async (inputs: string[], o: { time?: string; signal?: string }, command: Command) => {
+      const timeout = o.time === undefined ? undefined : parseTimeout(o.time);
       const signal = o.signal === undefined ? undefined : parseSignal(o.signal);
       await eachContainer(command, inputs, async (rc, info, input) => {
-        await stopContainer(rc, info, timeout, signal);
+        await stopContainer(rc, info, timeoutOf(timeout, info), signal);
         print(input);
       });
     });
@@ -199,11 +246,11 @@ function addStopCommands(program: Command): void {
     .command('restart')
     .description('restart one or more containers')
     .argument('<container...>', 'names or IDs')
-    .option('-t, --time <seconds>', 'seconds to wait before killing the container', '10')
-    .action(async (inputs: string[], o: { time: string }, command: Command) => {
-      const timeout = parseTimeout(o.time);
+    .option('-t, --time <seconds>', "seconds to wait before killing the container (default: its --stop-timeout, or 10)")
+    .action(async (inputs: string[], o: { time?: string }, command: Command) => {
+      const timeout = o.time === undefined ? undefined : parseTimeout(o.time);
       await eachContainer(command, inputs, async (rc, info, input) => {
-        await stopContainer(rc, info, timeout);
+        await stopContainer(rc, info, timeoutOf(timeout, info));
         await startDetached(rc, { ...info, task: undefined });
         print(input);
       });
@@ -217,6 +264,8 @@ function addStopCommands(program: Command): void {
       const signal = parseSignal(o.signal);
       await eachContainer(command, inputs, async (rc, info, input) => {
         if (!isRunning(info)) throw failedPrecondition(`Cannot kill container: ${input}: Container ${info.container.id} is not running`);
+        // As docker: a container killed by hand is not brought back by its restart policy.
+        if (info.container.labels[restartLabels.policy]) await recordStopByHand(rc, info.container.id);
         await kill(rc, info.container.id, signal);
         print(input);
       });
@@ -286,6 +335,16 @@ function addPauseCommands(program: Command): void {
 /** docker's zero time, for times that are not set. */
 const zeroTime = '0001-01-01T00:00:00Z';
 
+function restartPolicyObject(labels: Record<string, string>): { Name: string; MaximumRetryCount: number } {
+  let p: RestartPolicy;
+  try {
+    p = policyOf(labels);
+  } catch {
+    p = { name: 'no' };
+  }
+  return { Name: p.name, MaximumRetryCount: p.name === 'on-failure' ? p.maxRetries : 0 };
+}
+
 export function inspectObject(info: ContainerInfo): Record<string, unknown> {
   const c = info.container;
   const spec = specOf(c);
@@ -314,6 +373,7 @@ export function inspectObject(info: ContainerInfo): Record<string, unknown> {
     },
     Image: c.image,
     Name: `/${info.name}`,
+    RestartCount: restartCountOf(c.labels),
     Driver: c.snapshotter,
     Platform: 'linux',
     HostConfig: {
@@ -323,6 +383,7 @@ export function inspectObject(info: ContainerInfo): Record<string, unknown> {
       PidsLimit: resources.PidsLimit,
       Runtime: c.runtime?.name ?? '',
       CgroupParent: '',
+      RestartPolicy: restartPolicyObject(c.labels),
     },
     Config: {
       Hostname: spec.hostname ?? '',
@@ -341,39 +402,18 @@ export function inspectObject(info: ContainerInfo): Record<string, unknown> {
   };
 }
 
-function addInspectCommand(program: Command): void {
-  const action = async (inputs: string[], o: { format?: OutputFormat }, command: Command) => {
-    const found: Array<Record<string, unknown>> = [];
-    let failed = false;
-    await withClients(command, async (c) => {
-      const rc = runtimeClients(c);
-      for (const input of inputs) {
-        try {
-          found.push(inspectObject(await findContainer(rc, input)));
-        } catch (err) {
-          printError(err);
-          failed = true;
-        }
-      }
-    });
-    const format = o.format?.source === 'json' ? undefined : o.format;
-    if (format) process.stdout.write(renderFormat(format, found, {}));
-    else printJson(found, 4);
-    if (failed) throw new ExitStatus(1);
-  };
-  for (const parent of [program, containerNoun(program)]) {
-    parent
-      .command('inspect')
-      .description('show one or more containers in detail, as JSON')
-      .argument('<container...>', 'names or IDs')
-      .option('-f, --format <template>', 'format output with a Go template', formatArgument)
-      .action(action);
-  }
-}
-
-function containerNoun(program: Command): Command {
-  return program.commands.find((c) => c.name() === 'container') ?? program.command('container').description('manage containers');
-}
+/** Containers for docker's inspect: by name, full ID or unique ID prefix; undefined when there is none. */
+export const containerInspector: Inspector = {
+  type: 'container',
+  async find(c, input) {
+    try {
+      return inspectObject(await findContainer(runtimeClients(c), input));
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  },
+};
 
 export function addContainerCommands(program: Command): void {
   addPsCommand(program);
@@ -382,7 +422,6 @@ export function addContainerCommands(program: Command): void {
   addRemoveCommand(program);
   addWaitCommand(program);
   addPauseCommands(program);
-  addInspectCommand(program);
   addLogsCommand(program);
   addAttachCommand(program);
 }

@@ -1,4 +1,5 @@
-// ctrctl events: the daemon's event stream until Ctrl-C, each payload decoded by its containerd type URL.
+// ctrctl events: the daemon's event stream until Ctrl-C (or --until), from --since on, each payload decoded by
+// its containerd type URL; docker's filters and --format fields over a docker view of each event (event-view.ts).
 import type { Command } from 'commander';
 import { ContainerCreate, ContainerDelete, ContainerUpdate } from '../../gen/containerd/events/container.js';
 import { ContentDelete } from '../../gen/containerd/events/content.js';
@@ -19,11 +20,16 @@ import {
 import type { Envelope } from '../../gen/containerd/services/events/v1/events.js';
 import { ImageCreate, ImageDelete, ImageUpdate } from '../../gen/containerd/services/images/v1/image_events.js';
 import type { Any } from '../../gen/google/protobuf/any.js';
-import { unavailable } from '../../lib/errdefs.js';
-import type { Clients } from '../../lib/grpc/client.js';
+import { invalidArgument, unavailable } from '../../lib/errdefs.js';
+import { unary, type Clients } from '../../lib/grpc/client.js';
+import type { SubscribeResponse } from '../../gen/ctrd/services/events/v1/events.js';
+import { dockerEvent, isDockerFilter, matchesDockerFilters, parseDockerFilters, type DockerEvent } from './event-view.js';
+import { formatArgument, type OutputFormat } from './go-template.js';
+import { nameLabel } from './names.js';
+import { parseTimeArg } from './units.js';
 import { withClients } from './connect.js';
 import { readUntilInterrupted } from './stream.js';
-import { formatOption, print, type Format } from './output.js';
+import { print } from './output.js';
 
 type Decoder = (bytes: Uint8Array) => unknown;
 
@@ -73,34 +79,67 @@ function decodeEvent(event: Any | undefined): unknown {
   return { '@type': event.typeUrl, value: Buffer.from(event.value).toString('base64') };
 }
 
-function formatEnvelope(env: Envelope, format: Format): string {
-  const timestamp = env.timestamp?.toISOString() ?? null;
-  const event = decodeEvent(env.event);
-  if (format === 'json') {
-    return JSON.stringify({ timestamp, namespace: env.namespace, topic: env.topic, type: env.event?.typeUrl ?? null, event });
-  }
-  return `${timestamp ?? '-'} ${env.namespace} ${env.topic} ${JSON.stringify(event)}`;
+interface EventsOptions {
+  filter: string[];
+  format?: OutputFormat;
+  since?: string;
+  until?: string;
 }
 
-/** Prints envelopes until SIGINT or SIGTERM (a clean end) or until the stream fails or the daemon ends it. */
-async function follow(c: Clients, filters: string[], format: Format): Promise<void> {
-  const end = await readUntilInterrupted(c.events.subscribe({ filters }), (env: Envelope) => print(formatEnvelope(env, format)));
-  // A stream that ends without being asked to is the daemon going away: as ctr does, that is a failure.
-  if (end.ended) throw unavailable('ctrd closed the event stream');
+function timeFlag(flag: string, value: string | undefined): Date | undefined {
+  if (value === undefined) return undefined;
+  const at = parseTimeArg(value);
+  if (!at) throw invalidArgument(`invalid value for ${flag}: "${value}" is not a timestamp (RFC 3339, Unix seconds) or a duration (10m)`);
+  return at;
+}
+
+/** One line per event: containerd's view by default (time, namespace, topic, payload), else the --format's. */
+function render(env: Envelope, format: OutputFormat | undefined, view: DockerEvent): string {
+  const timestamp = env.timestamp?.toISOString() ?? null;
+  if (format?.source === 'json') {
+    return JSON.stringify({ timestamp, namespace: env.namespace, topic: env.topic, type: env.event?.typeUrl ?? null, event: view.Event });
+  }
+  if (format) return format.template.execute(view);
+  return `${timestamp ?? '-'} ${env.namespace} ${env.topic} ${JSON.stringify(view.Event)}`;
+}
+
+/** Prints envelopes until SIGINT or SIGTERM (a clean end), the --until time, or the stream failing. */
+async function follow(c: Clients, o: EventsOptions): Promise<void> {
+  const since = timeFlag('--since', o.since);
+  const until = timeFlag('--until', o.until);
+  const docker = parseDockerFilters(o.filter.filter(isDockerFilter));
+  const filters = o.filter.filter((f) => !isDockerFilter(f));
+  // Names given to container= are resolved once, to the IDs they name now.
+  let containerIds: (v: string) => string[] = (v) => [v];
+  if (docker.has('container')) {
+    const { containers } = await unary(c.containers, c.containers.list, { filters: [] });
+    containerIds = (v) => containers.filter((k) => k.id === v || k.id.startsWith(v) || k.labels[nameLabel] === v).map((k) => k.id).concat(v);
+  }
+  const call = c.ctrdEvents.subscribe({ filters, since, until });
+  const end = await readUntilInterrupted(call, (res: SubscribeResponse) => {
+    const env = res.envelope;
+    if (!env) return;
+    const view = dockerEvent(env.timestamp, env.namespace, env.topic, decodeEvent(env.event));
+    if (matchesDockerFilters(docker, view, containerIds)) print(render(env, o.format, view));
+  });
+  // Without --until, a stream that ends without being asked to is the daemon going away: as ctr does, a failure.
+  if (end.ended && !until) throw unavailable('ctrd closed the event stream');
 }
 
 export function addEventsCommand(program: Command): void {
   program
     .command('events')
-    .description('stream events from ctrd until interrupted')
+    .description('stream events from ctrd until interrupted (or until --until)')
     .option(
       '-f, --filter <filter>',
-      'containerd filter on topic and namespace, e.g. topic==/namespaces/create (repeatable: an event matching any is shown)',
+      "docker's type=, event=, container=, image=, volume= or containerd's topic==/namespace== filters (repeatable)",
       (value: string, previous: string[]) => [...previous, value],
       [],
     )
-    .addOption(formatOption('--format <format>'))
-    .action(async (opts: { filter: string[]; format: Format }, cmd: Command) => {
-      await withClients(cmd, (c) => follow(c, opts.filter, opts.format));
+    .option('--since <time>', 'show events since a timestamp or a duration back (10m); the daemon keeps about a thousand')
+    .option('--until <time>', 'stream events until this timestamp or duration')
+    .option('--format <format>', "'json', or a Go template over Type, Action, Actor.ID, Actor.Attributes, Time, TimeNano, Namespace, Topic, Event", formatArgument)
+    .action(async (opts: EventsOptions, cmd: Command) => {
+      await withClients(cmd, (c) => follow(c, opts));
     });
 }

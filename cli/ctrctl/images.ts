@@ -2,18 +2,19 @@
 //   pull [-q] [--platform P] REF          images / image ls [-q] [-a] [--digests] [--no-trunc] [--filter F]... [--format T] [REPO[:TAG]]
 //   tag SOURCE TARGET                     rmi / image rm [-f] IMAGE...
 //   image inspect [-f T] IMAGE...         history / image history [--no-trunc] [-q] [--format T] IMAGE
-//   image prune [-a] [-f]                 system df [--format T]
-import { createInterface } from 'node:readline';
+//   image prune [-a] [-f]
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import type { Image as ContainerdImage } from '../../gen/containerd/services/images/v1/images.js';
 import type { HistoryEntry, ImageSummary, InspectResponse, PullResponse } from '../../gen/ctrd/services/images/v1/images.js';
-import { failedPrecondition, unavailable } from '../../lib/errdefs.js';
+import { failedPrecondition, isNotFound, unavailable } from '../../lib/errdefs.js';
 import { unary, type Clients } from '../../lib/grpc/client.js';
 import { familiarString, formatReference, parseReference, type Reference } from '../../lib/registry/reference.js';
 import { withClients } from './connect.js';
+import { confirmPrune } from './system.js';
+import { addInspectCommand, type Inspector } from './inspect.js';
 import { readUntilInterrupted } from './stream.js';
 import { formatArgument, parseFormat, renderFormat, type OutputFormat } from './go-template.js';
-import { ExitStatus, print, printError, printJson } from './output.js';
+import { ExitStatus, print, printError } from './output.js';
 import { PullRenderer, shortId } from './progress.js';
 import { createdSince, goTimeString, humanSize, rfc3339 } from './units.js';
 
@@ -394,41 +395,26 @@ function inspectObject(res: InspectResponse, sameImage: readonly ImageSummary[],
   };
 }
 
-function addInspectCommand(image: Command): void {
-  image
-    .command('inspect')
-    .description('show one or more images in detail, as JSON')
-    .argument('<image...>', 'names, IDs or digests')
-    .option('-f, --format <template>', 'format output with a Go template', formatArgument)
-    .action(async (references: string[], opts: { format?: OutputFormat }, command: Command) => {
-      const found: Array<Record<string, unknown>> = [];
-      let failed = false;
-      await withClients(command, async (c) => {
-        const [{ images }, { images: records }] = await Promise.all([
-          unary(c.ctrdImages, c.ctrdImages.list, { filters: [] }),
-          unary(c.images, c.images.list, { filters: [] }),
-        ]);
-        for (const reference of references) {
-          try {
-            const res = await inspectOne(c, reference);
-            const id = imageId(res.image!);
-            found.push(inspectObject(res, images.filter((i) => imageId(i) === id), records));
-          } catch (err) {
-            printError(err);
-            failed = true;
-          }
-        }
-      });
-      // --format json is the default (an indented array), as docker inspect has it; {{json .}} is one line each.
-      const format = opts.format?.source === 'json' ? undefined : opts.format;
-      if (format) {
-        // Go templates see every field of docker's struct, the ones JSON leaves out when empty too.
-        const items = found.map((o) => ({ Variant: '', OsVersion: '', ...o }));
-        process.stdout.write(renderFormat(format, items, {}));
-      } else printJson(found, 4);
-      if (failed) throw new ExitStatus(1);
-    });
-}
+/** Images for docker's inspect: by name, ID or digest; undefined when there is none. */
+export const imageInspector: Inspector = {
+  type: 'image',
+  async find(c, reference) {
+    let res;
+    try {
+      res = await inspectOne(c, reference);
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+    const [{ images }, { images: records }] = await Promise.all([
+      unary(c.ctrdImages, c.ctrdImages.list, { filters: [] }),
+      unary(c.images, c.images.list, { filters: [] }),
+    ]);
+    const id = imageId(res.image!);
+    return inspectObject(res, images.filter((i) => imageId(i) === id), records);
+  },
+  templateView: (found) => ({ Variant: '', OsVersion: '', ...found }),
+};
 
 // ---- history ----
 
@@ -485,21 +471,6 @@ function addHistoryCommand(parent: Command): void {
 
 // ---- prune ----
 
-/** docker's prompt: the question, " [y/N] ", and yes only for y or Y. */
-async function confirm(question: string): Promise<boolean> {
-  process.stdout.write(`${question} [y/N] `);
-  const rl = createInterface({ input: process.stdin, terminal: false });
-  try {
-    const answer = await new Promise<string>((resolve) => {
-      rl.once('line', resolve);
-      rl.once('close', () => resolve(''));
-    });
-    return answer.trim().toLowerCase() === 'y';
-  } finally {
-    rl.close();
-  }
-}
-
 function addPruneCommand(image: Command): void {
   image
     .command('prune')
@@ -507,46 +478,14 @@ function addPruneCommand(image: Command): void {
     .option('-a, --all', 'remove all unused images, not just dangling ones')
     .option('-f, --force', 'do not prompt for confirmation')
     .action(async (opts: { all?: boolean; force?: boolean }, command: Command) => {
-      if (!opts.force) {
-        if (!process.stdin.isTTY) {
-          throw failedPrecondition('refusing to prune without confirmation: stdin is not a terminal (use -f to prune anyway)');
-        }
-        const warning = opts.all
-          ? 'WARNING! This will remove all images without at least one container associated to them.'
-          : 'WARNING! This will remove all dangling images.';
-        // As docker: no is a cancellation, not a failure.
-        if (!(await confirm(`${warning}\nAre you sure you want to continue?`))) return;
-      }
+      const warning = opts.all
+        ? 'WARNING! This will remove all images without at least one container associated to them.'
+        : 'WARNING! This will remove all dangling images.';
+      if (!(await confirmPrune(opts.force, warning))) return;
       const report = await withClients(command, (c) => unary(c.ctrdImages, c.ctrdImages.prune, { all: Boolean(opts.all) }));
       const lines = untaggedAndDeleted(report.untagged, report.deleted, 'untagged', 'deleted');
       if (lines.length > 0) process.stdout.write(`Deleted Images:\n${lines.join('\n')}\n\n`);
       print(`Total reclaimed space: ${humanSize(lines.length > 0 ? report.reclaimed : 0)}`);
-    });
-}
-
-// ---- system df ----
-
-function addDiskUsageCommand(program: Command): void {
-  // `system` may already have verbs of another group: the noun is shared, not owned.
-  const system = program.commands.find((c) => c.name() === 'system') ?? program.command('system').description('manage ctrd');
-  system
-    .command('df')
-    .description('show disk usage: images, content blobs and snapshots')
-    .option('--format <template>', 'format output with a Go template', formatArgument)
-    .action(async (opts: { format?: OutputFormat }, command: Command) => {
-      const du = await withClients(command, (c) => unary(c.ctrdImages, c.ctrdImages.diskUsage, {}));
-      const reclaimable = (n: number, total: number) => (total > 0 ? `${humanSize(n)} (${Math.trunc((n * 100) / total)}%)` : humanSize(n));
-      // ACTIVE (in use by a container) and what can be reclaimed of blobs and snapshots are not reported by
-      // ctrd: N/A says so rather than a guess.
-      const rows = [
-        { Type: 'Images', TotalCount: String(du.images), Active: 'N/A', Size: humanSize(du.imagesSize), Reclaimable: reclaimable(du.imagesReclaimable, du.imagesSize) },
-        { Type: 'Content blobs', TotalCount: String(du.contentBlobs), Active: 'N/A', Size: humanSize(du.contentSize), Reclaimable: 'N/A' },
-        { Type: 'Snapshots', TotalCount: String(du.snapshots), Active: 'N/A', Size: humanSize(du.snapshotsSize), Reclaimable: 'N/A' },
-      ];
-      const format = opts.format ?? parseFormat('table {{.Type}}\\t{{.TotalCount}}\\t{{.Active}}\\t{{.Size}}\\t{{.Reclaimable}}');
-      process.stdout.write(
-        renderFormat(format, rows, { Type: 'TYPE', TotalCount: 'TOTAL', Active: 'ACTIVE', Size: 'SIZE', Reclaimable: 'RECLAIMABLE' }),
-      );
     });
 }
 
@@ -564,9 +503,8 @@ export function addImageCommands(program: Command): void {
   addListCommand(image, 'ls', 'list');
   addTagCommand(image);
   addRemoveCommand(image, 'rm', 'remove');
-  addInspectCommand(image);
+  addInspectCommand(image, [imageInspector], 'show one or more images in detail, as JSON');
   addHistoryCommand(image);
   addPruneCommand(image);
 
-  addDiskUsageCommand(program);
 }

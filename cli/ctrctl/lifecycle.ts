@@ -10,8 +10,9 @@ import { unary } from '../../lib/grpc/client.js';
 import { fromGrpcStatus } from '../../lib/grpc/status.js';
 import type { Mount } from '../../gen/containerd/types/mount.js';
 import { createAndStartTask, type TaskStarter } from '../../lib/container-task.js';
+import { restartLabels } from '../../lib/restart-policy.js';
 import { AttachSession, type AttachIO } from './attach.js';
-import { getTask, recordExit, recordStart, type ContainerInfo } from './container-state.js';
+import { getTask, recordExit, recordStart, recordStopByHand, type ContainerInfo } from './container-state.js';
 import type { RuntimeClients } from './runtime-clients.js';
 import { stopSignalOf } from './signals.js';
 import { constants } from 'node:os';
@@ -108,6 +109,8 @@ export async function runAttached(rc: RuntimeClients, info: ContainerInfo, io: A
 /** docker stop: the stop signal, then SIGKILL after timeoutSec; the stopped task is deleted. */
 export async function stopContainer(rc: RuntimeClients, info: ContainerInfo, timeoutSec: number, signal?: number): Promise<void> {
   const id = info.container.id;
+  // Before the signal (and also when a restart is only pending): the restart monitor must leave it stopped.
+  if (info.container.labels[restartLabels.policy]) await recordStopByHand(rc, id);
   const task = info.task ?? (await getTask(rc, id));
   if (!task) return;
   if (task.status === Status.RUNNING || task.status === Status.PAUSED || task.status === Status.PAUSING) {

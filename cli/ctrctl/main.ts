@@ -2,19 +2,22 @@
 //   ctrctl [-a ADDRESS] [-n NAMESPACE] version | info | namespace ls|create|rm|inspect | events
 //          | pull | images | tag | rmi | history | image ls|pull|tag|rm|inspect|history|prune | system df
 //          | run | create | ps | start | stop | restart | kill | rm | exec | wait | pause | unpause | top | stats
-//          | inspect | logs
+//          | inspect | logs | container <any container verb>|ls|prune | system df|prune
 // Exit status: 0 success, 1 a failure (reported as "ctrctl: <message>"), 2 a usage error.
 import { Command, CommanderError, Option } from 'commander';
 import { errnoCode } from '../../lib/errdefs.js';
 import { defaultAddress, defaultNamespace } from '../../lib/grpc/client.js';
 import { ctrdVersion, revision } from '../../lib/version.js';
-import { addContainerCommands } from './containers.js';
+import { addCompletionCommand } from './completion.js';
+import { addContainerCommands, containerInspector } from './containers.js';
+import { addInspectCommand } from './inspect.js';
 import { addEventsCommand } from './events.js';
 import { addExecCommand } from './exec.js';
-import { addImageCommands } from './images.js';
+import { addImageCommands, imageInspector } from './images.js';
 import { addInfoCommand } from './info.js';
 import { addMonitorCommands } from './monitor.js';
 import { addNamespaceCommands } from './namespace.js';
+import { addContainerPruneCommand, addDiskUsageCommand, addSystemPruneCommand } from './system.js';
 import { ExitStatus, printError } from './output.js';
 import { addRunCommands } from './run.js';
 import { addVersionCommand } from './version.js';
@@ -38,11 +41,23 @@ function cli(): Command {
   addInfoCommand(program);
   addNamespaceCommands(program);
   addEventsCommand(program);
+  const system = program.command('system').description('manage ctrd');
   addImageCommands(program);
-  addRunCommands(program);
-  addContainerCommands(program);
-  addExecCommand(program);
-  addMonitorCommands(program);
+  addDiskUsageCommand(system);
+  addSystemPruneCommand(system);
+  // docker's container verbs, at the top and under `container` alike.
+  const container = program.command('container').description('manage containers');
+  for (const parent of [program, container]) {
+    addRunCommands(parent);
+    addContainerCommands(parent);
+    addExecCommand(parent);
+    addMonitorCommands(parent);
+  }
+  container.commands.find((c) => c.name() === 'ps')?.aliases(['ls', 'list']);
+  addInspectCommand(container, [containerInspector], 'show one or more containers in detail, as JSON');
+  addInspectCommand(program, [containerInspector, imageInspector], 'show containers or images in detail, as JSON');
+  addContainerPruneCommand(container);
+  addCompletionCommand(program);
   return program;
 }
 

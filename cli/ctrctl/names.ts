@@ -2,9 +2,10 @@
 // given), and finding a container by what a person typed: its full ID, its name, or a unique ID prefix.
 import { randomBytes, randomInt } from 'node:crypto';
 import { CtrdError, invalidArgument, notFound } from '../../lib/errdefs.js';
+import { stateLabels } from '../../lib/container-labels.js';
 
 /** The label ctrctl keeps a container's name in (containerd has no name field; nerdctl uses nerdctl/name). */
-export const nameLabel = 'io.ctrd/name';
+export const nameLabel = stateLabels.name;
 
 /** docker's stringid.GenerateRandomID: 64 hex digits, never all decimal (a name could be taken for a number). */
 export function newContainerId(): string {

@@ -2,7 +2,7 @@
 //   run [-d] [-i] [-t] [--rm] [--name N] [-e K=V]... [-w DIR] [-u USER[:GROUP]] [--hostname H] [-m 64m] [--cpus 0.5]
 //       [--cpuset-cpus 0-1] [--pids-limit N] [--privileged] [--cap-add CAP]... [--cap-drop CAP]...
 //       [--security-opt OPT]... [--read-only] [--sysctl K=V]... [--ulimit NAME=SOFT[:HARD]]...
-//       [--entrypoint E] [--runtime NAME|/abs/shim] [--snapshotter S] IMAGE [CMD...]
+//       [--entrypoint E] [--restart POLICY] [--runtime NAME|/abs/shim] [--snapshotter S] IMAGE [CMD...]
 //   create (the same, without -d and --rm)
 // Exit status as docker run's: the container's, or 125 when ctrctl could not run it.
 import { readFileSync } from 'node:fs';
@@ -18,8 +18,11 @@ import { ExitStatus, print } from './output.js';
 import { runtimeClients } from './runtime-clients.js';
 import { parseResources, parseSecurity, parseSysctls, parseUlimits } from './spec.js';
 import { isAbsolute } from 'node:path';
-import { invalidArgument } from '../../lib/errdefs.js';
+import { failedPrecondition, invalidArgument } from '../../lib/errdefs.js';
+import { parsePublish } from './ports.js';
 import { boundingCapabilities } from '../../lib/oci/capabilities.js';
+import { parseRestartPolicy } from '../../lib/restart-policy.js';
+import { parseSignal, stopSignalLabel, stopTimeoutLabel } from './signals.js';
 
 /** docker run's status for its own failures (the container never ran). */
 export const runFailure = 125;
@@ -50,6 +53,11 @@ interface RunOptions {
   snapshotter: string;
   logOpt: string[];
   detachKeys?: string;
+  restart: string;
+  label: string[];
+  stopSignal?: string;
+  stopTimeout?: string;
+  publish: string[];
 }
 
 const collect = (value: string, previous: string[]) => [...previous, value];
@@ -60,6 +68,10 @@ function addCreateOptions(cmd: Command): Command {
     .argument('[command...]', 'the command and its arguments (instead of the image Cmd)')
     .option('--name <name>', 'assign a name to the container')
     .option('-e, --env <KEY=VALUE>', 'set an environment variable (repeatable)', collect, [])
+    .option('-l, --label <KEY=VALUE>', 'set metadata on the container (repeatable)', collect, [])
+    .option('-p, --publish <[IP:][HOST_PORT:]PORT[/PROTO]>', "publish a container's port to the host (repeatable)", collect, [])
+    .option('--stop-signal <signal>', 'signal to stop the container (default: the image STOPSIGNAL, or SIGTERM)')
+    .option('--stop-timeout <seconds>', 'seconds to wait for the stop signal before SIGKILL (default 10)')
     .option('-w, --workdir <dir>', 'working directory inside the container')
     .option('-u, --user <user>', 'username or UID (format: <name|uid>[:<group|gid>])')
     .option('-i, --interactive', 'keep STDIN open and pass it to the container')
@@ -77,6 +89,7 @@ function addCreateOptions(cmd: Command): Command {
     .option('--sysctl <KEY=VALUE>', 'set a namespaced kernel parameter (net.*, fs.mqueue.*, kernel IPC; repeatable)', collect, [])
     .option('--ulimit <NAME=SOFT[:HARD]>', 'set a resource limit (e.g. nofile=1024:2048; repeatable)', collect, [])
     .option('--entrypoint <cmd>', 'overwrite the default ENTRYPOINT of the image')
+    .option('--restart <policy>', 'restart policy when the container exits: no, on-failure[:max-retries], always, unless-stopped', 'no')
     .option('--runtime <name>', 'runtime to use: a name (io.containerd.runc.v2) or a shim path', defaultRuntime)
     .addOption(new Option('--snapshotter <name>', 'snapshotter for the container rootfs').default(defaultSnapshotter))
     .option('--log-opt <opt>', 'log driver options: max-size=10m, max-file=3 (repeatable; default: the daemon\'s [logs])', collect, [])
@@ -90,6 +103,11 @@ function createFlags(o: RunOptions): CreateFlags {
     throw invalidArgument(`the working directory '${o.workdir}' is invalid, it needs to be an absolute path`);
   }
   if (o.runtime === '') throw invalidArgument('--runtime must not be empty');
+  const published = o.publish.map(parsePublish);
+  if (published.length > 0) {
+    // Checked first, so that a bad spec is named as such; a good one needs the bridge networks ctrd has not got.
+    throw failedPrecondition(`publishing ports (-p ${o.publish[0]}) needs container networks, which this ctrd does not have yet`);
+  }
   const security = parseSecurity(
     { privileged: o.privileged, capAdd: o.capAdd, capDrop: o.capDrop, securityOpt: o.securityOpt, readOnly: o.readOnly },
     // The shim that runs the container is on this host, with the bounding set ctrctl has (as containerd's client assumes).
@@ -111,7 +129,36 @@ function createFlags(o: RunOptions): CreateFlags {
     ulimits: parseUlimits(o.ulimit),
     openStdin: Boolean(o.interactive),
     log: parseLogOpts(o.logOpt),
+    restart: parseRestartPolicy(o.restart),
+    labels: { ...parseLabels(o.label), ...stopLabels(o.stopSignal, o.stopTimeout) },
   };
+}
+
+/** --label K=V or K (an empty value); ctrd's and containerd's own label prefixes are not the person's to set. */
+function parseLabels(flags: readonly string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const f of flags) {
+    const eq = f.indexOf('=');
+    const key = eq < 0 ? f : f.slice(0, eq);
+    if (key === '') throw invalidArgument(`invalid label '${f}': empty name`);
+    if (key.startsWith('io.ctrd/') || key.startsWith('containerd.io/')) throw invalidArgument(`invalid label '${f}': the prefix of ${key} is reserved`);
+    out[key] = eq < 0 ? '' : f.slice(eq + 1);
+  }
+  return out;
+}
+
+/** --stop-signal and --stop-timeout, checked and kept in the container's labels for stop and restart. */
+function stopLabels(signal: string | undefined, timeout: string | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (signal !== undefined) {
+    parseSignal(signal);
+    out[stopSignalLabel] = signal;
+  }
+  if (timeout !== undefined) {
+    if (!/^-?\d+$/.test(timeout)) throw invalidArgument(`invalid argument "${timeout}" for "--stop-timeout": a whole number of seconds`);
+    out[stopTimeoutLabel] = timeout;
+  }
+  return out;
 }
 
 /** docker's "docker: <message>." for its own failures, then status 125. */
@@ -126,6 +173,7 @@ async function runCommand(image: string, args: string[], o: RunOptions, command:
   try {
     if (o.detach && o.rm) throw invalidArgument('--rm with -d is not supported by ctrctl yet (nothing would remove the container when it exits)');
     flags = createFlags(o);
+    if (o.rm && flags.restart.name !== 'no') throw invalidArgument('conflicting options: cannot specify both --restart and --rm');
   } catch (err) {
     failRun(err);
   }

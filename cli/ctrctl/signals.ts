@@ -32,3 +32,6 @@ export function stopSignalOf(labels: Readonly<Record<string, string>>): number {
 }
 
 export const stopSignalLabel = 'io.containerd.image.config.stop-signal';
+
+/** The container's own wait before SIGKILL (--stop-timeout), in seconds. */
+export const stopTimeoutLabel = 'io.ctrd/stop-timeout';

@@ -1,6 +1,6 @@
 // go-units and Go's fmt as docker prints with them: sizes (%g with its rounding and e+XX), durations, times.
 import { describe, expect, it } from 'vitest';
-import { createdSince, goFormatG, goTimeString, humanDuration, humanSize } from './units.js';
+import { createdSince, goFormatG, goTimeString, humanDuration, humanSize, parseGoDuration, parseTimeArg } from './units.js';
 
 describe('docker units', () => {
   it('sizes: decimal units, 3 or 4 significant digits as %g prints them', () => {
@@ -58,5 +58,21 @@ describe('docker units', () => {
     expect(createdSince(undefined, now)).toBe('N/A');
     if (new Date().getTimezoneOffset() === 0) expect(goTimeString(new Date('2024-01-01T00:00:00Z'))).toBe('2024-01-01 00:00:00 +0000 UTC');
     expect(goTimeString(new Date('2024-06-01T12:34:56Z'))).toMatch(/^2024-06-0[12] \d\d:\d\d:56 [+-]\d{4} \S+$/);
+  });
+});
+
+describe('docker timestamps', () => {
+  const now = Date.parse('2026-01-02T03:04:05Z');
+  it('reads durations back from now, Unix seconds and RFC 3339', () => {
+    expect(parseGoDuration('1h30m')).toBe(5_400_000);
+    expect(parseGoDuration('1.5s')).toBe(1500);
+    expect(parseGoDuration('10')).toBeUndefined();
+    expect(parseTimeArg('10m', now)?.toISOString()).toBe('2026-01-02T02:54:05.000Z');
+    expect(parseTimeArg('1700000000', now)?.toISOString()).toBe('2023-11-14T22:13:20.000Z');
+    expect(parseTimeArg('1700000000.5', now)?.getTime()).toBe(1_700_000_000_500);
+    expect(parseTimeArg('2026-01-01T00:00:00Z', now)?.toISOString()).toBe('2026-01-01T00:00:00.000Z');
+    expect(parseTimeArg('2026-01-01', now)?.toISOString()).toBe('2026-01-01T00:00:00.000Z');
+    expect(parseTimeArg('yesterday', now)).toBeUndefined();
+    expect(parseTimeArg('2026-13-45', now)).toBeUndefined();
   });
 });

@@ -127,3 +127,40 @@ export function rfc3339(date: Date): string {
     `${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())}${zone}`
   );
 }
+
+const durationUnits: Record<string, number> = { ns: 1e-6, us: 1e-3, µs: 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/** A Go duration ("10m", "1h30m", "1.5s") in milliseconds; undefined when it is not one. */
+export function parseGoDuration(value: string): number | undefined {
+  if (!/^(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+$/.test(value)) return undefined;
+  let ms = 0;
+  for (const [, n, unit] of value.matchAll(/(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/g)) ms += Number(n) * durationUnits[unit!]!;
+  return ms;
+}
+
+/**
+ * docker's timestamps for --since, --until and the until filter: a Go duration back from now ("10m"), Unix
+ * seconds ("1700000000", "1700000000.5"), or an RFC 3339 date or date-time. Undefined when none fits.
+ */
+export function parseTimeArg(value: string, now = Date.now()): Date | undefined {
+  const ago = parseGoDuration(value);
+  if (ago !== undefined) return new Date(now - ago);
+  if (/^\d+(\.\d+)?$/.test(value)) return new Date(Number(value) * 1000);
+  if (/^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$/.test(value)) {
+    const d = new Date(value.includes('T') || value.includes(' ') ? value.replace(' ', 'T') : `${value}T00:00:00Z`);
+    return Number.isNaN(d.getTime()) ? undefined : d;
+  }
+  return undefined;
+}
+
+/** go-units' BytesSize (binary units, as docker info prints Total Memory): "7.764GiB". */
+export function humanBinarySize(bytes: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
+  let v = bytes;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${goFormatG(v, 4)}${units[i]}`;
+}

@@ -22,6 +22,8 @@ import { StreamsServiceClient } from '../../gen/ctrd/services/streams/v1/streams
 import { TasksClient } from '../../gen/containerd/services/tasks/v1/tasks.js';
 import { VersionClient } from '../../gen/containerd/services/version/v1/version.js';
 import { ImageServiceClient } from '../../gen/ctrd/services/images/v1/images.js';
+import { SystemServiceClient } from '../../gen/ctrd/services/system/v1/system.js';
+import { EventsServiceClient as CtrdEventsServiceClient } from '../../gen/ctrd/services/events/v1/events.js';
 import { leaseHeader, namespaceHeader } from './context.js';
 import { fromGrpcStatus } from './status.js';
 
@@ -62,6 +64,8 @@ export class Clients {
   readonly ctrdImages: ImageServiceClient;
   /** ctrd's container stdio service (logs, attach). */
   readonly ctrdStreams: StreamsServiceClient;
+  readonly ctrdSystem: SystemServiceClient;
+  readonly ctrdEvents: CtrdEventsServiceClient;
   readonly snapshots: SnapshotsClient;
   readonly containers: ContainersClient;
   readonly tasks: TasksClient;
@@ -92,6 +96,8 @@ export class Clients {
     this.images = make(ImagesClient);
     this.ctrdImages = make(ImageServiceClient);
     this.ctrdStreams = make(StreamsServiceClient);
+    this.ctrdSystem = make(SystemServiceClient);
+    this.ctrdEvents = make(CtrdEventsServiceClient);
     this.snapshots = make(SnapshotsClient);
     this.containers = make(ContainersClient);
     this.tasks = make(TasksClient);

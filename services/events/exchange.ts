@@ -52,6 +52,12 @@ class Subscription implements AsyncIterableIterator<Envelope> {
     private readonly onClose: (s: Subscription) => void,
   ) {}
 
+  /** Replayed envelopes, before anything live (filtered like the rest). */
+  prepend(envs: readonly Envelope[]): void {
+    if (this.done) return;
+    this.queue.unshift(...envs.filter((env) => this.match(env)));
+  }
+
   push(env: Envelope): void {
     if (this.done || !this.match(env)) return;
     if (this.waiting) {
@@ -102,8 +108,13 @@ class Subscription implements AsyncIterableIterator<Envelope> {
   }
 }
 
+/** Events kept for replay (docker keeps 256 in memory; a burst of container starts makes a few each). */
+const historySize = 1024;
+
 export class Exchange implements Publisher {
   private readonly subscribers = new Set<Subscription>();
+  /** The latest events, oldest first, for subscribers that ask from a time in the past. */
+  private readonly history: Envelope[] = [];
 
   constructor(private readonly log: Logger) {}
 
@@ -117,7 +128,19 @@ export class Exchange implements Publisher {
     validateIdentifier(env.namespace, 'namespace');
     if (!env.event.typeUrl) throw invalidArgument(`event on topic "${env.topic}" has no type`);
     this.log.debug({ ns: env.namespace, topic: env.topic, type: env.event.typeUrl }, 'event');
+    this.history.push(env);
+    if (this.history.length > historySize) this.history.shift();
     for (const s of this.subscribers) s.push(env);
+  }
+
+  /**
+   * The kept events since `since` that match, then the live ones, as one subscription: the live one is taken
+   * in the same turn as the replay, so no event is missed or seen twice between them.
+   */
+  subscribeSince(filters: readonly string[], since: Date, signal?: AbortSignal): AsyncIterableIterator<Envelope> {
+    const sub = this.subscribe(filters, signal) as Subscription;
+    sub.prepend(this.history.filter((env) => env.timestamp.getTime() >= since.getTime()));
+    return sub;
   }
 
   /** Envelopes from now on that match any of the filters; ends when the signal fires. */

@@ -229,7 +229,13 @@ describe.skipIf(!runcBinary || process.getuid?.() !== 0)('ctrctl container verbs
     expect((await ctl(['inspect', '-f', '{{.Id}}', id.slice(0, 10)])).stdout).toBe(`${id}\n`);
     const missing = await ctl(['inspect', 'nope']);
     expect(missing.code).toBe(1);
-    expect(missing.stderr).toContain('No such container: nope');
+    expect(missing.stderr).toContain('No such object: nope');
+    expect((await ctl(['container', 'inspect', 'nope'])).stderr).toContain('No such container: nope');
+    // The top-level inspect finds images too, unless --type says otherwise.
+    expect((await ctl(['inspect', '-f', '{{.Os}}', image])).stdout).toBe('linux\n');
+    const typed = await ctl(['inspect', '--type', 'container', image]);
+    expect(typed.code).toBe(1);
+    expect(typed.stderr).toContain(`No such container: ${image}`);
     const badKill = await ctl(['kill', '-s', 'NOPE', 'alpha']);
     expect(badKill.code).toBe(1);
     expect(badKill.stderr).toContain('invalid signal: NOPE');
@@ -267,6 +273,9 @@ describe.skipIf(!runcBinary || process.getuid?.() !== 0)('ctrctl container verbs
       [['--security-opt', 'seccomp=/no/such/profile.json'], 'opening seccomp profile (/no/such/profile.json) failed'],
       [['--sysctl', 'kernel.hostname=x'], `sysctl 'kernel.hostname=x' is not allowed`],
       [['--ulimit', 'nofile=2:1'], 'ulimit soft limit must be less than or equal to hard limit: 2 > 1'],
+      [['-p', '80:abc'], 'invalid containerPort: abc'],
+      [['-p', '8080:80/icmp'], 'invalid proto: icmp'],
+      [['-p', '8080:80'], 'publishing ports (-p 8080:80) needs container networks'],
     ]) {
       const r = await ctl(['run', '--rm', ...flags!, image, 'true']);
       expect(r.code, ok(r, d)).toBe(125);

@@ -298,7 +298,7 @@ describe('ctrctl image verbs against ctrd', () => {
     // By short ID too; a missing one is reported, the found ones still printed.
     const both = await d.ctrctl(['image', 'inspect', short(app.configDigest), 'nosuch']);
     expect(both.code).toBe(1);
-    expect(both.stderr).toBe('ctrctl: no such image: nosuch\n');
+    expect(both.stderr).toBe('ctrctl: No such image: nosuch\n');
     expect((JSON.parse(both.stdout) as Array<{ Id: string }>).map((o) => o.Id)).toEqual([app.configDigest]);
 
     expect(await ctrctl('image', 'inspect', '--format', '{{.Id}} {{.Os}}/{{.Architecture}}{{.Variant}} {{.Config.Cmd}}', 'test/app:v1')).toBe(
@@ -337,10 +337,11 @@ describe('ctrctl image verbs against ctrd', () => {
     // busybox and app share their base layer: it is one blob.
     const blobs = [busybox, app, dangling, nodate].flatMap((i) => [i.manifest, i.config, ...i.layers.map((l) => l.blob)]);
     const distinct = new Map(blobs.map((b) => [sha256(b), b.length]));
-    expect(cells(lines[2]!)).toEqual(['Content blobs', String(distinct.size), 'N/A', humanSize([...distinct.values()].reduce((a, b) => a + b, 0)), 'N/A']);
-    expect(cells(lines[3]!)).toEqual(['Snapshots', '0', 'N/A', '0B', 'N/A']);
-    expect(lines).toHaveLength(4);
-    expect(await ctrctl('system', 'df', '--format', '{{.Type}}={{.TotalCount}}')).toBe(`Images=4\nContent blobs=${distinct.size}\nSnapshots=0\n`);
+    expect(cells(lines[2]!)).toEqual(['Containers', '0', '0', '0B', '0B']);
+    expect(cells(lines[3]!)).toEqual(['Content blobs', String(distinct.size), 'N/A', humanSize([...distinct.values()].reduce((a, b) => a + b, 0)), 'N/A']);
+    expect(cells(lines[4]!)).toEqual(['Snapshots', '0', 'N/A', '0B', 'N/A']);
+    expect(lines).toHaveLength(5);
+    expect(await ctrctl('system', 'df', '--format', '{{.Type}}={{.TotalCount}}')).toBe(`Images=4\nContainers=0\nContent blobs=${distinct.size}\nSnapshots=0\n`);
   });
 
   it('tag gives an image another name with the same ID; rmi of one name only untags it', async () => {
