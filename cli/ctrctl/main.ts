@@ -2,7 +2,7 @@
 //   ctrctl [-a ADDRESS] [-n NAMESPACE] version | info | namespace ls|create|rm|inspect | events
 //          | pull | images | tag | rmi | history | image ls|pull|tag|rm|inspect|history|prune | system df
 //          | run | create | ps | start | stop | restart | kill | rm | exec | wait | pause | unpause | top | stats
-//          | inspect | logs | container <any container verb>|ls|prune | system df|prune
+//          | inspect | logs | attach | container <any container verb>|ls|prune | system df|prune
 // Exit status: 0 success, 1 a failure (reported as "ctrctl: <message>"), 2 a usage error.
 import { Command, CommanderError, Option } from 'commander';
 import { errnoCode } from '../../lib/errdefs.js';
