@@ -22,6 +22,7 @@ import { imagesService } from './images/grpc.js';
 import { ImageManager, imageEventsOn } from './images/manager.js';
 import { ctrdImagesService } from './images/ctrd-grpc.js';
 import { Puller } from './images/pull.js';
+import { Pusher } from './images/push.js';
 import { Unpacker } from './images/unpack.js';
 import { WalkingDiffer } from './diff/differ.js';
 import { diffService } from './diff/grpc.js';
@@ -38,6 +39,10 @@ import { streamsService } from './streams/grpc.js';
 import { RestartMonitor } from './restart/monitor.js';
 import { SystemInfoReader } from './system/info.js';
 import { systemService } from './system/grpc.js';
+import { VolumeStore } from './volumes/store.js';
+import { VolumeCopier } from './volumes/copy-up.js';
+import { volumeEventsOn, volumesService } from './volumes/grpc.js';
+import { mountUsersOf } from './volumes/users.js';
 import { projectRoot } from '../lib/project-root.js';
 import type { GrpcService } from './grpc-service.js';
 
@@ -119,6 +124,7 @@ export function loadBuiltins(config: Config, log: Logger): Builtins {
     concurrency: config.images.max_concurrent_downloads,
     registry: { hosts: hostsConfig(config) },
   });
+  const pusher = new Pusher(content, images, leases, log.child({ component: 'push' }), { concurrency: 5, registry: { hosts: hostsConfig(config) } });
   plugins.push({ type: 'io.containerd.grpc.v1', id: 'ctrd-images', requires: ['io.containerd.metadata.v1', 'io.containerd.gc.v1'] });
 
   const shims = new ShimManager(
@@ -148,6 +154,16 @@ export function loadBuiltins(config: Config, log: Logger): Builtins {
     images,
     shims,
   );
+  const volumesRoot = join(config.root, 'io.ctrd.volumes.v1');
+  const volumes = new VolumeStore(
+    db,
+    volumesRoot,
+    (ns) => mountUsersOf(containers.list(ns, [])),
+    log.child({ component: 'volumes' }),
+    (ns, id) => leases.exists(ns, id),
+  );
+  const copier = new VolumeCopier(volumes, join(config.state, 'volume-mounts'), log.child({ component: 'volumes' }));
+  plugins.push({ type: 'io.ctrd.volume.v1', id: 'local', requires: ['io.containerd.metadata.v1'], exports: { root: volumesRoot } });
 
   const uuid = db.serverUUID();
   const grpc: GrpcService[] = [
@@ -157,7 +173,7 @@ export function loadBuiltins(config: Config, log: Logger): Builtins {
     contentService(content, exchange, gc, h),
     leasesService(leases, gc, h),
     imagesService(images, imageEvents, gc, h),
-    ctrdImagesService(imageManager, puller, h),
+    ctrdImagesService(imageManager, puller, h, pusher),
     diffService(differ, h),
     eventsService(exchange, h),
     ctrdEventsService(exchange, h),
@@ -166,6 +182,7 @@ export function loadBuiltins(config: Config, log: Logger): Builtins {
     tasksService(shims, containers, h),
     streamsService(streams, h),
     systemService(system, h),
+    volumesService(volumes, copier, volumeEventsOn(exchange), h),
   ];
   const grpcRequires: Record<string, string[]> = {
     version: [],
@@ -182,6 +199,7 @@ export function loadBuiltins(config: Config, log: Logger): Builtins {
     'ctrd-streams': ['io.containerd.runtime.v2', 'io.containerd.metadata.v1', 'io.containerd.event.v1'],
     'ctrd-events': ['io.containerd.event.v1'],
     'ctrd-system': ['io.containerd.metadata.v1', 'io.containerd.runtime.v2'],
+    'ctrd-volumes': ['io.ctrd.volume.v1', 'io.containerd.event.v1'],
   };
   for (const [id, requires] of Object.entries(grpcRequires)) plugins.push({ type: 'io.containerd.grpc.v1', id, requires });
 

@@ -23,6 +23,7 @@ import { buildSpec, commandOf, parseEnvFlag, resolveUser, userNeedsFiles, type H
 import { readUntilInterrupted } from './stream.js';
 import { ExitStatus } from './output.js';
 import { formatRestartPolicy, restartLabels, type RestartPolicy } from '../../lib/restart-policy.js';
+import { makeMounts, removeVolumes, resolveMounts, volumesLabel, withMounts, type MadeMounts, type ParsedMounts } from './mounts.js';
 
 export const defaultRuntime = 'io.containerd.runc.v2';
 export const defaultSnapshotter = 'overlayfs';
@@ -50,6 +51,7 @@ export interface CreateFlags {
   log: { maxSize: number; maxFile: number };
   restart: RestartPolicy;
   labels: Record<string, string>;
+  mounts: ParsedMounts;
 }
 
 interface ImageConfigJson {
@@ -190,6 +192,7 @@ export async function createContainer(
   const parent = chainIds(diffIds).at(-1) ?? '';
   const id = newContainerId();
   const user = flags.user ?? run.User ?? '';
+  const plan = await resolveMounts(rc0, flags.mounts, run.Volumes);
 
   return withLease(c, async (lease) => {
     const rc = leased(lease);
@@ -203,7 +206,9 @@ export async function createContainer(
       await pullImage(c, image.image?.name ?? imageRef, flags.snapshotter);
       ({ mounts } = await prepare());
     }
+    let made: MadeMounts | undefined;
     try {
+      made = await makeMounts(rc.volumes, plan, mounts);
       const files = userNeedsFiles(user) ? await userFiles(mounts) : { passwd: '', group: '' };
       const spec = buildSpec({
         ns,
@@ -220,6 +225,7 @@ export async function createContainer(
         sysctls: flags.sysctls,
         ulimits: flags.ulimits,
       });
+      withMounts(spec, made.spec);
       const stored: StoredConfig = { Entrypoint: command.entrypoint, Cmd: command.cmd, Image: imageRef };
       const labels: Record<string, string> = {
         ...flags.labels,
@@ -232,6 +238,7 @@ export async function createContainer(
       // containerd limits a label to 4096 bytes: a longer command is still in the spec.
       if (storedJson.length < 4000) labels[stateLabels.config] = storedJson;
       if (run.StopSignal && !labels[stopSignalLabel]) labels[stopSignalLabel] = run.StopSignal;
+      if (plan.length > 0) labels[volumesLabel] = made.label;
       const { container } = await unary(rc.containers, rc.containers.create, {
         container: {
           id,
@@ -248,6 +255,7 @@ export async function createContainer(
       });
       return { container: container!, spec };
     } catch (err) {
+      if (made) await removeVolumes(rc.volumes, made.created).catch(() => undefined);
       await unary(rc.snapshots, rc.snapshots.remove, { snapshotter: flags.snapshotter, key: id }).catch(() => undefined);
       throw err;
     }

@@ -33,6 +33,7 @@ import { resourcesOf } from './spec.js';
 import { compilePsFilters, listsStopped, parsePsFilters } from './ps-filters.js';
 import type { Clients } from '../../lib/grpc/client.js';
 import { policyOf, restartCountOf, restartLabels, type RestartPolicy } from '../../lib/restart-policy.js';
+import { mountsOf } from './mounts.js';
 import { createdSince, goTimeString, humanSize } from './units.js';
 
 const collectFlag = (value: string, previous: string[]) => [...previous, value];
@@ -86,7 +87,10 @@ function psRow(info: ContainerInfo, trunc: boolean, now: number): Record<string,
       .map((k) => `${k}=${c.labels[k]}`)
       .join(','),
     LocalVolumes: '0',
-    Mounts: '',
+    Mounts: mountsOf(c)
+      .map((m) => (m.Type === 'volume' ? m.Name! : m.Source))
+      .filter((s) => s !== '')
+      .join(','),
     Names: info.name,
     Networks: '',
     Ports: '',
@@ -278,9 +282,10 @@ function addRemoveCommand(program: Command): void {
     .description('remove one or more containers')
     .argument('<container...>', 'names or IDs')
     .option('-f, --force', 'force the removal of a running container (uses SIGKILL)')
-    .action(async (inputs: string[], o: { force?: boolean }, command: Command) => {
+    .option('-v, --volumes', 'remove the anonymous volumes associated with the container')
+    .action(async (inputs: string[], o: { force?: boolean; volumes?: boolean }, command: Command) => {
       await eachContainer(command, inputs, async (rc, info, input) => {
-        await removeContainer(rc, info, Boolean(o.force));
+        await removeContainer(rc, info, Boolean(o.force), Boolean(o.volumes));
         print(input);
       });
     });
@@ -398,6 +403,7 @@ export function inspectObject(info: ContainerInfo): Record<string, unknown> {
       StopSignal: c.labels['io.containerd.image.config.stop-signal'] ?? '',
     },
     LogPath: logPathOf(c.labels),
+    Mounts: mountsOf(c, spec),
     Spec: spec,
   };
 }

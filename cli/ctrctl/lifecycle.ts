@@ -13,6 +13,7 @@ import { createAndStartTask, type TaskStarter } from '../../lib/container-task.j
 import { restartLabels } from '../../lib/restart-policy.js';
 import { AttachSession, type AttachIO } from './attach.js';
 import { getTask, recordExit, recordStart, recordStopByHand, type ContainerInfo } from './container-state.js';
+import { anonymousVolumesOf, removeVolumes } from './mounts.js';
 import type { RuntimeClients } from './runtime-clients.js';
 import { stopSignalOf } from './signals.js';
 import { constants } from 'node:os';
@@ -138,8 +139,8 @@ export async function kill(rc: RuntimeClients, id: string, signal: number, execI
   }
 }
 
-/** docker rm [-f]: the task (killed first with -f), the container record and its snapshot (ctrd removes its logs). */
-export async function removeContainer(rc: RuntimeClients, info: ContainerInfo, force: boolean): Promise<void> {
+/** docker rm [-f] [-v]: the task (killed first with -f), the container record, its snapshot (ctrd removes its logs) and, with -v, its anonymous volumes. */
+export async function removeContainer(rc: RuntimeClients, info: ContainerInfo, force: boolean, volumes = false): Promise<void> {
   const c = info.container;
   const task = info.task ?? (await getTask(rc, c.id));
   if (task && (task.status === Status.RUNNING || task.status === Status.PAUSED || task.status === Status.PAUSING)) {
@@ -158,4 +159,5 @@ export async function removeContainer(rc: RuntimeClients, info: ContainerInfo, f
       if (!isNotFound(err)) throw err;
     });
   }
+  if (volumes) await removeVolumes(rc.volumes, anonymousVolumesOf(c));
 }

@@ -1,8 +1,8 @@
 // ctrctl, the docker-style admin CLI for ctrd: a thin gRPC client, one file per verb group.
 //   ctrctl [-a ADDRESS] [-n NAMESPACE] version | info | namespace ls|create|rm|inspect | events
-//          | pull | images | tag | rmi | history | image ls|pull|tag|rm|inspect|history|prune | system df
+//          | pull | push | login | logout | images | tag | rmi | history | image ls|pull|tag|rm|inspect|history|prune | system df
 //          | run | create | ps | start | stop | restart | kill | rm | exec | wait | pause | unpause | top | stats
-//          | inspect | logs | attach | container <any container verb>|ls|prune | system df|prune
+//          | inspect | logs | attach | container <any container verb>|ls|prune | system df|prune | volume create|ls|inspect|rm|prune
 // Exit status: 0 success, 1 a failure (reported as "ctrctl: <message>"), 2 a usage error.
 import { Command, CommanderError, Option } from 'commander';
 import { errnoCode } from '../../lib/errdefs.js';
@@ -18,9 +18,12 @@ import { addInfoCommand } from './info.js';
 import { addMonitorCommands } from './monitor.js';
 import { addNamespaceCommands } from './namespace.js';
 import { addContainerPruneCommand, addDiskUsageCommand, addSystemPruneCommand } from './system.js';
+import { addPushCommand } from './push.js';
+import { addRegistryAuthCommands } from './registry-auth.js';
 import { ExitStatus, printError } from './output.js';
 import { addRunCommands } from './run.js';
 import { addVersionCommand } from './version.js';
+import { addVolumeCommands, volumeInspector, volumesPrune } from './volumes.js';
 
 const usageError = 2;
 
@@ -43,8 +46,10 @@ function cli(): Command {
   addEventsCommand(program);
   const system = program.command('system').description('manage ctrd');
   addImageCommands(program);
+  addPushCommand(program);
+  addRegistryAuthCommands(program);
   addDiskUsageCommand(system);
-  addSystemPruneCommand(system);
+  addSystemPruneCommand(system, [volumesPrune]);
   // docker's container verbs, at the top and under `container` alike.
   const container = program.command('container').description('manage containers');
   for (const parent of [program, container]) {
@@ -55,8 +60,9 @@ function cli(): Command {
   }
   container.commands.find((c) => c.name() === 'ps')?.aliases(['ls', 'list']);
   addInspectCommand(container, [containerInspector], 'show one or more containers in detail, as JSON');
-  addInspectCommand(program, [containerInspector, imageInspector], 'show containers or images in detail, as JSON');
+  addInspectCommand(program, [containerInspector, imageInspector, volumeInspector], 'show containers, images or volumes in detail, as JSON');
   addContainerPruneCommand(container);
+  addVolumeCommands(program);
   addCompletionCommand(program);
   return program;
 }

@@ -23,6 +23,7 @@ import { parsePublish } from './ports.js';
 import { boundingCapabilities } from '../../lib/oci/capabilities.js';
 import { parseRestartPolicy } from '../../lib/restart-policy.js';
 import { parseSignal, stopSignalLabel, stopTimeoutLabel } from './signals.js';
+import { checkBindSources, parseMountFlags } from './mounts.js';
 
 /** docker run's status for its own failures (the container never ran). */
 export const runFailure = 125;
@@ -58,6 +59,10 @@ interface RunOptions {
   stopSignal?: string;
   stopTimeout?: string;
   publish: string[];
+  volume: string[];
+  mount: string[];
+  tmpfs: string[];
+  volumesFrom: string[];
 }
 
 const collect = (value: string, previous: string[]) => [...previous, value];
@@ -93,6 +98,10 @@ function addCreateOptions(cmd: Command): Command {
     .option('--runtime <name>', 'runtime to use: a name (io.containerd.runc.v2) or a shim path', defaultRuntime)
     .addOption(new Option('--snapshotter <name>', 'snapshotter for the container rootfs').default(defaultSnapshotter))
     .option('--log-opt <opt>', 'log driver options: max-size=10m, max-file=3 (repeatable; default: the daemon\'s [logs])', collect, [])
+    .option('-v, --volume <spec>', 'bind mount a volume: NAME:/path[:ro], /host/path:/path[:ro], or /path for an anonymous one (repeatable)', collect, [])
+    .option('--mount <spec>', 'attach a filesystem mount: type=bind|volume|tmpfs,source=...,target=...[,readonly] (repeatable)', collect, [])
+    .option('--tmpfs <path[:options]>', 'mount a tmpfs directory (repeatable)', collect, [])
+    .option('--volumes-from <container[:ro|rw]>', "mount the volumes of the specified container (repeatable)", collect, [])
     .passThroughOptions();
 }
 
@@ -113,7 +122,10 @@ function createFlags(o: RunOptions): CreateFlags {
     // The shim that runs the container is on this host, with the bounding set ctrctl has (as containerd's client assumes).
     { readProfile: (path) => readFileSync(path, 'utf8'), capabilities: boundingCapabilities(readFileSync('/proc/self/status', 'utf8')) },
   );
+  const mounts = parseMountFlags({ volume: o.volume, mount: o.mount, tmpfs: o.tmpfs, volumesFrom: o.volumesFrom });
+  checkBindSources(mounts.mounts);
   return {
+    mounts,
     name: o.name,
     env: o.env,
     workdir: o.workdir,
@@ -204,7 +216,7 @@ async function runCommand(image: string, args: string[], o: RunOptions, command:
       } catch (err) {
         // docker leaves a container that could not start as Created; ctrctl removes it, as the brief of
         // run is one container that runs: nothing is left behind by a failed run.
-        await removeContainer(rc, info, true).catch(() => undefined);
+        await removeContainer(rc, info, true, true).catch(() => undefined);
         failRun(err, statusOfStartError(err, runFailure));
       }
       print(info.container.id);
@@ -222,10 +234,10 @@ async function runCommand(image: string, args: string[], o: RunOptions, command:
       if (res === 'detached') return;
       code = res;
     } catch (err) {
-      await removeContainer(rc, info, true).catch(() => undefined);
+      await removeContainer(rc, info, true, true).catch(() => undefined);
       failRun(err, statusOfStartError(err, runFailure));
     }
-    if (o.rm) await removeContainer(rc, info, true);
+    if (o.rm) await removeContainer(rc, info, true, true);
   } finally {
     c.close();
   }

@@ -5,6 +5,7 @@ import { ContainersClient } from '../../gen/containerd/services/containers/v1/co
 import { SnapshotsClient } from '../../gen/containerd/services/snapshots/v1/snapshots.js';
 import { TasksClient } from '../../gen/containerd/services/tasks/v1/tasks.js';
 import { StreamsServiceClient } from '../../gen/ctrd/services/streams/v1/streams.js';
+import { VolumesServiceClient } from '../../gen/ctrd/services/volumes/v1/volumes.js';
 import type { Clients } from '../../lib/grpc/client.js';
 import { leaseHeader, namespaceHeader } from '../../lib/grpc/context.js';
 
@@ -14,6 +15,8 @@ export interface RuntimeClients {
   snapshots: SnapshotsClient;
   /** ctrd's Streams (log URI, attach, logs). */
   streams: StreamsServiceClient;
+  /** ctrd's VolumesService. */
+  volumes: VolumesServiceClient;
 }
 
 type ClientConstructor<C> = new (address: string, creds: ChannelCredentials, options?: Partial<ClientOptions>) => C;
@@ -44,5 +47,6 @@ export function runtimeClients(c: Clients, lease?: string): RuntimeClients {
     tasks: make(TasksClient),
     snapshots: make(SnapshotsClient),
     streams: make(StreamsServiceClient),
+    volumes: make(VolumesServiceClient),
   };
 }

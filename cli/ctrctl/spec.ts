@@ -20,6 +20,7 @@ export interface ImageRunConfig {
   User?: string;
   StopSignal?: string;
   Labels?: Record<string, string> | null;
+  Volumes?: Record<string, unknown> | null;
 }
 
 // ---- command ----

@@ -189,14 +189,27 @@ async function containersUsage(c: Clients): Promise<{ total: number; active: num
   return out;
 }
 
+/** Volumes: all, those in use, the space they take and what the unused ones would free. */
+async function volumesUsage(c: Clients): Promise<{ total: number; active: number; size: number; reclaimable: number }> {
+  const vc = runtimeClients(c).volumes;
+  const { volumes } = await unary(vc, vc.list, { filters: [], withSize: true });
+  const out = { total: volumes.length, active: 0, size: 0, reclaimable: 0 };
+  for (const v of volumes) {
+    out.size += v.size;
+    if (v.usedBy.length > 0) out.active++;
+    else out.reclaimable += v.size;
+  }
+  return out;
+}
+
 export function addDiskUsageCommand(system: Command): void {
   system
     .command('df')
-    .description('show disk usage: images, containers, content blobs and snapshots')
+    .description('show disk usage: images, containers, volumes, content blobs and snapshots')
     .option('--format <template>', 'format output with a Go template', formatArgument)
     .action(async (opts: { format?: OutputFormat }, command: Command) => {
-      const [du, containers] = await withClients(command, (c) =>
-        Promise.all([unary(c.ctrdImages, c.ctrdImages.diskUsage, {}), containersUsage(c)]),
+      const [du, containers, volumes] = await withClients(command, (c) =>
+        Promise.all([unary(c.ctrdImages, c.ctrdImages.diskUsage, {}), containersUsage(c), volumesUsage(c)]),
       );
       const reclaimable = (n: number, total: number) => (total > 0 ? `${humanSize(n)} (${Math.trunc((n * 100) / total)}%)` : humanSize(n));
       // ACTIVE (in use by a container) and what can be reclaimed of blobs and snapshots are not reported by
@@ -209,6 +222,13 @@ export function addDiskUsageCommand(system: Command): void {
           Active: String(containers.active),
           Size: humanSize(containers.size),
           Reclaimable: reclaimable(containers.reclaimable, containers.size),
+        },
+        {
+          Type: 'Local Volumes',
+          TotalCount: String(volumes.total),
+          Active: String(volumes.active),
+          Size: humanSize(volumes.size),
+          Reclaimable: reclaimable(volumes.reclaimable, volumes.size),
         },
         { Type: 'Content blobs', TotalCount: String(du.contentBlobs), Active: 'N/A', Size: humanSize(du.contentSize), Reclaimable: 'N/A' },
         { Type: 'Snapshots', TotalCount: String(du.snapshots), Active: 'N/A', Size: humanSize(du.snapshotsSize), Reclaimable: 'N/A' },

@@ -318,9 +318,13 @@ export class RegistryClient {
     }
   }
 
-  /** A request with the repository's auth: the known Authorization first, one new challenge round on a 401. */
-  private async send(ep: RegistryEndpoint, ref: Reference, req: HttpRequest, push = false): Promise<HttpResponse> {
-    const scopes = [repositoryScope(ref.path, push)];
+  /**
+   * A request with the repository's auth: the known Authorization first, one new challenge round on a 401.
+   * `push` asks for pull,push on the repository; `extraScopes` are asked for beside it (a cross-repository
+   * mount needs pull on its source). The pusher (push.ts) sends its requests through here too.
+   */
+  async send(ep: RegistryEndpoint, ref: Reference, req: HttpRequest, push = false, extraScopes: readonly string[] = []): Promise<HttpResponse> {
+    const scopes = [repositoryScope(ref.path, push), ...extraScopes];
     const context = formatReference(ref);
     let authorization: string | undefined;
     try {
@@ -341,7 +345,8 @@ export class RegistryClient {
     }
   }
 
-  private url(ep: RegistryEndpoint, ref: Reference, suffix: string): URL {
+  /** The URL of something in the repository on an endpoint: blobs/..., manifests/..., blobs/uploads/. */
+  url(ep: RegistryEndpoint, ref: Reference, suffix: string): URL {
     const url = new URL(`${ep.scheme}://${ep.host}${ep.path}/${ref.path}/${suffix}`);
     if (ep.namespace !== undefined) url.searchParams.set('ns', ep.namespace);
     return url;

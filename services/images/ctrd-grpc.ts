@@ -5,8 +5,11 @@ import {
   type ImageSummary as PbImageSummary,
   type HistoryEntry,
   BlobState,
+  PushState,
+  type RegistryAuth,
 } from '../../gen/ctrd/services/images/v1/images.js';
 import type { BlobProgress, BlobState as PullBlobState, Puller } from './pull.js';
+import type { Pusher, PushBlobProgress, PushBlobState } from './push.js';
 import type { HandlerFactory } from '../../lib/grpc/handlers.js';
 import { requireNamespace } from '../../lib/grpc/context.js';
 import type { GrpcService } from '../grpc-service.js';
@@ -70,7 +73,35 @@ function toPbBlob(b: BlobProgress) {
   };
 }
 
-export function ctrdImagesService(manager: ImageManager, puller: Puller, h: HandlerFactory): GrpcService {
+const pushStates: Record<PushBlobState, PushState> = {
+  preparing: PushState.PUSH_STATE_PREPARING,
+  waiting: PushState.PUSH_STATE_WAITING,
+  pushing: PushState.PUSH_STATE_PUSHING,
+  exists: PushState.PUSH_STATE_EXISTS,
+  mounted: PushState.PUSH_STATE_MOUNTED,
+  pushed: PushState.PUSH_STATE_PUSHED,
+  failed: PushState.PUSH_STATE_FAILED,
+};
+
+function toPbPushBlob(b: PushBlobProgress) {
+  const d = b.descriptor;
+  return {
+    descriptor: { mediaType: d.mediaType, digest: d.digest, size: d.size, annotations: d.annotations ?? {} },
+    kind: b.kind,
+    state: pushStates[b.state],
+    offset: b.offset,
+    total: b.total,
+    mountedFrom: b.mountedFrom,
+  };
+}
+
+/** A request's credentials, or undefined for the daemon's own; a token stands in for the password. */
+function credentialsOf(auth: RegistryAuth | undefined): { username: string; password: string } | undefined {
+  if (!auth || !(auth.username || auth.password || auth.token)) return undefined;
+  return { username: auth.username, password: auth.password || auth.token };
+}
+
+export function ctrdImagesService(manager: ImageManager, puller: Puller, h: HandlerFactory, pusher: Pusher): GrpcService {
   const implementation: ImageServiceServer = {
     pull: h.serverStream('ImageService.Pull', async (req, ctx, send) => {
       const ns = requireNamespace(ctx);
@@ -111,6 +142,47 @@ export function ctrdImagesService(manager: ImageManager, puller: Puller, h: Hand
       } finally {
         clearInterval(timer);
       }
+    }),
+    push: h.serverStream('ImageService.Push', async (req, ctx, send) => {
+      const ns = requireNamespace(ctx);
+      // As pull's: every change of a blob's state goes out, bytes at most every 100 ms.
+      let sending = Promise.resolve();
+      let latest: readonly PushBlobProgress[] = [];
+      let states = '';
+      let dirty = false;
+      const flush = () => {
+        dirty = false;
+        const progress = { blobs: latest.map(toPbPushBlob) };
+        sending = sending.then(() => send({ progress }));
+      };
+      const timer = setInterval(() => dirty && flush(), 100);
+      try {
+        const auth = credentialsOf(req.auth);
+        const result = await pusher.push(ns, req.reference, {
+          ...(auth ? { auth } : {}),
+          signal: ctx.signal,
+          onProgress: (blobs) => {
+            latest = blobs;
+            const now = blobs.map((b) => b.state).join();
+            if (now !== states) {
+              states = now;
+              flush();
+            } else {
+              dirty = true;
+            }
+          },
+        });
+        clearInterval(timer);
+        flush();
+        await sending;
+        await send({ result });
+      } finally {
+        clearInterval(timer);
+      }
+    }),
+    login: h.unary('ImageService.Login', async (req, ctx) => {
+      await pusher.login(req.server, credentialsOf(req.auth), ctx.signal);
+      return { status: 'Login Succeeded' };
     }),
     list: h.unary('ImageService.List', async (req, ctx) => ({
       images: (await manager.list(requireNamespace(ctx), req.filters)).map(toPbSummary),

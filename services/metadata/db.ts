@@ -16,6 +16,7 @@ const namespacedTables: ReadonlyArray<{ table: string; noun: string }> = [
   { table: 'content', noun: 'blobs' },
   { table: 'snapshots', noun: 'snapshots' },
   { table: 'leases', noun: 'leases' },
+  { table: 'volumes', noun: 'volumes' },
 ];
 
 export class MetadataDB {

@@ -115,4 +115,23 @@ export const migrations: readonly Migration[] = [
       ) STRICT;
     `,
   },
+  {
+    name: 'volumes',
+    sql: `
+      -- ctrd's volumes (docker's local driver). The data lives in the volume store's directory for
+      -- (namespace, name); the row is written after the directory, and removed before it. lease: the lease
+      -- of the client that made it, which holds it (as in use) until that lease goes.
+      CREATE TABLE volumes (
+        namespace  TEXT NOT NULL REFERENCES namespaces(name),
+        name       TEXT NOT NULL,
+        driver     TEXT NOT NULL DEFAULT 'local',
+        labels     TEXT NOT NULL DEFAULT '{}',
+        options    TEXT NOT NULL DEFAULT '{}',
+        anonymous  INTEGER NOT NULL DEFAULT 0 CHECK (anonymous IN (0, 1)),
+        lease      TEXT NOT NULL DEFAULT '',
+        created_at INTEGER NOT NULL,
+        PRIMARY KEY (namespace, name)
+      ) STRICT;
+    `,
+  },
 ];

@@ -338,10 +338,13 @@ describe('ctrctl image verbs against ctrd', () => {
     const blobs = [busybox, app, dangling, nodate].flatMap((i) => [i.manifest, i.config, ...i.layers.map((l) => l.blob)]);
     const distinct = new Map(blobs.map((b) => [sha256(b), b.length]));
     expect(cells(lines[2]!)).toEqual(['Containers', '0', '0', '0B', '0B']);
-    expect(cells(lines[3]!)).toEqual(['Content blobs', String(distinct.size), 'N/A', humanSize([...distinct.values()].reduce((a, b) => a + b, 0)), 'N/A']);
-    expect(cells(lines[4]!)).toEqual(['Snapshots', '0', 'N/A', '0B', 'N/A']);
-    expect(lines).toHaveLength(5);
-    expect(await ctrctl('system', 'df', '--format', '{{.Type}}={{.TotalCount}}')).toBe(`Images=4\nContainers=0\nContent blobs=${distinct.size}\nSnapshots=0\n`);
+    expect(cells(lines[3]!)).toEqual(['Local Volumes', '0', '0', '0B', '0B']);
+    expect(cells(lines[4]!)).toEqual(['Content blobs', String(distinct.size), 'N/A', humanSize([...distinct.values()].reduce((a, b) => a + b, 0)), 'N/A']);
+    expect(cells(lines[5]!)).toEqual(['Snapshots', '0', 'N/A', '0B', 'N/A']);
+    expect(lines).toHaveLength(6);
+    expect(await ctrctl('system', 'df', '--format', '{{.Type}}={{.TotalCount}}')).toBe(
+      `Images=4\nContainers=0\nLocal Volumes=0\nContent blobs=${distinct.size}\nSnapshots=0\n`,
+    );
   });
 
   it('tag gives an image another name with the same ID; rmi of one name only untags it', async () => {

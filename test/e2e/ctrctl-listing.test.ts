@@ -2,64 +2,27 @@
 // ancestor, id, before/since), -s, -n/-l; container prune and system prune (asking first, -f, --filter);
 // info's container counts. Bad filters are refused with the filter named.
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ctrctlBin, run, TestDaemon, waitFor, type RunResult } from '../harness/daemon.js';
-import { pushBusybox } from '../harness/images.js';
+import { describe, expect, it } from 'vitest';
+import { ctrctlSuite } from '../harness/ctrctl.js';
+import { ctrctlBin, run, waitFor } from '../harness/daemon.js';
 import { mountsUnder } from '../harness/mounts.js';
-import { startRegistry, type TestRegistry } from '../harness/registry.js';
 import { shimsOf } from '../harness/tasks.js';
 
-const ok = (r: RunResult, d: TestDaemon) => `exit ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}\n${d.log().slice(-3000)}`;
 
 describe.skipIf(process.getuid?.() !== 0)('ctrctl ps filters and prune', () => {
-  let d: TestDaemon;
-  let reg: TestRegistry;
-  let image: string;
-  let work: string;
-  const saved: Record<string, string | undefined> = {};
+  const suite = ctrctlSuite('listing', { pull: true });
 
-  beforeAll(async () => {
-    work = fs.mkdtempSync(path.join(os.tmpdir(), 'ctrctl-listing-'));
-    for (const [k, v] of Object.entries({ CTRCTL_FIFO_DIR: 'fifo', CTRCTL_MOUNT_DIR: 'mnt', CTRCTL_DATA_ROOT: 'data' })) {
-      saved[k] = process.env[k];
-      process.env[k] = path.join(work, v);
-    }
-    [d, reg] = await Promise.all([new TestDaemon().start(), startRegistry()]);
-    image = (await pushBusybox(reg)).latest.ref;
-    const pull = await d.ctrctl(['pull', '-q', image], { timeoutMs: 60_000 });
-    expect(pull.code, ok(pull, d)).toBe(0);
-  }, 120_000);
-
-  afterAll(async () => {
-    // Containers a failed (or singly run) test left go the proper way first: their rootfs mounts with them.
-    const left = d ? (await d.ctrctl(['ps', '-aq'])).stdout.split('\n').filter(Boolean) : [];
-    if (left.length) await d.ctrctl(['rm', '-f', ...left], { timeoutMs: 60_000 });
-    if (d) for (const pid of shimsOf(d.address)) process.kill(pid, 'SIGKILL');
-    await reg?.stop();
-    await d?.cleanup();
-    for (const [k, v] of Object.entries(saved)) {
-      if (v === undefined) delete process.env[k];
-      else process.env[k] = v;
-    }
-    if (work) fs.rmSync(work, { recursive: true, force: true });
-  });
-
-  const ctl = async (...args: string[]) => {
-    const r = await d.ctrctl(args, { timeoutMs: 20_000 });
-    expect(r.code, ok(r, d)).toBe(0);
-    return r.stdout.trim();
-  };
+  const ctl = (...args: string[]) => suite.ctl(...args);
   const names = async (...args: string[]) => (await ctl('ps', '--format', '{{.Names}}', ...args)).split('\n').filter(Boolean).sort();
 
   it('ps --filter, -s, -n and -l; info counts containers by state', async () => {
-    await ctl('run', '-d', '--name', 'up1', '--label', 'tier=web', '-l', 'solo', image, 'sleep', '1000');
-    await ctl('create', '--name', 'made', image, 'true');
-    await ctl('run', '--name', 'ok0', image, 'true');
-    const failed = await d.ctrctl(['run', '--name', 'bad3', image, 'sh', '-c', 'exit 3'], { timeoutMs: 20_000 });
+    await ctl('run', '-d', '--name', 'up1', '--label', 'tier=web', '-l', 'solo', suite.image, 'sleep', '1000');
+    await ctl('create', '--name', 'made', suite.image, 'true');
+    await ctl('run', '--name', 'ok0', suite.image, 'true');
+    const failed = await suite.d.ctrctl(['run', '--name', 'bad3', suite.image, 'sh', '-c', 'exit 3'], { timeoutMs: 20_000 });
     expect(failed.code).toBe(3);
-    await ctl('run', '-d', '--name', 'up2', image, 'sh', '-c', 'echo x > /x; sleep 1000');
+    await ctl('run', '-d', '--name', 'up2', suite.image, 'sh', '-c', 'echo x > /x; sleep 1000');
 
     expect(await names()).toEqual(['up1', 'up2']);
     expect(await names('-a')).toEqual(['bad3', 'made', 'ok0', 'up1', 'up2']);
@@ -69,7 +32,7 @@ describe.skipIf(process.getuid?.() !== 0)('ctrctl ps filters and prune', () => {
     expect(await names('--filter', 'exited=3')).toEqual(['bad3']);
     expect(await names('-a', '--filter', 'name=^/up')).toEqual(['up1', 'up2']);
     expect(await names('-a', '--filter', 'name=ok', '--filter', 'name=bad')).toEqual(['bad3', 'ok0']);
-    expect(await names('-a', '--filter', `ancestor=${image}`)).toHaveLength(5);
+    expect(await names('-a', '--filter', `ancestor=${suite.image}`)).toHaveLength(5);
     expect(await names('-a', '--filter', 'ancestor=nothere:1')).toEqual([]);
     const up1 = await ctl('inspect', '-f', '{{.Id}}', 'up1');
     expect(await names('-a', '--filter', `id=${up1.slice(0, 10)}`)).toEqual(['up1']);
@@ -80,19 +43,19 @@ describe.skipIf(process.getuid?.() !== 0)('ctrctl ps filters and prune', () => {
     expect(await names('-a', '--filter', 'label=tier=db')).toEqual([]);
     expect(await names('-n', '2')).toEqual(['bad3', 'up2']);
     expect(await names('-l')).toEqual(['up2']);
-    // -s: the writable layer (the 2-byte /x and what the shell touched) and the image under it.
+    // -s: the writable layer (the 2-byte /x and what the shell touched) and the suite.image under it.
     const size = await ctl('ps', '-s', '--filter', 'name=up2', '--format', '{{.Size}}');
     expect(size).toMatch(/^\d+(\.\d+)?[kM]?B \(virtual \d+(\.\d+)?[kM]B\)$/);
     const table = (await ctl('ps', '-s')).split('\n')[0]!;
     expect(table).toMatch(/NAMES\s+SIZE$/);
 
     // Shell completion: verbs and flags from the verb tree, container names from the daemon.
-    const bin = path.join(work, 'bin');
+    const bin = path.join(suite.work, 'bin');
     fs.mkdirSync(bin, { recursive: true });
     fs.writeFileSync(path.join(bin, 'ctrctl'), `#!/bin/sh\nexec ${JSON.stringify(process.execPath)} ${JSON.stringify(ctrctlBin)} "$@"\n`, { mode: 0o755 });
     const complete = async (...words: string[]) => {
       const script = `source <(ctrctl completion bash); COMP_WORDS=(${words.map((w) => `'${w}'`).join(' ')}); COMP_CWORD=${words.length - 1}; _ctrctl; echo "\${COMPREPLY[*]}"`;
-      const r = await run('bash', ['-c', script], { env: { ...process.env, PATH: `${bin}:${process.env.PATH}`, CTRD_ADDRESS: d.address } });
+      const r = await run('bash', ['-c', script], { env: { ...process.env, PATH: `${bin}:${process.env.PATH}`, CTRD_ADDRESS: suite.d.address } });
       expect(r.code, r.stderr).toBe(0);
       return r.stdout.trim().split(' ').filter(Boolean).sort();
     };
@@ -101,7 +64,7 @@ describe.skipIf(process.getuid?.() !== 0)('ctrctl ps filters and prune', () => {
     expect(await complete('ctrctl', 'ps', '--fi')).toEqual(['--filter']);
     expect(await complete('ctrctl', 'stop', 'up')).toEqual(['up1', 'up2']);
     expect(await complete('ctrctl', 'container', 'inspect', 'ma')).toEqual(['made']);
-    const unsupported = await d.ctrctl(['completion', 'fish']);
+    const unsupported = await suite.d.ctrctl(['completion', 'fish']);
     expect(unsupported.code).toBe(1);
     expect(unsupported.stderr).toMatch(/unsupported shell "fish"/);
 
@@ -116,22 +79,22 @@ describe.skipIf(process.getuid?.() !== 0)('ctrctl ps filters and prune', () => {
       ['exited=x', /invalid filter 'exited=x'/],
       ['justaword', /bad format of filter/],
     ] as const) {
-      const r = await d.ctrctl(['ps', '--filter', filter]);
+      const r = await suite.d.ctrctl(['ps', '--filter', filter]);
       expect(r.code).toBe(1);
       expect(r.stderr).toMatch(message);
     }
   }, 120_000);
 
   it('container prune asks first, removes only stopped containers and says what it freed; system prune too', async () => {
-    const refused = await d.ctrctl(['container', 'prune']);
+    const refused = await suite.d.ctrctl(['container', 'prune']);
     expect(refused.code).toBe(1);
     expect(refused.stderr).toMatch(/refusing to prune without confirmation/);
-    const answeredNo = await d.ctrctl(['container', 'prune'], { input: 'n\n' });
+    const answeredNo = await suite.d.ctrctl(['container', 'prune'], { input: 'n\n' });
     // Without a terminal there is no asking: stdin is not a TTY here, so the refusal stands.
     expect(answeredNo.code).toBe(1);
     expect(await names('-a')).toHaveLength(5);
 
-    const bad = await d.ctrctl(['container', 'prune', '-f', '--filter', 'until=someday']);
+    const bad = await suite.d.ctrctl(['container', 'prune', '-f', '--filter', 'until=someday']);
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/invalid filter 'until=someday'/);
     // until=: only what was made before then; nothing of these is older than an hour.
@@ -147,11 +110,11 @@ describe.skipIf(process.getuid?.() !== 0)('ctrctl ps filters and prune', () => {
     expect(await ctl('images', '-q')).not.toBe('');
 
     await ctl('rm', '-f', 'up1', 'up2');
-    await waitFor('the shims to go', () => shimsOf(d.address).length === 0);
+    await waitFor('the shims to go', () => shimsOf(suite.d.address).length === 0);
     // -a: images no container uses go too.
     const all = await ctl('system', 'prune', '-a', '-f');
     expect(all).toMatch(/Deleted Images:\nuntagged: /);
     expect(await ctl('images', '-q')).toBe('');
-    expect(mountsUnder(d.root)).toEqual([]);
+    expect(mountsUnder(suite.d.root)).toEqual([]);
   });
 });

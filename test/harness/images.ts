@@ -6,6 +6,7 @@
 //   test/multilayer:latest  3 gzip layers: modes, owners, setuid, symlinks, a hardlink, an xattr; whiteouts,
 //                           an opaque dir and a rewritten file in the top layer
 //   test/big:latest         3 layers of 50 MiB random data each (gzip level 0: stored, quick to make)
+//   test/volume:latest      busybox's layer and one with /data (1000:1000, 0750, files, a symlink), VOLUME /data
 // Images are built once per test file (vitest runs each file in its own process); the layout is deleted
 // when the file's tests are done, or earlier by removeTestImages().
 import { createHash, randomBytes, type Hash } from 'node:crypto';
@@ -50,7 +51,7 @@ export interface ImageConfig {
   architecture: string;
   os: string;
   variant?: string;
-  config: { Env?: string[]; Cmd?: string[]; WorkingDir?: string; User?: string };
+  config: { Env?: string[]; Cmd?: string[]; WorkingDir?: string; User?: string; Volumes?: Record<string, object> };
   rootfs: { type: 'layers'; diff_ids: Digest[] };
   created?: string;
   history?: Array<{ created?: string; created_by?: string; empty_layer?: boolean }>;
@@ -257,7 +258,7 @@ export function removeTestImages(): void {
   if (!layout) return;
   rmSync(layout.dir, { recursive: true, force: true });
   layout = undefined;
-  busybox = multilayer = big = undefined;
+  busybox = multilayer = big = volumeImage = undefined;
 }
 
 const busyboxBinary = () => (existsSync('/bin/busybox') ? '/bin/busybox' : '/usr/bin/busybox');
@@ -267,6 +268,7 @@ const dir = (p: string, mode = 0o755, uid = 0, gid = 0): LayerEntry => ({ path: 
 let busybox: Promise<BuiltIndex> | undefined;
 let multilayer: Promise<BuiltImage> | undefined;
 let big: Promise<BuiltImage> | undefined;
+let volumeImage: Promise<BuiltImage> | undefined;
 
 /** The busybox index: images[0] is linux/amd64 (the real busybox), images[1] the fake linux/arm64/v8. */
 export function buildBusybox(): Promise<BuiltIndex> {
@@ -489,4 +491,32 @@ export async function pushBig(reg: TestRegistry): Promise<PushedImage> {
   const image = await buildBig();
   await push(reg, 'big', 'test/big:latest', ['--preserve-digests']);
   return pushed(reg, 'test/big:latest', image);
+}
+
+/** busybox with a second layer: /data (1000:1000, 0750) holding files and a symlink, declared a VOLUME. */
+export function buildVolumeImage(): Promise<BuiltImage> {
+  volumeImage ??= (async () => {
+    const base = (await buildBusybox()).images[0]!.layers[0]!;
+    const l = theLayout();
+    const layer = await l.putLayer([
+      dir('data/', 0o750, 1000, 1000),
+      { path: 'data/hello.txt', type: 'file', content: 'from the image\n', mode: 0o640, uid: 1000, gid: 1000 },
+      dir('data/sub/', 0o700, 1001, 1001),
+      { path: 'data/sub/deep.txt', type: 'file', content: 'deep\n', uid: 1001, gid: 1001 },
+      { path: 'data/link', type: 'symlink', linkname: 'hello.txt' },
+      dir('etc/'),
+      dir('etc/conf/'),
+      { path: 'etc/conf/app.conf', type: 'file', content: 'setting=1\n' },
+    ]);
+    const image = await l.putImage({ os: 'linux', architecture: 'amd64' }, [base, layer], { config: { Env: [path], Cmd: ['sh'], Volumes: { '/data': {} } } }, ['busybox-static', 'data and VOLUME /data']);
+    l.tag('volume', image.manifest);
+    return image;
+  })();
+  return volumeImage;
+}
+
+export async function pushVolumeImage(reg: TestRegistry): Promise<PushedImage> {
+  const image = await buildVolumeImage();
+  await push(reg, 'volume', 'test/volume:latest', ['--preserve-digests']);
+  return pushed(reg, 'test/volume:latest', image);
 }
