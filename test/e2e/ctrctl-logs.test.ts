@@ -7,13 +7,10 @@ import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ctrctlBin, TestDaemon, waitFor, type RunResult } from '../harness/daemon.js';
-import { pushBusybox } from '../harness/images.js';
+import { ctrctlSuite, explain as ok } from '../harness/ctrctl.js';
+import { ctrctlBin, TestDaemon, waitFor } from '../harness/daemon.js';
 import { mountsUnder } from '../harness/mounts.js';
-import { startRegistry, type TestRegistry } from '../harness/registry.js';
 import { runcBinary, shimsOf } from '../harness/tasks.js';
-
-const ok = (r: RunResult, d: TestDaemon) => `exit ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}\n${d.log().slice(-3000)}`;
 
 /** ctrctl on a pty of its own (script(1)), our pipe as the keyboard. */
 class PtySession {
@@ -47,26 +44,18 @@ class PtySession {
 }
 
 describe.skipIf(!runcBinary || process.getuid?.() !== 0)('ctrctl logs and attach', () => {
+  const suite = ctrctlSuite('logs', { pull: true });
   let d: TestDaemon;
-  let reg: TestRegistry;
   let image: string;
   const sessions: PtySession[] = [];
 
-  beforeAll(async () => {
-    [d, reg] = await Promise.all([new TestDaemon().start(), startRegistry()]);
-    image = (await pushBusybox(reg)).latest.ref;
-    const pull = await d.ctrctl(['pull', image], { timeoutMs: 60_000 });
-    expect(pull.code, ok(pull, d)).toBe(0);
-  }, 120_000);
+  beforeAll(() => {
+    ({ d, image } = suite);
+  });
 
-  afterAll(async () => {
+  // Before the suite's teardown (hooks run as a stack): the sessions a failed test left.
+  afterAll(() => {
     for (const s of sessions) s.kill();
-    // What a failed test left running goes first, so that the daemon's clean-up can unmount.
-    const left = d ? (await d.ctrctl(['ps', '-aq'])).stdout.split('\n').filter((l) => l) : [];
-    if (left.length > 0) await d.ctrctl(['rm', '-f', ...left]);
-    if (d) for (const pid of shimsOf(d.address)) process.kill(pid, 'SIGKILL');
-    await reg?.stop();
-    await d?.cleanup();
   });
 
   const ctl = (args: string[], input?: string) => d.ctrctl(args, { timeoutMs: 30_000, input });
@@ -87,6 +76,8 @@ describe.skipIf(!runcBinary || process.getuid?.() !== 0)('ctrctl logs and attach
     expect(mountsUnder(d.root)).toEqual([]);
     await waitFor('logs removed', () => !fs.existsSync(logDir()) || fs.readdirSync(logDir()).length === 0);
     for (const s of sockets) expect(fs.existsSync(s), s).toBe(false);
+    // ctrctl made no FIFOs (its FIFO dir would be under the suite's work dir).
+    expect(fs.existsSync(path.join(suite.work, 'fifo'))).toBe(false);
     expect((await d.ctr(['snapshots', 'ls'])).stdout).not.toMatch(/\bActive\b/);
   }
 
