@@ -160,3 +160,17 @@ describe('registry hosts', () => {
     expect(bad('idle_timeout = -1')).toMatchObject({ kind: 'invalid-argument' });
   });
 });
+
+describe('logs', () => {
+  it('defaults to 10m and 3 files, reads [logs], and refuses a size or a count that is not one, naming the key', () => {
+    expect(defaultConfig().logs).toEqual({ max_size: '10m', max_file: 3 });
+    expect(loadConfig(file('version = 2\n[logs]\nmax_size = "1g"\nmax_file = 5\n')).logs).toEqual({ max_size: '1g', max_file: 5 });
+    expect(loadConfig(file('version = 2\n[logs]\nmax_size = "-1"\n')).logs).toEqual({ max_size: '-1', max_file: 3 });
+    const bad = (body: string) => errorOf(() => loadConfig(file(`version = 2\n[logs]\n${body}\n`)));
+    expect(bad('max_size = "ten"')).toMatchObject({ kind: 'invalid-argument' });
+    expect(bad('max_size = "ten"').message).toContain('logs.max_size "ten" is not a size');
+    expect(bad('max_size = 10').message).toContain('"logs.max_size" must be a string');
+    expect(bad('max_file = 0').message).toContain('logs.max_file must be a positive integer');
+    expect(bad('max_files = 2').message).toContain('unknown key "logs.max_files"');
+  });
+});

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { parse, stringify } from 'smol-toml';
 import { errnoCode, invalidArgument } from '../lib/errdefs.js';
 import { logLevels } from '../lib/log.js';
+import { parseLogSize } from '../lib/jsonlog.js';
 import { projectRoot } from '../lib/project-root.js';
 
 export interface Config {
@@ -33,6 +34,13 @@ export interface Config {
   };
   /** Seconds between sweeps of expired leases. */
   lease_expiry_interval: number;
+  /** Containers' json-file logs: what a container gets when its client names no max-size or max-file. */
+  logs: {
+    /** Bytes a log file holds before it is rotated, as docker's max-size ("10m", "1g"; "-1" for no limit). */
+    max_size: string;
+    /** Files kept per container, the live one included. */
+    max_file: number;
+  };
   /**
    * Runtime names ("io.containerd.runc.v2") to the shim binary that serves them. A name not listed here
    * resolves by containerd's rule (containerd-shim-runc-v2 on PATH); an absolute path runs that binary.
@@ -78,6 +86,7 @@ export function defaultConfig(): Config {
     images: { snapshotter: 'overlayfs', max_concurrent_downloads: 3 },
     registry: { hosts: {} },
     lease_expiry_interval: 60,
+    logs: { max_size: '10m', max_file: 3 },
     // containerd's default runtime name runs ctrd's own shim.
     runtimes: { 'io.containerd.runc.v2': { shim: ctrdShimBinary, group: 'namespace', idle_timeout: 10 } },
   };
@@ -98,6 +107,7 @@ const shape: Shape = {
   images: { snapshotter: 'string', max_concurrent_downloads: 'number' },
   registry: { hosts: 'hosts' },
   lease_expiry_interval: 'number',
+  logs: { max_size: 'string', max_file: 'number' },
   runtimes: 'runtimes',
 };
 
@@ -200,6 +210,14 @@ export function validateConfig(config: Config, file = '(flags)'): Config {
   }
   if (!(config.lease_expiry_interval > 0)) {
     throw invalidArgument(`config ${file}: lease_expiry_interval must be a positive number of seconds`);
+  }
+  try {
+    parseLogSize(config.logs.max_size);
+  } catch {
+    throw invalidArgument(`config ${file}: logs.max_size "${config.logs.max_size}" is not a size (10m, 1g, -1 for no limit)`);
+  }
+  if (!Number.isInteger(config.logs.max_file) || config.logs.max_file < 1) {
+    throw invalidArgument(`config ${file}: logs.max_file must be a positive integer`);
   }
   if (config.grpc.max_recv_message_size <= 0 || config.grpc.max_send_message_size <= 0) {
     throw invalidArgument(`config ${file}: grpc message sizes must be positive`);

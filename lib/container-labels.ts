@@ -10,8 +10,6 @@ export const stateLabels = {
   finishedAt: 'io.ctrd/finished-at',
   /** The docker-level Entrypoint and Cmd as JSON (the spec has only their concatenation). */
   config: 'io.ctrd/config',
-  /** Where a detached container's output goes (file://). */
-  logPath: 'io.ctrd/log-path',
 } as const;
 
 /** A time that is set: protobuf's zero time (0001-01-01 or the epoch) is none. */

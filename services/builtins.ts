@@ -38,6 +38,8 @@ import { ContainerStore } from './containers/store.js';
 import { containersService, containerEventsOn } from './containers/grpc.js';
 import { ShimManager } from './tasks/shim-manager.js';
 import { tasksService } from './tasks/grpc.js';
+import { logDefaultsOf, StreamsManager } from './streams/manager.js';
+import { streamsService } from './streams/grpc.js';
 import { RestartMonitor } from './restart/monitor.js';
 import { SystemInfoReader } from './system/info.js';
 import { systemService } from './system/grpc.js';
@@ -147,6 +149,9 @@ export function loadBuiltins(config: Config, log: Logger): Builtins {
   );
   plugins.push({ type: 'io.containerd.runtime.v2', id: 'task', requires: ['io.containerd.event.v1', 'io.containerd.metadata.v1'] });
 
+  const streams = new StreamsManager(join(config.root, 'io.ctrd.logs'), logDefaultsOf(config.logs), containers, shims, log.child({ component: 'streams' }));
+  streams.watchDeletes(exchange);
+  streams.sweep();
   const containerEvents = containerEventsOn(exchange);
   const restarts = new RestartMonitor(namespaces, containers, containerEvents, snapshots, shims, exchange, log.child({ component: 'restart' }));
   plugins.push({ type: 'io.containerd.monitor.v1', id: 'restart', requires: ['io.containerd.runtime.v2', 'io.containerd.event.v1'] });
@@ -198,6 +203,7 @@ export function loadBuiltins(config: Config, log: Logger): Builtins {
     snapshotsService(snapshots, exchange, gc, h),
     containersService(containers, containerEvents, gc, h),
     tasksService(shims, containers, h),
+    streamsService(streams, h),
     systemService(system, h),
     volumesService(volumes, copier, volumeEventsOn(exchange), h),
     containerfsService(containerfs, h),
@@ -214,6 +220,7 @@ export function loadBuiltins(config: Config, log: Logger): Builtins {
     snapshots: ['io.containerd.snapshotter.v1', 'io.containerd.metadata.v1', 'io.containerd.event.v1'],
     containers: ['io.containerd.metadata.v1', 'io.containerd.event.v1', 'io.containerd.gc.v1'],
     tasks: ['io.containerd.runtime.v2', 'io.containerd.metadata.v1'],
+    'ctrd-streams': ['io.containerd.runtime.v2', 'io.containerd.metadata.v1', 'io.containerd.event.v1'],
     'ctrd-events': ['io.containerd.event.v1'],
     'ctrd-system': ['io.containerd.metadata.v1', 'io.containerd.runtime.v2'],
     'ctrd-volumes': ['io.ctrd.volume.v1', 'io.containerd.event.v1'],
@@ -235,6 +242,7 @@ export function loadBuiltins(config: Config, log: Logger): Builtins {
     grpc,
     plugins,
     close: () => {
+      streams.close();
       gc.close();
       db.close();
     },

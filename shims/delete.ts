@@ -11,7 +11,8 @@ import { defaultRuntimeBinary, nativeRuntimeName } from './backend.js';
 import { isCrun, isHybridCgroups, OciRuntime } from './oci/runtime.js';
 import { deleteNative } from './native/backend.js';
 import { Reaper } from './reaper.js';
-import { runtimeFileName, type RuntimeFile } from './service.js';
+import { attachFileName, runtimeFileName, type RuntimeFile } from './service.js';
+import { socketDir } from './address.js';
 
 export async function deleteTask(flags: ShimFlags): Promise<Uint8Array> {
   const bundle = flags.bundle || process.cwd();
@@ -35,6 +36,7 @@ export async function deleteTask(flags: ShimFlags): Promise<Uint8Array> {
     reaper.close();
   }
   await unmountAll(path.join(bundle, 'rootfs'));
+  removeAttachSockets(bundle);
   let pid = 0;
   try {
     pid = Number(fs.readFileSync(path.join(bundle, 'init.pid'), 'utf8').trim()) || 0;
@@ -42,4 +44,16 @@ export async function deleteTask(flags: ShimFlags): Promise<Uint8Array> {
     // no init was ever made
   }
   return DeleteResponse.encode({ pid, exitStatus: 137, exitedAt: new Date() }).finish();
+}
+
+/** The dead shim's attach sockets (named in the bundle's attach files), when they are the shims' sockets. */
+function removeAttachSockets(bundle: string): void {
+  for (const name of fs.readdirSync(bundle).filter((n) => n === attachFileName || n.startsWith(`${attachFileName}-`))) {
+    try {
+      const socket = fs.readFileSync(path.join(bundle, name), 'utf8').trim();
+      if (path.dirname(socket) === socketDir) fs.rmSync(socket, { force: true });
+    } catch {
+      // gone meanwhile
+    }
+  }
 }

@@ -41,6 +41,8 @@ import type { ShimLogger } from './log.js';
 import { ProcessState, type ProcessStatus } from './process-state.js';
 import type { Exit, Reaper } from './reaper.js';
 import { ProcessIO, type IOContext, type StdioPaths } from './stdio.js';
+import { isAttachUri } from '../lib/attach-frames.js';
+import { validateIdentifier } from '../lib/identifiers.js';
 
 export const shimVersion = 'ctrd-shim-v2';
 
@@ -211,6 +213,7 @@ export class TaskService {
     }
     this.creating = false;
     writeRuntimeFile(bundle, { binary, root: runtimeRoot });
+    if (init.io.attachSocket) fs.writeFileSync(path.join(bundle, attachFileName), init.io.attachSocket);
     this.backend = backend;
     this.bundle = bundle;
     this.init = init;
@@ -266,6 +269,7 @@ export class TaskService {
     const pidFile = `${base}.pid`;
     try {
       p.io = await ProcessIO.open(p.paths, this.ioContext());
+      if (p.io.attachSocket) fs.writeFileSync(path.join(this.bundle, execAttachFileName(p.execId)), p.io.attachSocket);
       fs.writeFileSync(processFile, Buffer.from(p.spec!.value));
       await backend.exec({ id: this.o.id, processFile, stdio: p.io.child, pidFile });
       p.io.started();
@@ -289,6 +293,7 @@ export class TaskService {
     if (p.state.status === 'stopped' || p.state.status === 'deleted') return;
     p.state.apply('exit');
     p.setExited(exit);
+    p.io?.processExited(exit.status);
     this.log.info({ execId: p.execId, processPid: exit.pid, status: exit.status }, 'process exited');
     this.publish('/tasks/exit', 'containerd.events.TaskExit', TaskExit, {
       containerId: this.o.id,
@@ -306,6 +311,7 @@ export class TaskService {
       p.state.apply('delete');
       this.execs.delete(execId);
       p.io?.destroy();
+      fs.rmSync(path.join(this.bundle, execAttachFileName(execId)), { force: true });
       return { pid: p.pid, exitStatus: p.exitStatus, exitedAt: p.exitedAt };
     }
     const backend = this.runtime();
@@ -371,6 +377,8 @@ export class TaskService {
     if (this.execs.has(req.execId)) throw alreadyExists(`id ${req.execId}: already exists`);
     init.state.check('exec');
     if (!req.spec || req.spec.value.length === 0) throw invalidArgument(`exec ${req.execId}: a process spec is required`);
+    // Its attach socket is named in a bundle file that carries the exec id.
+    if (isAttachUri(req.stdout)) validateIdentifier(req.execId, 'exec id');
     this.execs.set(req.execId, new Proc(req.execId, { stdin: req.stdin, stdout: req.stdout, stderr: req.stderr, terminal: req.terminal }, req.spec));
     this.publish('/tasks/exec-added', 'containerd.events.TaskExecAdded', TaskExecAdded, { containerId: req.id, execId: req.execId });
   }
@@ -522,6 +530,12 @@ export interface RuntimeFile {
 }
 
 export const runtimeFileName = 'ctrd-shim-runtime.json';
+
+/** The bundle file naming the task's attach socket (json-file stdio only): the daemon's streams service reads it. */
+export const attachFileName = 'attach';
+
+/** The bundle file naming an exec's attach socket (attach:// stdio). */
+export const execAttachFileName = (execId: string) => `attach-exec-${execId}`;
 
 function writeRuntimeFile(bundle: string, r: RuntimeFile): void {
   fs.writeFileSync(path.join(bundle, runtimeFileName), JSON.stringify(r));

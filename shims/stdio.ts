@@ -5,6 +5,9 @@
 // reaches EOF (the process and everything that shared its output are gone) the FIFO's writer is closed,
 // which is what `ctr run --rm` waits for. Terminal mode: runc sends the pty master over the console socket,
 // and the master is copied both ways.
+// A json-file:// stdout (lib/jsonlog.ts; stderr the same URI or '', stdin '') is ctrd's own: the output is
+// written to that log as docker's json-file driver does (json-log.ts) and served live on the task's attach
+// socket (attach.ts), which also takes the container's stdin when the URI says open-stdin=1.
 import type { ChildProcess, SpawnOptions } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -13,7 +16,11 @@ import tty from 'node:tty';
 import { randomBytes } from 'node:crypto';
 import type { Writable } from 'node:stream';
 import { CtrdError, errnoCode, invalidArgument, notImplemented } from '../lib/errdefs.js';
+import { FrameKind, isAttachUri, parseAttachUri } from '../lib/attach-frames.js';
+import { isJsonFileUri, parseJsonFileUri, type LogStream } from '../lib/jsonlog.js';
 import { native } from '../lib/native.js';
+import { AttachServer, type StdinSink } from './attach.js';
+import { JsonFileWriter, LineSplitter } from './json-log.js';
 import type { ShimLogger } from './log.js';
 
 /** What opening a process's stdio needs from its shim. */
@@ -64,6 +71,8 @@ export class ProcessIO {
   private masterFd: number | undefined;
   private pendingCopies = 0;
   private logger: ChildProcess | undefined;
+  private jsonLog: JsonFileWriter | undefined;
+  private attach: AttachServer | undefined;
   private resolveDrained!: () => void;
   /** Resolves when every output reached EOF and its writer was closed. */
   readonly drained: Promise<void>;
@@ -79,7 +88,8 @@ export class ProcessIO {
   static async open(paths: StdioPaths, ctx: IOContext): Promise<ProcessIO> {
     const io = new ProcessIO(paths, ctx.log);
     try {
-      if (paths.terminal) io.openTerminal(ctx.socketDir);
+      if (isJsonFileUri(paths.stdout) || isAttachUri(paths.stdout)) await io.openAttached(ctx);
+      else if (paths.terminal) io.openTerminal(ctx.socketDir);
       else if (paths.stdout.startsWith('binary://')) await io.openBinary(ctx);
       else io.openPipes();
     } catch (err) {
@@ -141,6 +151,83 @@ export class ProcessIO {
     }
   }
 
+  /** The task's attach socket, when its stdio is a json-file log. */
+  get attachSocket(): string | undefined {
+    return this.attach?.socketPath;
+  }
+
+  /** json-file:// (the log and the attach socket) or attach:// (the attach socket only). */
+  private async openAttached(ctx: IOContext): Promise<void> {
+    const { stdin, stdout, stderr, terminal } = this.paths;
+    const logged = isJsonFileUri(stdout);
+    const opts = logged ? parseJsonFileUri(stdout) : parseAttachUri(stdout);
+    if (stderr !== '' && stderr !== stdout) throw invalidArgument(`stdio: ${stdout} takes both streams (stdout ${stdout}, stderr ${stderr})`);
+    if (stdin !== '') throw invalidArgument(`stdio: with ${stdout}, stdin comes through the attach socket (open-stdin=1), not ${stdin}`);
+    if (logged) this.jsonLog = new JsonFileWriter(opts as ReturnType<typeof parseJsonFileUri>, this.log);
+    let sink: StdinSink | undefined;
+    if (opts.openStdin && terminal) {
+      // The pty is the container's stdin; closing our copy into it would not end it.
+      sink = { write: (b) => void this.master?.write(b), close: () => undefined };
+    } else if (opts.openStdin) {
+      const [r, w] = native().pipe();
+      this.childFds.push(r);
+      this.child.stdio[0] = r;
+      this.stdinSink = new net.Socket({ fd: w, readable: false, writable: true });
+      this.stdinSink.on('error', (err) => this.log.debug({ err }, 'stdin pipe'));
+      sink = { write: (b) => void this.stdinSink?.write(b), close: () => this.closeStdin() };
+    }
+    this.attach = await AttachServer.listen(path.join(ctx.socketDir, `attach-${randomBytes(8).toString('hex')}.sock`), sink, this.log, !logged);
+    if (terminal) {
+      this.openTerminal(ctx.socketDir);
+      return;
+    }
+    for (const [i, stream] of [
+      [1, 'stdout'],
+      [2, 'stderr'],
+    ] as const) {
+      if (i === 2 && stderr === '') continue;
+      const [r, w] = native().pipe();
+      this.childFds.push(w);
+      this.child.stdio[i] = w;
+      this.tee(new net.Socket({ fd: r, readable: true, writable: false }), stream);
+    }
+  }
+
+  /** A json-file task's output: into the log a line at a time, and to attached clients as it comes. */
+  private tee(source: net.Socket, stream: LogStream): void {
+    this.pendingCopies++;
+    const splitter = new LineSplitter();
+    const kind = stream === 'stdout' ? FrameKind.stdout : FrameKind.stderr;
+    let finished = false;
+    const finish = () => {
+      if (finished) return;
+      finished = true;
+      this.jsonLog?.write(stream, splitter.end());
+      if (--this.pendingCopies === 0) this.resolveDrained();
+    };
+    source.on('data', (chunk: Buffer) => {
+      this.jsonLog?.write(stream, splitter.push(chunk));
+      this.attach?.broadcast(kind, chunk);
+    });
+    source.on('error', (err) => {
+      if (errnoCode(err) !== 'EIO') this.log.debug({ err }, 'stdio source');
+      finish();
+    });
+    source.on('end', finish);
+    source.on('close', finish);
+  }
+
+  /** The process exited: attached clients get its status once its output is all read (or after 2s). */
+  processExited(status: number): void {
+    if (!this.attach) return;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, 2_000)));
+    void Promise.race([this.drained, timeout]).then(() => {
+      clearTimeout(timer);
+      this.attach?.exited(status);
+    });
+  }
+
   private openPipes(): void {
     if (this.paths.stdin !== '') {
       const [r, w] = native().pipe();
@@ -167,7 +254,7 @@ export class ProcessIO {
   }
 
   private openTerminal(socketDir: string): void {
-    if (this.paths.stdout !== '') this.destination(this.paths.stdout);
+    if (this.paths.stdout !== '' && !this.attach) this.destination(this.paths.stdout);
     const socket = path.join(socketDir, `pty-${randomBytes(6).toString('hex')}.sock`);
     this.consoleListener = native().consoleSocket(socket);
     this.child.consoleSocket = socket;
@@ -185,7 +272,8 @@ export class ProcessIO {
     this.masterFd = masterFd;
     const master = new tty.ReadStream(masterFd);
     this.master = master;
-    if (this.paths.stdout !== '') this.copy(master, this.destination(this.paths.stdout));
+    if (this.attach) this.tee(master, 'stdout');
+    else if (this.paths.stdout !== '') this.copy(master, this.destination(this.paths.stdout));
     else {
       master.on('error', () => {});
       master.resume();
@@ -269,6 +357,8 @@ export class ProcessIO {
     this.master?.destroy();
     for (const dest of this.destinations.values()) dest.stream.destroy();
     this.destinations.clear();
+    this.attach?.close();
+    this.jsonLog?.close();
     // A logging binary sees EOF once the container's ends are gone; one that does not go is ended.
     const logger = this.logger;
     if (logger && logger.exitCode === null && logger.signalCode === null) {

@@ -29,10 +29,7 @@ export const defaultRuntime = 'io.containerd.runc.v2';
 export const defaultSnapshotter = 'overlayfs';
 
 export const mountRoot = () => process.env.CTRCTL_MOUNT_DIR ?? '/run/ctrd/ctrctl-mounts';
-export const dataRoot = () => process.env.CTRCTL_DATA_ROOT ?? '/var/lib/ctrctl';
 
-/** A detached container's output file (docker keeps one per container too). */
-export const logPathOf = (ns: string, id: string) => join(dataRoot(), ns, id, `${id}.log`);
 
 export interface CreateFlags {
   name?: string;
@@ -48,6 +45,10 @@ export interface CreateFlags {
   security: Security;
   sysctls: Record<string, string>;
   ulimits: OciRlimit[];
+  /** -i: the container keeps stdin open for attached clients. */
+  openStdin: boolean;
+  /** --log-opt max-size (bytes; -1 no limit) and max-file; 0 for the daemon's defaults. */
+  log: { maxSize: number; maxFile: number };
   restart: RestartPolicy;
   labels: Record<string, string>;
   mounts: ParsedMounts;
@@ -229,7 +230,8 @@ export async function createContainer(
       const labels: Record<string, string> = {
         ...flags.labels,
         [nameLabel]: name,
-        [restartLabels.logUri]: `file://${logPathOf(ns, id)}`,
+        // How its task is created, now and by ctrd's restarts: its json-file log, made by ctrd (lib/container-task.ts).
+        [restartLabels.logUri]: (await unary(c.ctrdStreams, c.ctrdStreams.logUri, { containerId: id, ...flags.log, openStdin: flags.openStdin })).uri,
         ...(flags.restart.name === 'no' ? {} : { [restartLabels.policy]: formatRestartPolicy(flags.restart) }),
       };
       const storedJson = JSON.stringify(stored);

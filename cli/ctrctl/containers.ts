@@ -1,24 +1,24 @@
 // ctrctl's container verbs besides run and exec, docker's names, flags and output:
 //   ps [-a] [-q] [--no-trunc] [--format T]     start [-a] C...       stop [-t S] C...      restart [-t S] C...
 //   kill [-s SIGNAL] C...                      rm [-f] C...           wait C...             pause C...   unpause C...
-//   inspect [-f T] C...                        logs C
+//   inspect [-f T] C...                        logs [-f] [--tail N] [-t] [--since T] [--until T] C (logs.ts)
+//   attach [--detach-keys K] [--no-stdin] C (attach.ts)
 // Every C is a name, a full ID or a unique ID prefix. As docker: each one is tried in turn, failures reported,
 // and the status is 1 when any failed.
-import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { Status } from '../../gen/containerd/v1/types/task.js';
-import { failedPrecondition, errnoCode, invalidArgument, isNotFound } from '../../lib/errdefs.js';
+import { failedPrecondition, invalidArgument, isNotFound } from '../../lib/errdefs.js';
 import type { Inspector } from './inspect.js';
 import { unary } from '../../lib/grpc/client.js';
 import { parseReference, familiarString } from '../../lib/registry/reference.js';
 import { withClients } from './connect.js';
-import { logPathOf } from './container-create.js';
+import { addAttachCommand } from './attach.js';
+import { addLogsCommand, logPathOf } from './logs.js';
 import {
   findContainer,
   listContainers,
   recordStopByHand,
   specOf,
-  stateLabels,
   stateOf,
   statusText,
   storedConfig,
@@ -199,16 +199,18 @@ function addStartCommand(program: Command): void {
     .argument('<container...>', 'names or IDs')
     .option('-a, --attach', "attach stdout/stderr and forward the container's exit status")
     .option('-i, --interactive', "attach the container's STDIN")
-    .action(async (inputs: string[], o: { attach?: boolean; interactive?: boolean }, command: Command) => {
+    .option('--detach-keys <keys>', 'override the key sequence for detaching a container (default ctrl-p,ctrl-q)')
+    .action(async (inputs: string[], o: { attach?: boolean; interactive?: boolean; detachKeys?: string }, command: Command) => {
       if ((o.attach || o.interactive) && inputs.length > 1) throw failedPrecondition('you cannot start and attach multiple containers at once');
       let code = 0;
-      await eachContainer(command, inputs, async (rc, info, input, ns) => {
+      await eachContainer(command, inputs, async (rc, info, input) => {
         if (o.attach || o.interactive) {
-          const terminal = Boolean(specOf(info.container).process?.terminal);
-          code = await runAttached(rc, info, { stdin: Boolean(o.interactive), tty: terminal });
+          const tty = Boolean(specOf(info.container).process?.terminal);
+          const res = await runAttached(rc, info, { stdin: Boolean(o.interactive), tty, detachKeys: o.detachKeys ?? '', closeStdinOnEnd: true, sigProxy: true });
+          if (res !== 'detached') code = res;
           return;
         }
-        if (!isRunning(info)) await startDetached(rc, info, ns);
+        if (!isRunning(info)) await startDetached(rc, info);
         print(input);
       });
       if (code !== 0) throw new ExitStatus(code);
@@ -251,9 +253,9 @@ function addStopCommands(program: Command): void {
     .option('-t, --time <seconds>', "seconds to wait before killing the container (default: its --stop-timeout, or 10)")
     .action(async (inputs: string[], o: { time?: string }, command: Command) => {
       const timeout = o.time === undefined ? undefined : parseTimeout(o.time);
-      await eachContainer(command, inputs, async (rc, info, input, ns) => {
+      await eachContainer(command, inputs, async (rc, info, input) => {
         await stopContainer(rc, info, timeoutOf(timeout, info));
-        await startDetached(rc, { ...info, task: undefined }, ns);
+        await startDetached(rc, { ...info, task: undefined });
         print(input);
       });
     });
@@ -282,8 +284,8 @@ function addRemoveCommand(program: Command): void {
     .option('-f, --force', 'force the removal of a running container (uses SIGKILL)')
     .option('-v, --volumes', 'remove the anonymous volumes associated with the container')
     .action(async (inputs: string[], o: { force?: boolean; volumes?: boolean }, command: Command) => {
-      await eachContainer(command, inputs, async (rc, info, input, ns) => {
-        await removeContainer(rc, info, ns, Boolean(o.force), Boolean(o.volumes));
+      await eachContainer(command, inputs, async (rc, info, input) => {
+        await removeContainer(rc, info, Boolean(o.force), Boolean(o.volumes));
         print(input);
       });
     });
@@ -400,7 +402,7 @@ export function inspectObject(info: ContainerInfo): Record<string, unknown> {
       Labels: c.labels,
       StopSignal: c.labels['io.containerd.image.config.stop-signal'] ?? '',
     },
-    LogPath: c.labels[stateLabels.logPath] ?? '',
+    LogPath: logPathOf(c.labels),
     Mounts: mountsOf(c, spec),
     Spec: spec,
   };
@@ -419,24 +421,6 @@ export const containerInspector: Inspector = {
   },
 };
 
-function addLogsCommand(program: Command): void {
-  program
-    .command('logs')
-    .description("print a detached container's output (what it wrote since it was created)")
-    .argument('<container>', 'name or ID')
-    .action(async (input: string, _o: unknown, command: Command) => {
-      await withClients(command, async (c, flags) => {
-        const info = await findContainer(runtimeClients(c), input);
-        const path = info.container.labels[stateLabels.logPath] || logPathOf(flags.namespace, info.container.id);
-        try {
-          process.stdout.write(readFileSync(path));
-        } catch (err) {
-          if (errnoCode(err) !== 'ENOENT') throw err;
-        }
-      });
-    });
-}
-
 export function addContainerCommands(program: Command): void {
   addPsCommand(program);
   addStartCommand(program);
@@ -445,4 +429,5 @@ export function addContainerCommands(program: Command): void {
   addWaitCommand(program);
   addPauseCommands(program);
   addLogsCommand(program);
+  addAttachCommand(program);
 }

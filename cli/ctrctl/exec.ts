@@ -8,11 +8,12 @@ import type { OciProcess } from '../../lib/oci/spec.js';
 import { connect, globalFlags } from './connect.js';
 import { readFileInRoot } from './container-create.js';
 import { findContainer, processTypeUrl, specOf, stateOf } from './container-state.js';
-import { followTerminalSize, proxySignals, statusOfStartError, waitProcess } from './lifecycle.js';
+import { attachUri } from '../../lib/attach-frames.js';
+import { AttachSession } from './attach.js';
+import { statusOfStartError, waitProcess } from './lifecycle.js';
 import { ExitStatus, errorMessage } from './output.js';
 import { runtimeClients, type RuntimeClients } from './runtime-clients.js';
 import { mergeEnv, parseEnvFlag, resolveUser, userNeedsFiles } from './spec.js';
-import { Fifos, rawTerminal } from './stdio.js';
 
 interface ExecOptions {
   interactive?: boolean;
@@ -21,6 +22,7 @@ interface ExecOptions {
   env: string[];
   workdir?: string;
   user?: string;
+  detachKeys?: string;
 }
 
 async function execIn(rc: RuntimeClients, input: string, args: string[], o: ExecOptions): Promise<number> {
@@ -47,6 +49,9 @@ async function execIn(rc: RuntimeClients, input: string, args: string[], o: Exec
     env: mergeEnv(base?.env ?? [], o.tty ? ['TERM=xterm'] : [], env),
     cwd: o.workdir ?? base?.cwd ?? '/',
   };
+  // The pty has our size from the start (as docker's ConsoleSize): the process may look before a resize comes.
+  if (o.tty) proc.consoleSize = { height: process.stdout.rows || 24, width: process.stdout.columns || 80 };
+  else delete proc.consoleSize;
   const execId = randomBytes(16).toString('hex');
   const spec = { typeUrl: processTypeUrl, value: Buffer.from(JSON.stringify(proc)) };
 
@@ -56,47 +61,40 @@ async function execIn(rc: RuntimeClients, input: string, args: string[], o: Exec
     return 0;
   }
 
-  const fifos = Fifos.create(execId, { stdin: Boolean(o.interactive), tty: Boolean(o.tty) });
-  const cleanups: Array<() => void> = [];
+  // stdio through ctrd's Streams.Attach (attach:// keeps the output until we are attached): no FIFOs.
+  const uri = attachUri(Boolean(o.interactive));
+  await unary(rc.tasks, rc.tasks.exec, { containerId: id, execId, stdin: '', stdout: uri, stderr: o.tty ? '' : uri, terminal: Boolean(o.tty), spec });
   try {
-    fifos.attach({
-      in: o.interactive ? process.stdin : undefined,
-      out: process.stdout,
-      err: process.stderr,
-      onInputEnd: () => void unary(rc.tasks, rc.tasks.closeIo, { containerId: id, execId, stdin: true }).catch(() => undefined),
-    });
-    await unary(rc.tasks, rc.tasks.exec, {
-      containerId: id,
-      execId,
-      stdin: fifos.stdin,
-      stdout: fifos.stdout,
-      stderr: fifos.stderr,
-      terminal: Boolean(o.tty),
-      spec,
-    });
-    const exited = waitProcess(rc, id, execId);
-    exited.catch(() => undefined);
-    try {
-      await unary(rc.tasks, rc.tasks.start, { containerId: id, execId });
-    } catch (err) {
-      await unary(rc.tasks, rc.tasks.deleteProcess, { containerId: id, execId }).catch(() => undefined);
-      process.stderr.write(`ctrctl: ${errorMessage(err)}\n`);
-      return statusOfStartError(err);
-    }
-    fifos.processStarted();
-    if (o.tty) {
-      cleanups.push(rawTerminal(Boolean(o.interactive)));
-      cleanups.push(followTerminalSize(rc, id, execId));
-    } else cleanups.push(proxySignals(rc, id, execId));
-    const res = (await exited)!;
-    // The shim closes its ends of the FIFOs when the process is deleted: then ours reach EOF.
+    await unary(rc.tasks, rc.tasks.start, { containerId: id, execId });
+  } catch (err) {
     await unary(rc.tasks, rc.tasks.deleteProcess, { containerId: id, execId }).catch(() => undefined);
-    await fifos.done();
-    return res.exitStatus;
+    process.stderr.write(`ctrctl: ${errorMessage(err)}\n`);
+    return statusOfStartError(err);
+  }
+  let session: AttachSession;
+  try {
+    session = await AttachSession.open(
+      rc,
+      id,
+      { stdin: Boolean(o.interactive), tty: Boolean(o.tty), detachKeys: o.detachKeys ?? '', closeStdinOnEnd: true, sigProxy: true },
+      execId,
+    );
+  } catch (err) {
+    // Nobody would see it: the process goes.
+    await unary(rc.tasks, rc.tasks.kill, { containerId: id, execId, signal: 9, all: false }).catch(() => undefined);
+    await waitProcess(rc, id, execId, 5_000).catch(() => undefined);
+    await unary(rc.tasks, rc.tasks.deleteProcess, { containerId: id, execId }).catch(() => undefined);
+    throw err;
+  }
+  try {
+    session.begin();
+    const end = await session.done;
+    // Detached with the detach keys: the process runs on.
+    if ('detached' in end) return 0;
+    await unary(rc.tasks, rc.tasks.deleteProcess, { containerId: id, execId }).catch(() => undefined);
+    return end.exitStatus;
   } finally {
-    for (const undo of cleanups.reverse()) undo();
-    fifos.dispose();
-    if (o.interactive) process.stdin.destroy();
+    session.close();
   }
 }
 
@@ -114,6 +112,7 @@ export function addExecCommand(program: Command): void {
     .option('-e, --env <KEY=VALUE>', 'set an environment variable (repeatable)', collect, [])
     .option('-w, --workdir <dir>', 'working directory inside the container')
     .option('-u, --user <user>', 'username or UID (format: <name|uid>[:<group|gid>])')
+    .option('--detach-keys <keys>', 'override the key sequence for detaching a container (default ctrl-p,ctrl-q)')
     .passThroughOptions()
     .action(async (input: string, args: string[], o: ExecOptions, command: Command) => {
       const c = await connect(globalFlags(command));

@@ -1,22 +1,21 @@
-// A container's task from creation to removal, as docker's verbs need it: started attached (stdio through
-// FIFOs, the exit status passed through) or detached (output to the container's log file), stopped with the
-// stop signal and then SIGKILL, and the whole container removed with its task and snapshot.
+// A container's task from creation to removal, as docker's verbs need it: started the standard way
+// (lib/container-task.ts: stdio is the container's json-file log), attached through ctrd's Streams.Attach
+// or detached, stopped with the stop signal and then SIGKILL, and the whole container removed with its
+// task and snapshot.
 import { Metadata, status as GrpcStatus, type ServiceError } from '@grpc/grpc-js';
-import { mkdirSync, rmSync } from 'node:fs';
-import { dirname } from 'node:path';
-import type { Container } from '../../gen/containerd/services/containers/v1/containers.js';
 import type { WaitResponse } from '../../gen/containerd/services/tasks/v1/tasks.js';
 import { Status } from '../../gen/containerd/v1/types/task.js';
 import { failedPrecondition, isNotFound, kindOf } from '../../lib/errdefs.js';
 import { unary } from '../../lib/grpc/client.js';
 import { fromGrpcStatus } from '../../lib/grpc/status.js';
-import { getTask, recordExit, recordStart, recordStopByHand, stateLabels, type ContainerInfo } from './container-state.js';
+import type { Mount } from '../../gen/containerd/types/mount.js';
+import { createAndStartTask, type TaskStarter } from '../../lib/container-task.js';
 import { restartLabels } from '../../lib/restart-policy.js';
-import { logPathOf } from './container-create.js';
+import { AttachSession, type AttachIO } from './attach.js';
+import { getTask, recordExit, recordStart, recordStopByHand, type ContainerInfo } from './container-state.js';
 import { anonymousVolumesOf, removeVolumes } from './mounts.js';
 import type { RuntimeClients } from './runtime-clients.js';
 import { stopSignalOf } from './signals.js';
-import { Fifos, rawTerminal } from './stdio.js';
 import { constants } from 'node:os';
 
 /** docker's status when a process cannot start: 127 for a command not found, 126 for one that cannot run. */
@@ -44,11 +43,6 @@ export function waitProcess(rc: RuntimeClients, id: string, execId = '', timeout
   });
 }
 
-async function rootfsOf(rc: RuntimeClients, c: Container) {
-  const { mounts } = await unary(rc.snapshots, rc.snapshots.mounts, { snapshotter: c.snapshotter, key: c.snapshotKey });
-  return mounts;
-}
-
 /** Deletes a task that is over (stopped, or created and never started), keeping its exit in the labels. */
 export async function deleteTask(rc: RuntimeClients, id: string, record = true): Promise<void> {
   try {
@@ -67,127 +61,49 @@ async function clearOldTask(rc: RuntimeClients, info: ContainerInfo): Promise<vo
   else throw failedPrecondition(`container ${info.container.id} is already running`);
 }
 
-/** Starts a container's task with its output to the log file; returns the pid. */
-export async function startDetached(rc: RuntimeClients, info: ContainerInfo, ns: string): Promise<number> {
+/** Tasks.Create/Start over gRPC, for the standard start (lib/container-task.ts). */
+function taskStarter(rc: RuntimeClients): TaskStarter<Mount> {
+  return {
+    mounts: async (snapshotter, key) => (await unary(rc.snapshots, rc.snapshots.mounts, { snapshotter, key })).mounts,
+    create: async (containerId, rootfs, io) => {
+      await unary(rc.tasks, rc.tasks.create, { containerId, rootfs, ...io, checkpoint: undefined, options: undefined, runtimePath: '' });
+    },
+    start: async (containerId) => (await unary(rc.tasks, rc.tasks.start, { containerId, execId: '' })).pid,
+    remove: (containerId) => deleteTask(rc, containerId, false),
+  };
+}
+
+/** Starts a container's task the standard way (its output to its json-file log); returns the pid. */
+export async function startDetached(rc: RuntimeClients, info: ContainerInfo): Promise<number> {
   await clearOldTask(rc, info);
-  const c = info.container;
-  const uri = c.labels[restartLabels.logUri] || `file://${c.labels[stateLabels.logPath] || logPathOf(ns, c.id)}`;
-  if (uri.startsWith('file://')) mkdirSync(dirname(new URL(uri).pathname), { recursive: true, mode: 0o700 });
-  const tty = Boolean(specTerminal(c));
-  await unary(rc.tasks, rc.tasks.create, {
-    containerId: c.id,
-    rootfs: await rootfsOf(rc, c),
-    stdin: '',
-    stdout: uri,
-    stderr: tty ? '' : uri,
-    terminal: tty,
-    checkpoint: undefined,
-    options: undefined,
-    runtimePath: '',
-  });
-  try {
-    const { pid } = await unary(rc.tasks, rc.tasks.start, { containerId: c.id, execId: '' });
-    await recordStart(rc, c.id);
-    return pid;
-  } catch (err) {
-    await deleteTask(rc, c.id, false).catch(() => undefined);
-    throw err;
-  }
-}
-
-function specTerminal(c: Container): boolean {
-  try {
-    return Boolean((JSON.parse(Buffer.from(c.spec?.value ?? []).toString('utf8')) as { process?: { terminal?: boolean } }).process?.terminal);
-  } catch {
-    return false;
-  }
-}
-
-export interface AttachOptions {
-  /** -i: our stdin goes to the process. */
-  stdin: boolean;
-  /** The process has a terminal (-t): raw mode and resizes. */
-  tty: boolean;
-}
-
-/** Keeps the process's terminal the size of ours, from now until the returned function is called. */
-export function followTerminalSize(rc: RuntimeClients, id: string, execId: string): () => void {
-  if (!process.stdout.isTTY) return () => undefined;
-  const resize = () => {
-    const { columns, rows } = process.stdout;
-    unary(rc.tasks, rc.tasks.resizePty, { containerId: id, execId, width: columns ?? 80, height: rows ?? 24 }).catch(() => undefined);
-  };
-  resize();
-  process.stdout.on('resize', resize);
-  return () => process.stdout.off('resize', resize);
-}
-
-/** docker's --sig-proxy: SIGINT and SIGTERM to ctrctl go to the process instead. */
-export function proxySignals(rc: RuntimeClients, id: string, execId: string): () => void {
-  const handlers = (['SIGINT', 'SIGTERM', 'SIGHUP'] as const).map((name) => {
-    const h = () => void unary(rc.tasks, rc.tasks.kill, { containerId: id, execId, signal: constants.signals[name], all: false }).catch(() => undefined);
-    process.on(name, h);
-    return [name, h] as const;
-  });
-  return () => {
-    for (const [name, h] of handlers) process.off(name, h);
-  };
+  const pid = await createAndStartTask(taskStarter(rc), info.container);
+  await recordStart(rc, info.container.id);
+  return pid;
 }
 
 /**
- * Runs the container's task attached: creates it with FIFOs, starts it, copies stdio until it exits, and
- * deletes the task (the exit is kept in labels). Returns the exit status.
+ * Runs the container's task attached through Streams.Attach: the task is created the standard way, attached
+ * to before it starts (no output is missed), and relayed until it exits, then deleted (its exit kept in
+ * labels). Returns the exit status, or 'detached' when the detach keys were typed (the task runs on).
  */
-export async function runAttached(rc: RuntimeClients, info: ContainerInfo, opts: AttachOptions): Promise<number> {
+export async function runAttached(rc: RuntimeClients, info: ContainerInfo, io: AttachIO): Promise<number | 'detached'> {
   await clearOldTask(rc, info);
   const c = info.container;
-  const fifos = Fifos.create(c.id, { stdin: opts.stdin, tty: opts.tty });
-  const cleanups: Array<() => void> = [];
+  let session: AttachSession | undefined;
   try {
-    const rootfs = await rootfsOf(rc, c);
-    fifos.attach({
-      in: opts.stdin ? process.stdin : undefined,
-      out: process.stdout,
-      err: process.stderr,
-      // The shim sees EOF on the FIFO; CloseIO says so too, for shims that wait for it.
-      onInputEnd: () => void unary(rc.tasks, rc.tasks.closeIo, { containerId: c.id, execId: '', stdin: true }).catch(() => undefined),
+    // Attached from before the start: no output and no exit is missed.
+    await createAndStartTask(taskStarter(rc), c, async () => {
+      session = await AttachSession.open(rc, c.id, io);
+      // Our terminal's size and stdin before the start: the process never sees a pty of no size.
+      session.begin();
     });
-    await unary(rc.tasks, rc.tasks.create, {
-      containerId: c.id,
-      rootfs,
-      stdin: fifos.stdin,
-      stdout: fifos.stdout,
-      stderr: fifos.stderr,
-      terminal: opts.tty,
-      checkpoint: undefined,
-      options: undefined,
-      runtimePath: '',
-    });
-    // Waiting from before the start: an exit that comes at once is not missed.
-    const exited = waitProcess(rc, c.id);
-    exited.catch(() => undefined);
-    try {
-      await unary(rc.tasks, rc.tasks.start, { containerId: c.id, execId: '' });
-    } catch (err) {
-      await deleteTask(rc, c.id, false).catch(() => undefined);
-      throw err;
-    }
-    fifos.processStarted();
     await recordStart(rc, c.id);
-    if (opts.tty) {
-      cleanups.push(rawTerminal(opts.stdin));
-      cleanups.push(followTerminalSize(rc, c.id, ''));
-    } else cleanups.push(proxySignals(rc, c.id, ''));
-    const res = (await exited)!;
-    // As containerd's client: the shim's delete waits for its copying to end and closes its ends of the
-    // FIFOs, and then ours reach EOF.
+    const end = await session!.done;
+    if ('detached' in end) return 'detached';
     await deleteTask(rc, c.id);
-    await fifos.done();
-    return res.exitStatus;
+    return end.exitStatus;
   } finally {
-    for (const undo of cleanups.reverse()) undo();
-    fifos.dispose();
-    if (opts.stdin) process.stdin.destroy();
+    session?.close();
   }
 }
 
@@ -223,8 +139,8 @@ export async function kill(rc: RuntimeClients, id: string, signal: number, execI
   }
 }
 
-/** docker rm [-f] [-v]: the task (killed first with -f), the container record, its snapshot, its logs (and its anonymous volumes). */
-export async function removeContainer(rc: RuntimeClients, info: ContainerInfo, ns: string, force: boolean, volumes = false): Promise<void> {
+/** docker rm [-f] [-v]: the task (killed first with -f), the container record, its snapshot (ctrd removes its logs) and, with -v, its anonymous volumes. */
+export async function removeContainer(rc: RuntimeClients, info: ContainerInfo, force: boolean, volumes = false): Promise<void> {
   const c = info.container;
   const task = info.task ?? (await getTask(rc, c.id));
   if (task && (task.status === Status.RUNNING || task.status === Status.PAUSED || task.status === Status.PAUSING)) {
@@ -243,6 +159,5 @@ export async function removeContainer(rc: RuntimeClients, info: ContainerInfo, n
       if (!isNotFound(err)) throw err;
     });
   }
-  rmSync(dirname(logPathOf(ns, c.id)), { recursive: true, force: true });
   if (volumes) await removeVolumes(rc.volumes, anonymousVolumesOf(c));
 }

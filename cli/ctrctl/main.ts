@@ -3,7 +3,7 @@
 //          | pull | push | login | logout | images | tag | rmi | history | image ls|pull|tag|rm|inspect|history|prune | system df
 //          | save | load | image save|load
 //          | run | create | ps | start | stop | restart | kill | rm | exec | wait | pause | unpause | top | stats
-//          | inspect | logs | container <any container verb>|ls|prune | system df|prune | volume create|ls|inspect|rm|prune
+//          | inspect | logs | attach | container <any container verb>|ls|prune | system df|prune | volume create|ls|inspect|rm|prune
 //          | diff | cp | commit | export | import (and container diff|cp|commit|export, image import)
 // Exit status: 0 success, 1 a failure (reported as "ctrctl: <message>"), 2 a usage error.
 import { Command, CommanderError, Option } from 'commander';

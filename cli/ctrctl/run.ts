@@ -13,6 +13,7 @@ import { connect, globalFlags } from './connect.js';
 import { createContainer, defaultRuntime, defaultSnapshotter, validateHostname, type CreateFlags } from './container-create.js';
 import { containerName } from './names.js';
 import { removeContainer, runAttached, startDetached, statusOfStartError } from './lifecycle.js';
+import { parseLogOpts } from './logs.js';
 import { ExitStatus, print } from './output.js';
 import { runtimeClients } from './runtime-clients.js';
 import { parseResources, parseSecurity, parseSysctls, parseUlimits } from './spec.js';
@@ -51,6 +52,8 @@ interface RunOptions {
   entrypoint?: string;
   runtime: string;
   snapshotter: string;
+  logOpt: string[];
+  detachKeys?: string;
   restart: string;
   label: string[];
   stopSignal?: string;
@@ -94,6 +97,7 @@ function addCreateOptions(cmd: Command): Command {
     .option('--restart <policy>', 'restart policy when the container exits: no, on-failure[:max-retries], always, unless-stopped', 'no')
     .option('--runtime <name>', 'runtime to use: a name (io.containerd.runc.v2) or a shim path', defaultRuntime)
     .addOption(new Option('--snapshotter <name>', 'snapshotter for the container rootfs').default(defaultSnapshotter))
+    .option('--log-opt <opt>', 'log driver options: max-size=10m, max-file=3 (repeatable; default: the daemon\'s [logs])', collect, [])
     .option('-v, --volume <spec>', 'bind mount a volume: NAME:/path[:ro], /host/path:/path[:ro], or /path for an anonymous one (repeatable)', collect, [])
     .option('--mount <spec>', 'attach a filesystem mount: type=bind|volume|tmpfs,source=...,target=...[,readonly] (repeatable)', collect, [])
     .option('--tmpfs <path[:options]>', 'mount a tmpfs directory (repeatable)', collect, [])
@@ -135,6 +139,8 @@ function createFlags(o: RunOptions): CreateFlags {
     security,
     sysctls: parseSysctls(o.sysctl),
     ulimits: parseUlimits(o.ulimit),
+    openStdin: Boolean(o.interactive),
+    log: parseLogOpts(o.logOpt),
     restart: parseRestartPolicy(o.restart),
     labels: { ...parseLabels(o.label), ...stopLabels(o.stopSignal, o.stopTimeout) },
   };
@@ -206,23 +212,32 @@ async function runCommand(image: string, args: string[], o: RunOptions, command:
     }
     if (o.detach) {
       try {
-        await startDetached(rc, info, g.namespace);
+        await startDetached(rc, info);
       } catch (err) {
         // docker leaves a container that could not start as Created; ctrctl removes it, as the brief of
         // run is one container that runs: nothing is left behind by a failed run.
-        await removeContainer(rc, info, g.namespace, true, true).catch(() => undefined);
+        await removeContainer(rc, info, true, true).catch(() => undefined);
         failRun(err, statusOfStartError(err, runFailure));
       }
       print(info.container.id);
       return;
     }
     try {
-      code = await runAttached(rc, info, { stdin: Boolean(o.interactive), tty: Boolean(o.tty) });
+      const res = await runAttached(rc, info, {
+        stdin: Boolean(o.interactive),
+        tty: Boolean(o.tty),
+        detachKeys: o.detachKeys ?? '',
+        closeStdinOnEnd: true,
+        sigProxy: true,
+      });
+      // Detached with the detach keys: the container runs on, and nothing is printed.
+      if (res === 'detached') return;
+      code = res;
     } catch (err) {
-      await removeContainer(rc, info, g.namespace, true, true).catch(() => undefined);
+      await removeContainer(rc, info, true, true).catch(() => undefined);
       failRun(err, statusOfStartError(err, runFailure));
     }
-    if (o.rm) await removeContainer(rc, info, g.namespace, true, true);
+    if (o.rm) await removeContainer(rc, info, true, true);
   } finally {
     c.close();
   }
@@ -233,6 +248,7 @@ export function addRunCommands(program: Command): void {
   addCreateOptions(program.command('run').description('create and run a new container from an image'))
     .option('-d, --detach', 'run the container in the background and print its ID')
     .option('--rm', 'automatically remove the container when it exits')
+    .option('--detach-keys <keys>', 'override the key sequence for detaching a container (default ctrl-p,ctrl-q)')
     .action((image: string, args: string[], o: RunOptions, command: Command) => runCommand(image, args, o, command, true));
   addCreateOptions(program.command('create').description('create a new container'))
     .action((image: string, args: string[], o: RunOptions, command: Command) => runCommand(image, args, o, command, false));

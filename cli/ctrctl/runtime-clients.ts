@@ -4,6 +4,7 @@ import { credentials, InterceptingCall, type ChannelCredentials, type Client, ty
 import { ContainersClient } from '../../gen/containerd/services/containers/v1/containers.js';
 import { SnapshotsClient } from '../../gen/containerd/services/snapshots/v1/snapshots.js';
 import { TasksClient } from '../../gen/containerd/services/tasks/v1/tasks.js';
+import { StreamsServiceClient } from '../../gen/ctrd/services/streams/v1/streams.js';
 import { VolumesServiceClient } from '../../gen/ctrd/services/volumes/v1/volumes.js';
 import type { Clients } from '../../lib/grpc/client.js';
 import { leaseHeader, namespaceHeader } from '../../lib/grpc/context.js';
@@ -12,6 +13,8 @@ export interface RuntimeClients {
   containers: ContainersClient;
   tasks: TasksClient;
   snapshots: SnapshotsClient;
+  /** ctrd's Streams (log URI, attach, logs). */
+  streams: StreamsServiceClient;
   /** ctrd's VolumesService. */
   volumes: VolumesServiceClient;
 }
@@ -43,6 +46,7 @@ export function runtimeClients(c: Clients, lease?: string): RuntimeClients {
     containers: make(ContainersClient),
     tasks: make(TasksClient),
     snapshots: make(SnapshotsClient),
+    streams: make(StreamsServiceClient),
     volumes: make(VolumesServiceClient),
   };
 }

@@ -97,7 +97,7 @@ export async function pruneContainers(c: Clients, ns: string, f: PruneFilter): P
     if (!stopped(i) || !matches(f, i.container.createdAt, i.container.labels)) continue;
     try {
       const size = await snapshotSize(rc, i);
-      await removeContainer(rc, i, ns, false);
+      await removeContainer(rc, i, false);
       out.deleted.push(i.container.id);
       out.reclaimed += size;
     } catch (err) {

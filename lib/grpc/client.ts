@@ -18,6 +18,7 @@ import { IntrospectionClient } from '../../gen/containerd/services/introspection
 import { LeasesClient } from '../../gen/containerd/services/leases/v1/leases.js';
 import { NamespacesClient } from '../../gen/containerd/services/namespaces/v1/namespace.js';
 import { SnapshotsClient } from '../../gen/containerd/services/snapshots/v1/snapshots.js';
+import { StreamsServiceClient } from '../../gen/ctrd/services/streams/v1/streams.js';
 import { TasksClient } from '../../gen/containerd/services/tasks/v1/tasks.js';
 import { VersionClient } from '../../gen/containerd/services/version/v1/version.js';
 import { ImageServiceClient } from '../../gen/ctrd/services/images/v1/images.js';
@@ -62,6 +63,8 @@ export class Clients {
   readonly images: ImagesClient;
   /** ctrd's own image service (pull, docker-style list, rmi, prune), beside containerd's image records. */
   readonly ctrdImages: ImageServiceClient;
+  /** ctrd's container stdio service (logs, attach). */
+  readonly ctrdStreams: StreamsServiceClient;
   readonly ctrdSystem: SystemServiceClient;
   readonly ctrdEvents: CtrdEventsServiceClient;
   /** ctrd's image archives (save, load). */
@@ -95,6 +98,7 @@ export class Clients {
     this.events = make(EventsClient);
     this.images = make(ImagesClient);
     this.ctrdImages = make(ImageServiceClient);
+    this.ctrdStreams = make(StreamsServiceClient);
     this.ctrdSystem = make(SystemServiceClient);
     this.ctrdEvents = make(CtrdEventsServiceClient);
     this.archive = make(ArchiveServiceClient);

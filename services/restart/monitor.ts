@@ -8,6 +8,7 @@ import { Status } from '../../gen/containerd/v1/types/task.js';
 import { exitLabels, startLabels, stateLabels } from '../../lib/container-labels.js';
 import { isNotFound } from '../../lib/errdefs.js';
 import type { Logger } from '../../lib/log.js';
+import { createAndStartTask } from '../../lib/container-task.js';
 import { policyOf, restartCountOf, restartLabels, wantsRestart, type RestartPolicy } from '../../lib/restart-policy.js';
 import type { ContainerEvents } from '../containers/grpc.js';
 import type { ContainerStore } from '../containers/store.js';
@@ -155,17 +156,16 @@ export class RestartMonitor {
       } catch (err) {
         if (!isNotFound(err)) throw err;
       }
-      const logUri = c.labels[restartLabels.logUri] ?? '';
-      const terminal = specTerminal(c);
-      const rootfs = (c.snapshotKey ? this.snapshots.mounts(ns, c.snapshotter, c.snapshotKey) : []).map((m) => ({ ...m, target: '' }));
-      const io = { stdin: '', stdout: logUri, stderr: terminal ? '' : logUri, terminal };
-      await this.shims.create(ns, c, rootfs, io, undefined);
-      try {
-        await this.shims.get(ns, id).start('');
-      } catch (err) {
-        await this.shims.delete(ns, id).catch((e: unknown) => log.warn({ err: e }, 'deleting a task that did not start'));
-        throw err;
-      }
+      const container = c;
+      await createAndStartTask(
+        {
+          mounts: async (snapshotter, key) => (key ? this.snapshots.mounts(ns, snapshotter, key) : []).map((m) => ({ ...m, target: '' })),
+          create: async (_id, rootfs, io) => void (await this.shims.create(ns, container, rootfs, io, undefined)),
+          start: async () => (await this.shims.get(ns, id).start('')).pid,
+          remove: async () => void (await this.shims.delete(ns, id).catch((e: unknown) => log.warn({ err: e }, 'deleting a task that did not start'))),
+        },
+        container,
+      );
       p.startedAt = Date.now();
       this.setLabels(ns, c, {
         ...startLabels(new Date(p.startedAt)),
@@ -185,13 +185,5 @@ export class RestartMonitor {
     const updated = this.containers.update(ns, { id: c.id, labels }, Object.keys(labels).map((k) => `labels.${k}`));
     this.containerEvents.updated(ns, updated);
     return updated;
-  }
-}
-
-function specTerminal(c: Container): boolean {
-  try {
-    return Boolean((JSON.parse(Buffer.from(c.spec?.value ?? []).toString('utf8')) as { process?: { terminal?: boolean } }).process?.terminal);
-  } catch {
-    return false;
   }
 }

@@ -20,7 +20,7 @@ describe.skipIf(process.getuid?.() !== 0)('the everyday flow of a docker user, w
   const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
   it('pull, images, run -d, ps, logs -f, exec, stop, start, restart, inspect', async () => {
-    expect(await ctl('pull', suite.image)).toMatch(new RegExp(`Status: Downloaded newer suite.image for ${suite.image.replace(/[.]/g, '\\.')}\\n${suite.image.replace(/[.]/g, '\\.')}$`));
+    expect(await ctl('pull', suite.image)).toMatch(new RegExp(`Status: Downloaded newer image for ${suite.image.replace(/[.]/g, '\\.')}\\n${suite.image.replace(/[.]/g, '\\.')}$`));
     expect((await ctl('images', '--format', '{{.Repository}}:{{.Tag}}')).split('\n')).toContain(suite.image);
 
     const id = await ctl('run', '-d', '--name', 'web', suite.image, 'sh', '-c', 'i=0; while :; do echo "line $i"; i=$((i+1)); sleep 0.2; done');
