@@ -365,6 +365,13 @@ describe('ctrctl against ctrd', () => {
     expect(badLabel.stderr).toMatch(/label key must not be empty/);
 
     expect((await d.ctrctl(['no-such-verb'])).code).toBe(2);
+    // A near miss gets a suggestion, for verbs and flags alike.
+    const typo = await d.ctrctl(['imags']);
+    expect(typo.code).toBe(2);
+    expect(typo.stderr).toMatch(/unknown command 'imags'\n\(Did you mean one of image, images\?\)/);
+    const flagTypo = await d.ctrctl(['ps', '--al']);
+    expect(flagTypo.code).toBe(2);
+    expect(flagTypo.stderr).toMatch(/unknown option '--al'\n\(Did you mean --all\?\)/);
 
     const v = await d.ctrctl(['--version']);
     expect(v.code).toBe(0);
