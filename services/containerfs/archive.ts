@@ -4,7 +4,7 @@
 // entry, hardlink or symlink that would leave the directory it is extracted into is InvalidArgument naming
 // it, as docker's breakout check. Used by the daemon (container side) and by ctrctl (host side).
 import { constants as fsConstants, type BigIntStats } from 'node:fs';
-import { chmod, lchown, link, lstat, lutimes, mkdir, open, readdir, readlink, rm, stat, symlink } from 'node:fs/promises';
+import { chmod, lchown, link, lstat, lutimes, mkdir, readdir, readlink, rm, stat, symlink } from 'node:fs/promises';
 import { dirname, join, posix, relative } from 'node:path';
 import { once } from 'node:events';
 import type { Readable } from 'node:stream';
@@ -13,10 +13,10 @@ import { errnoCode, failedPrecondition, invalidArgument, notFound } from '../../
 import { native } from '../../lib/native.js';
 import { layerXattrs } from '../diff/changes.js';
 import { cleanRelative, isInside, resolveDirInRoot, resolveInRoot } from '../diff/resolve-in-root.js';
-import { encodeHeader, endOfArchive, padding, type TarEntry, type TarEntryType } from '../diff/tar-header.js';
+import { encodeHeader, endOfArchive, padding, type TarEntry } from '../diff/tar-header.js';
 import { entryMeta, tarExtractor } from '../diff/tar-reader.js';
-
-const chunkSize = 1 << 20;
+import { entryType, fileContent } from '../diff/layer-tar.js';
+import { lstatOrUndefined, writeFile } from '../diff/apply.js';
 
 /** What a path is, as docker's X-Docker-Container-Path-Stat says it. */
 export interface PathInfo {
@@ -134,7 +134,7 @@ async function* entry(path: string, name: string, st: BigIntStats, firstNameOfIn
   }
   yield encodeHeader(e);
   if (e.type === 'file' && e.size > 0) {
-    yield* content(path, e.size);
+    yield* fileContent(path, e.size, 'pad');
     yield padding(e.size);
   }
 }
@@ -147,45 +147,6 @@ function xattrsOf(path: string): Map<string, Buffer> {
     const code = errnoCode(err);
     if (code === 'ENOTSUP' || code === 'EOPNOTSUPP' || code === 'EACCES' || code === 'EPERM') return new Map();
     throw err;
-  }
-}
-
-function entryType(mode: bigint): TarEntryType | undefined {
-  switch (Number(mode) & fsConstants.S_IFMT) {
-    case fsConstants.S_IFREG:
-      return 'file';
-    case fsConstants.S_IFDIR:
-      return 'directory';
-    case fsConstants.S_IFLNK:
-      return 'symlink';
-    case fsConstants.S_IFCHR:
-      return 'character-device';
-    case fsConstants.S_IFBLK:
-      return 'block-device';
-    case fsConstants.S_IFIFO:
-      return 'fifo';
-    default:
-      return undefined;
-  }
-}
-
-/** Exactly size bytes of the file, padded with zeros should it shrink while read (the header is out already). */
-async function* content(path: string, size: number): AsyncGenerator<Buffer> {
-  const fh = await open(path, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW);
-  try {
-    let done = 0;
-    while (done < size) {
-      const buf = Buffer.allocUnsafe(Math.min(chunkSize, size - done));
-      const { bytesRead } = await fh.read(buf, 0, buf.length, done);
-      if (bytesRead === 0) {
-        yield Buffer.alloc(size - done);
-        return;
-      }
-      done += bytesRead;
-      yield buf.subarray(0, bytesRead);
-    }
-  } finally {
-    await fh.close();
   }
 }
 
@@ -393,28 +354,6 @@ function rename(opts: ExtractOptions, name: string): string {
   const renamed = cleanEntryName(opts.rename(name));
   if (renamed === undefined) throw invalidArgument(`tar entry "${name}" leaves the directory it is extracted into`);
   return renamed;
-}
-
-async function writeFile(path: string, data: Readable): Promise<void> {
-  const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = fsConstants;
-  const file = await open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
-  try {
-    for await (const chunk of data) {
-      const buf = chunk as Buffer;
-      for (let done = 0; done < buf.length; ) done += (await file.write(buf, done)).bytesWritten;
-    }
-  } finally {
-    await file.close();
-  }
-}
-
-async function lstatOrUndefined(path: string) {
-  try {
-    return await lstat(path);
-  } catch (err) {
-    if (errnoCode(err) === 'ENOENT' || errnoCode(err) === 'ENOTDIR') return undefined;
-    throw err;
-  }
 }
 
 /**

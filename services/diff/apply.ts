@@ -306,7 +306,8 @@ class Applier {
   }
 }
 
-async function writeFile(path: string, data: Readable): Promise<void> {
+/** Writes a new file (never through a link, never over one that is there) from a stream. */
+export async function writeFile(path: string, data: Readable): Promise<void> {
   const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = fsConstants;
   const file = await open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
   try {
@@ -319,7 +320,7 @@ async function writeFile(path: string, data: Readable): Promise<void> {
   }
 }
 
-async function lstatOrUndefined(path: string) {
+export async function lstatOrUndefined(path: string) {
   try {
     return await lstat(path);
   } catch (err) {

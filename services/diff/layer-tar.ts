@@ -70,7 +70,8 @@ function whiteout(name: string): TarEntry {
   return { name, type: 'file', mode: 0, uid: 0, gid: 0, size: 0, mtime: 0 };
 }
 
-function entryType(mode: bigint): TarEntryType | undefined {
+/** The tar entry type of a file mode; undefined for sockets and what a tar cannot hold. */
+export function entryType(mode: bigint): TarEntryType | undefined {
   switch (Number(mode) & fsConstants.S_IFMT) {
     case fsConstants.S_IFREG:
       return 'file';
@@ -89,15 +90,22 @@ function entryType(mode: bigint): TarEntryType | undefined {
   }
 }
 
-/** Exactly size bytes of the file: a file that shrank while being read fails the layer. */
-async function* fileContent(path: string, size: number): AsyncGenerator<Buffer> {
+/**
+ * Exactly size bytes of the file, whose header has gone out already. A file that shrank while being read fails
+ * a layer ('fail': its digest would lie); a copy out of a live container pads it with zeros ('pad'), as docker.
+ */
+export async function* fileContent(path: string, size: number, onShrink: 'fail' | 'pad' = 'fail'): AsyncGenerator<Buffer> {
   const fh = await open(path, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW);
   try {
     let done = 0;
     while (done < size) {
       const buf = Buffer.allocUnsafe(Math.min(chunkSize, size - done));
       const { bytesRead } = await fh.read(buf, 0, buf.length, done);
-      if (bytesRead === 0) throw failedPrecondition(`"${path}" shrank while its layer was written`);
+      if (bytesRead === 0) {
+        if (onShrink === 'fail') throw failedPrecondition(`"${path}" shrank while its layer was written`);
+        yield Buffer.alloc(size - done);
+        return;
+      }
       done += bytesRead;
       yield buf.subarray(0, bytesRead);
     }
