@@ -33,15 +33,55 @@ export function progressBar(current: number, total: number, columns: number): st
   return bar + numbers;
 }
 
-interface LayerLine {
-  id: string;
-  state: BlobState;
-  /** The state shown: EXTRACTED after EXISTS with nothing extracted is still "Already exists". */
-  status: string;
-  text: string;
+/**
+ * docker's jsonmessage lines, one per layer (pull and push alike): a layer's line is printed when it is first
+ * seen; on a terminal it is redrawn in place as it changes, elsewhere a new line is printed when its status does.
+ */
+export class LayerLines<S> {
+  private readonly lines: Array<{ id: string; state: S; status: string; text: string }> = [];
+  private readonly byId = new Map<string, { id: string; state: S; status: string; text: string }>();
+
+  constructor(
+    private readonly out: ProgressOutput,
+    private readonly opts: RendererOptions,
+  ) {}
+
+  get(id: string): { state: S; status: string } | undefined {
+    return this.byId.get(id);
+  }
+
+  show(id: string, state: S, status: string, text: string): void {
+    const previous = this.byId.get(id);
+    if (!previous) {
+      const line = { id, state, status, text };
+      this.lines.push(line);
+      this.byId.set(id, line);
+      this.out.write(`${this.fit(text)}\n`);
+      return;
+    }
+    const changed = previous.status !== status;
+    previous.state = state;
+    previous.status = status;
+    if (!this.opts.tty) {
+      if (changed) this.out.write(`${text}\n`);
+      return;
+    }
+    if (previous.text === text) return;
+    previous.text = text;
+    // Up to the layer's line, clear it, write it, and back down to the line below the last layer.
+    const up = this.lines.length - this.lines.indexOf(previous);
+    this.out.write(`\x1b[${up}A\r\x1b[2K${this.fit(text)}\x1b[${up}B\r`);
+  }
+
+  /** On a terminal a line that wraps would throw the line count off: it is cut to the width. */
+  private fit(text: string): string {
+    if (!this.opts.tty || !this.opts.columns || text.length < this.opts.columns) return text;
+    return text.slice(0, this.opts.columns - 1);
+  }
 }
 
-function statusOf(previous: LayerLine | undefined, state: BlobState): string | undefined {
+/** The status shown; `previous` is the layer's line so far: EXTRACTED after EXISTS is still "Already exists". */
+function statusOf(previous: { state: BlobState; status: string } | undefined, state: BlobState): string | undefined {
   switch (state) {
     case BlobState.BLOB_STATE_WAITING:
       return 'Waiting';
@@ -67,8 +107,7 @@ const fetching = new Set([BlobState.BLOB_STATE_DOWNLOADING, BlobState.BLOB_STATE
 
 /** Renders one pull: feed it every PullResponse; it writes as it goes and ends with docker's summary. */
 export class PullRenderer {
-  private readonly layers: LayerLine[] = [];
-  private readonly byId = new Map<string, LayerLine>();
+  private readonly lines: LayerLines<BlobState>;
   private started = false;
   /** Whether the pull fetched or unpacked anything. */
   private fetched = false;
@@ -77,7 +116,9 @@ export class PullRenderer {
     private readonly out: ProgressOutput,
     private readonly ref: Reference,
     private readonly opts: RendererOptions,
-  ) {}
+  ) {
+    this.lines = new LayerLines(out, opts);
+  }
 
   /** "latest: Pulling from test/busybox": the tag (or digest) and the repository path, without the host. */
   header(): string {
@@ -112,36 +153,10 @@ export class PullRenderer {
     // docker shows layers only: the index, manifest and config are small and come first.
     if (blob.kind !== 'layer') return;
     const id = shortId(digest);
-    const previous = this.byId.get(id);
-    const status = statusOf(previous, blob.state);
+    const status = statusOf(this.lines.get(id), blob.state);
     if (status === undefined) return;
     const withBar = blob.state === BlobState.BLOB_STATE_DOWNLOADING || blob.state === BlobState.BLOB_STATE_EXTRACTING;
     const bar = this.opts.tty && withBar ? progressBar(blob.offset, blob.total || (blob.descriptor?.size ?? 0), this.opts.columns ?? 80) : '';
-    const text = `${id}: ${status}${bar ? ` ${bar}` : ''}`;
-    if (!previous) {
-      const line: LayerLine = { id, state: blob.state, status, text };
-      this.layers.push(line);
-      this.byId.set(id, line);
-      this.out.write(`${this.fit(text)}\n`);
-      return;
-    }
-    const changed = previous.status !== status;
-    previous.state = blob.state;
-    previous.status = status;
-    if (!this.opts.tty) {
-      if (changed) this.out.write(`${text}\n`);
-      return;
-    }
-    if (previous.text === text) return;
-    previous.text = text;
-    // Up to the layer's line, clear it, write it, and back down to the line below the last layer.
-    const up = this.layers.length - this.layers.indexOf(previous);
-    this.out.write(`\x1b[${up}A\r\x1b[2K${this.fit(text)}\x1b[${up}B\r`);
-  }
-
-  /** On a terminal a line that wraps would throw the line count off: it is cut to the width. */
-  private fit(text: string): string {
-    if (!this.opts.tty || !this.opts.columns || text.length < this.opts.columns) return text;
-    return text.slice(0, this.opts.columns - 1);
+    this.lines.show(id, blob.state, status, `${id}: ${status}${bar ? ` ${bar}` : ''}`);
   }
 }

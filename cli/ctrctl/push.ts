@@ -14,14 +14,8 @@ import { dockerConfigCredentials, type Credentials } from '../../lib/registry/cr
 import { familiarString, formatReference, parseReference, repositoryName, type Reference } from '../../lib/registry/reference.js';
 import { withClients } from './connect.js';
 import { ExitStatus, print } from './output.js';
-import { progressBar, shortId, type ProgressOutput, type RendererOptions } from './progress.js';
+import { LayerLines, progressBar, shortId, type ProgressOutput, type RendererOptions } from './progress.js';
 import { readUntilInterrupted } from './stream.js';
-
-interface Line {
-  digest: string;
-  text: string;
-  status: string;
-}
 
 function statusOf(blob: PushBlobProgress): string | undefined {
   switch (blob.state) {
@@ -44,14 +38,16 @@ function statusOf(blob: PushBlobProgress): string | undefined {
 
 /** Renders one push: feed it every PushResponse; it writes as it goes and ends with docker's digest line. */
 export class PushRenderer {
-  private readonly lines: Line[] = [];
+  private readonly lines: LayerLines<PushState>;
   private started = false;
 
   constructor(
     private readonly out: ProgressOutput,
     private readonly ref: Reference,
     private readonly opts: RendererOptions & { header?: boolean },
-  ) {}
+  ) {
+    this.lines = new LayerLines(out, opts);
+  }
 
   update(res: PushResponse): void {
     this.start();
@@ -81,29 +77,7 @@ export class PushRenderer {
       this.opts.tty && blob.state === PushState.PUSH_STATE_PUSHING
         ? progressBar(blob.offset, blob.total || (blob.descriptor?.size ?? 0), this.opts.columns ?? 80)
         : '';
-    const text = `${shortId(digest)}: ${status}${bar ? ` ${bar}` : ''}`;
-    const previous = this.lines.find((l) => l.digest === digest);
-    if (!previous) {
-      this.lines.push({ digest, text, status });
-      this.out.write(`${this.fit(text)}\n`);
-      return;
-    }
-    const changed = previous.status !== status;
-    previous.status = status;
-    if (!this.opts.tty) {
-      if (changed) this.out.write(`${text}\n`);
-      return;
-    }
-    if (previous.text === text) return;
-    previous.text = text;
-    // Up to the layer's line, clear it, write it, back down below the last line (docker's jsonmessage).
-    const up = this.lines.length - this.lines.indexOf(previous);
-    this.out.write(`\x1b[${up}A\r\x1b[2K${this.fit(text)}\x1b[${up}B\r`);
-  }
-
-  private fit(text: string): string {
-    if (!this.opts.tty || !this.opts.columns || text.length < this.opts.columns) return text;
-    return text.slice(0, this.opts.columns - 1);
+    this.lines.show(shortId(digest), blob.state, status, `${shortId(digest)}: ${status}${bar ? ` ${bar}` : ''}`);
   }
 }
 

@@ -101,83 +101,82 @@ function credentialsOf(auth: RegistryAuth | undefined): { username: string; pass
   return { username: auth.username, password: auth.password || auth.token };
 }
 
+/**
+ * A long operation's progress on its stream: every change of a blob's state goes out at once, bytes at most
+ * every 100 ms; each report is encoded when it is taken, sent in order.
+ */
+class ProgressStream<B extends { state: unknown }, M> {
+  private sending = Promise.resolve();
+  private latest: readonly B[] = [];
+  private states = '';
+  private dirty = false;
+  private readonly timer = setInterval(() => this.dirty && this.flush(), 100);
+
+  constructor(
+    private readonly encode: (blobs: readonly B[]) => M,
+    private readonly send: (message: M) => Promise<void>,
+  ) {}
+
+  readonly update = (blobs: readonly B[]): void => {
+    this.latest = blobs;
+    const now = blobs.map((b) => String(b.state)).join();
+    if (now !== this.states) {
+      this.states = now;
+      this.flush();
+    } else {
+      this.dirty = true;
+    }
+  };
+
+  /** The last report sent, and every one before it delivered. */
+  async finish(): Promise<void> {
+    this.stop();
+    this.flush();
+    await this.sending;
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+
+  private flush(): void {
+    this.dirty = false;
+    // Encoded now: the blobs change in place, and a later state must not overwrite this one unsent.
+    const message = this.encode(this.latest);
+    this.sending = this.sending.then(() => this.send(message));
+  }
+}
+
 export function ctrdImagesService(manager: ImageManager, puller: Puller, h: HandlerFactory, pusher: Pusher): GrpcService {
   const implementation: ImageServiceServer = {
     pull: h.serverStream('ImageService.Pull', async (req, ctx, send) => {
       const ns = requireNamespace(ctx);
-      // Progress goes out on every change of a blob's state, and for bytes at most every 100 ms.
-      let sending = Promise.resolve();
-      let latest: readonly BlobProgress[] = [];
-      let states = '';
-      let dirty = false;
-      const flush = () => {
-        dirty = false;
-        const progress = { blobs: latest.map(toPbBlob) };
-        sending = sending.then(() => send({ progress }));
-      };
-      const timer = setInterval(() => dirty && flush(), 100);
+      const progress = new ProgressStream((blobs: readonly BlobProgress[]) => ({ progress: { blobs: blobs.map(toPbBlob) } }), send);
       try {
+        const auth = credentialsOf(req.auth);
         const image = await puller.pull(ns, req.reference, {
           platform: req.platform,
           snapshotter: req.snapshotter,
-          ...(req.auth && (req.auth.username || req.auth.password || req.auth.token)
-            ? { auth: { username: req.auth.username, password: req.auth.password || req.auth.token } }
-            : {}),
+          ...(auth ? { auth } : {}),
           signal: ctx.signal,
-          onProgress: (blobs) => {
-            latest = blobs;
-            const now = blobs.map((b) => b.state).join();
-            if (now !== states) {
-              states = now;
-              flush();
-            } else {
-              dirty = true;
-            }
-          },
+          onProgress: progress.update,
         });
-        clearInterval(timer);
-        flush();
-        await sending;
+        await progress.finish();
         await send({ image: toPbSummary(await manager.summary(ns, image)) });
       } finally {
-        clearInterval(timer);
+        progress.stop();
       }
     }),
     push: h.serverStream('ImageService.Push', async (req, ctx, send) => {
       const ns = requireNamespace(ctx);
-      // As pull's: every change of a blob's state goes out, bytes at most every 100 ms.
-      let sending = Promise.resolve();
-      let latest: readonly PushBlobProgress[] = [];
-      let states = '';
-      let dirty = false;
-      const flush = () => {
-        dirty = false;
-        const progress = { blobs: latest.map(toPbPushBlob) };
-        sending = sending.then(() => send({ progress }));
-      };
-      const timer = setInterval(() => dirty && flush(), 100);
+      const progress = new ProgressStream((blobs: readonly PushBlobProgress[]) => ({ progress: { blobs: blobs.map(toPbPushBlob) } }), send);
       try {
         const auth = credentialsOf(req.auth);
-        const result = await pusher.push(ns, req.reference, {
-          ...(auth ? { auth } : {}),
-          signal: ctx.signal,
-          onProgress: (blobs) => {
-            latest = blobs;
-            const now = blobs.map((b) => b.state).join();
-            if (now !== states) {
-              states = now;
-              flush();
-            } else {
-              dirty = true;
-            }
-          },
-        });
-        clearInterval(timer);
-        flush();
-        await sending;
+        const result = await pusher.push(ns, req.reference, { ...(auth ? { auth } : {}), signal: ctx.signal, onProgress: progress.update });
+        await progress.finish();
         await send({ result });
       } finally {
-        clearInterval(timer);
+        progress.stop();
       }
     }),
     login: h.unary('ImageService.Login', async (req, ctx) => {
