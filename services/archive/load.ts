@@ -12,7 +12,7 @@ import type { LeaseStore } from '../leases/store.js';
 import type { SnapshotStore } from '../snapshots/store.js';
 import type { GarbageCollector } from '../metadata/gc.js';
 import type { ImageStore } from '../images/store.js';
-import type { Image } from '../images/types.js';
+import { recordImage } from '../images/record.js';
 import type { ImageEvents } from '../images/manager.js';
 import { chainIds, parseConfig, readBlob, resolveImage, type ImageConfig } from '../images/manifest.js';
 import { unpackLayers, type Unpacker, type UnpackState } from '../images/unpack.js';
@@ -539,21 +539,13 @@ export class Loader {
         loaded.push({ name: '', id, target: r.root });
       }
       for (const name of names) {
-        this.put(ns, name, target);
+        recordImage(this.images, this.events, ns, name, target);
         if (r.names.length > 0) loaded.push({ name, id, target: r.root });
       }
     }
     return loaded;
   }
 
-  private put(ns: string, name: string, target: Image['target']): void {
-    try {
-      this.events.created(ns, this.images.create(ns, { name, labels: {}, target }));
-    } catch (err) {
-      if (!isAlreadyExists(err)) throw err;
-      this.events.updated(ns, this.images.update(ns, { name, labels: {}, target }, ['target']));
-    }
-  }
 }
 
 function addName(root: Root, name: string): void {

@@ -8,6 +8,7 @@ import type { ContentStore } from '../content/store.js';
 import type { LeaseStore } from '../leases/store.js';
 import type { GarbageCollector } from '../metadata/gc.js';
 import type { ImageEvents } from '../images/manager.js';
+import { recordImage } from '../images/record.js';
 import type { ImageStore } from '../images/store.js';
 import type { Image } from '../images/types.js';
 import { chainIds, type ImageConfig } from '../images/manifest.js';
@@ -112,7 +113,7 @@ export class ImageMaker {
     if (chain.length > 0) this.unpacker.labelConfig(ns, configDesc.digest, req.snapshotter, chain[chain.length - 1]!);
 
     const target = { mediaType: manifestDesc.mediaType, digest: manifestDesc.digest, size: manifestDesc.size, annotations: {} };
-    const image = this.record(ns, name || `<none>@${manifestDesc.digest}`, target);
+    const image = recordImage(this.images, this.events, ns, name || `<none>@${manifestDesc.digest}`, target);
     this.log.info({ ns, image: image.name, id: configDesc.digest }, 'image made');
     return { image, configDigest: configDesc.digest };
   }
@@ -126,19 +127,6 @@ export class ImageMaker {
     }
   }
 
-  /** Creates the record, or points an existing name at the new target (the old image may become garbage). */
-  private record(ns: string, name: string, target: Image['target']): Image {
-    try {
-      const image = this.images.create(ns, { name, labels: {}, target });
-      this.events.created(ns, image);
-      return image;
-    } catch (err) {
-      if (!isAlreadyExists(err)) throw err;
-      const image = this.images.update(ns, { name, labels: {}, target }, ['target']);
-      this.events.updated(ns, image);
-      return image;
-    }
-  }
 }
 
 const sha256 = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}` as Digest;

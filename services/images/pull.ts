@@ -12,6 +12,7 @@ import type { Image } from './types.js';
 import type { ImageEvents } from './manager.js';
 import { chainIds, parseConfig } from './manifest.js';
 import { unpackLayers, type Unpacker } from './unpack.js';
+import { recordImage } from './record.js';
 import { RegistryClient, type RegistryClientOptions } from '../../lib/registry/client.js';
 import { staticCredentials } from '../../lib/registry/credentials.js';
 import { limit } from '../../lib/registry/limit.js';
@@ -148,22 +149,8 @@ export class Puller {
     }
     await Promise.all(downloads);
     if (chain.length > 0) this.unpacker.labelConfig(ns, manifest.config.digest, snapshotter, chain[chain.length - 1]!);
-    return this.record(ns, name, resolved.root);
-  }
-
-  /** Creates the image record, or points an existing one at the new target. */
-  private record(ns: string, name: string, root: Descriptor): Image {
-    const target = { mediaType: root.mediaType, digest: root.digest, size: root.size, annotations: root.annotations ?? {} };
-    try {
-      const image = this.images.create(ns, { name, labels: {}, target });
-      this.events.created(ns, image);
-      return image;
-    } catch (err) {
-      if (!isAlreadyExists(err)) throw err;
-      const image = this.images.update(ns, { name, labels: {}, target }, ['target']);
-      this.events.updated(ns, image);
-      return image;
-    }
+    const root = resolved.root;
+    return recordImage(this.images, this.events, ns, name, { mediaType: root.mediaType, digest: root.digest, size: root.size, annotations: root.annotations ?? {} });
   }
 
   /** Stores bytes we already hold (a manifest or index); an existing blob gets the labels it lacks. */
