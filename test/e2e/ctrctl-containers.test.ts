@@ -3,47 +3,26 @@
 // --hostname, resource limits), ps, exec, pause/unpause, top, stats, inspect, stop, kill, start, rm, names and
 // ID prefixes, and bad input. Every test checks that nothing is left: containers, tasks, shims, mounts, FIFOs.
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { ctrctlSuite } from '../harness/ctrctl.js';
 import { ctrctlBin, run, TestDaemon, type RunResult } from '../harness/daemon.js';
-import { pushBusybox, type PushedBusybox } from '../harness/images.js';
 import { mountsUnder } from '../harness/mounts.js';
-import { startRegistry, type TestRegistry } from '../harness/registry.js';
+import type { TestRegistry } from '../harness/registry.js';
 import { runcBinary, shimsOf } from '../harness/tasks.js';
 
 const ok = (r: RunResult, d: TestDaemon) => `exit ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}\n${d.log().slice(-3000)}`;
 
 describe.skipIf(!runcBinary || process.getuid?.() !== 0)('ctrctl container verbs', () => {
+  const suite = ctrctlSuite('containers');
   let d: TestDaemon;
   let reg: TestRegistry;
-  let busybox: PushedBusybox;
   let image: string;
   let work: string;
-  const saved: Record<string, string | undefined> = {};
 
   beforeAll(async () => {
-    work = fs.mkdtempSync(path.join(os.tmpdir(), 'ctrctl-containers-'));
-    // ctrctl's FIFOs, mounts and logs go under the test's own dir, so that what it leaves is seen.
-    for (const [k, v] of Object.entries({ CTRCTL_FIFO_DIR: 'fifo', CTRCTL_MOUNT_DIR: 'mnt', CTRCTL_DATA_ROOT: 'data' })) {
-      saved[k] = process.env[k];
-      process.env[k] = path.join(work, v);
-    }
-    [d, reg] = await Promise.all([new TestDaemon().start(), startRegistry()]);
-    busybox = await pushBusybox(reg);
-    image = busybox.latest.ref;
+    ({ d, reg, image, work } = suite);
   }, 120_000);
-
-  afterAll(async () => {
-    if (d) for (const pid of shimsOf(d.address)) process.kill(pid, 'SIGKILL');
-    await reg?.stop();
-    await d?.cleanup();
-    for (const [k, v] of Object.entries(saved)) {
-      if (v === undefined) delete process.env[k];
-      else process.env[k] = v;
-    }
-    if (work) fs.rmSync(work, { recursive: true, force: true });
-  });
 
   const ctl = (args: string[], input?: string) => d.ctrctl(args, { timeoutMs: 20_000, input });
 

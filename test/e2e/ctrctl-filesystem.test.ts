@@ -4,49 +4,27 @@
 // and bad input (truncated and traversal tars, unknown containers), each leaving nothing behind: no image,
 // no blob, no ingest, no snapshot, no mount.
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { credentials, Metadata, status, type ServiceError } from '@grpc/grpc-js';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { ctrctlSuite } from '../harness/ctrctl.js';
 import { ContainerFilesystemServiceClient, type CopyInRequest } from '../../gen/ctrd/services/containerfs/v1/containerfs.js';
 import { ctrctlBin, run, TestDaemon, waitFor, type RunResult } from '../harness/daemon.js';
-import { pushBusybox } from '../harness/images.js';
 import { rawEntry, rawTar } from '../harness/layers.js';
 import { mountsUnder } from '../harness/mounts.js';
-import { startRegistry, type TestRegistry } from '../harness/registry.js';
-import { runcBinary, shimsOf } from '../harness/tasks.js';
+import { runcBinary } from '../harness/tasks.js';
 
 const ok = (r: RunResult, d: TestDaemon) => `exit ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}\n${d.log().slice(-3000)}`;
 
 describe.skipIf(!runcBinary || process.getuid?.() !== 0)('ctrctl filesystem verbs', () => {
+  const suite = ctrctlSuite('filesystem', { pull: true });
   let d: TestDaemon;
-  let reg: TestRegistry;
   let image: string;
   let work: string;
-  const saved: Record<string, string | undefined> = {};
 
   beforeAll(async () => {
-    work = fs.mkdtempSync(path.join(os.tmpdir(), 'ctrctl-filesystem-'));
-    for (const [k, v] of Object.entries({ CTRCTL_FIFO_DIR: 'fifo', CTRCTL_MOUNT_DIR: 'mnt', CTRCTL_DATA_ROOT: 'data' })) {
-      saved[k] = process.env[k];
-      process.env[k] = path.join(work, v);
-    }
-    [d, reg] = await Promise.all([new TestDaemon().start(), startRegistry()]);
-    image = (await pushBusybox(reg)).latest.ref;
-    const p = await ctl(['pull', '-q', image]);
-    expect(p.code, ok(p, d)).toBe(0);
+    ({ d, image, work } = suite);
   }, 120_000);
-
-  afterAll(async () => {
-    if (d) for (const pid of shimsOf(d.address)) process.kill(pid, 'SIGKILL');
-    await reg?.stop();
-    await d?.cleanup();
-    for (const [k, v] of Object.entries(saved)) {
-      if (v === undefined) delete process.env[k];
-      else process.env[k] = v;
-    }
-    if (work) fs.rmSync(work, { recursive: true, force: true });
-  });
 
   const ctl = (args: string[], input?: string) => d.ctrctl(args, { timeoutMs: 30_000, input });
   const env = () => ({ ...process.env, CTRD_ADDRESS: d.address, CTRD_NAMESPACE: 'default' });

@@ -4,50 +4,32 @@
 // that cannot go, and bad specs that make nothing. Every test checks that nothing is left: containers, tasks,
 // shims, mounts, temporary directories, volumes other than those it expects.
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { ctrctlSuite } from '../harness/ctrctl.js';
 import { TestDaemon, type RunResult } from '../harness/daemon.js';
-import { pushBusybox, pushVolumeImage } from '../harness/images.js';
+import { pushVolumeImage } from '../harness/images.js';
 import { mountsUnder } from '../harness/mounts.js';
-import { startRegistry, type TestRegistry } from '../harness/registry.js';
+import type { TestRegistry } from '../harness/registry.js';
 import { runcBinary, shimsOf } from '../harness/tasks.js';
 
 const ok = (r: RunResult, d: TestDaemon) => `exit ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}\n${d.log().slice(-3000)}`;
 
 describe.skipIf(!runcBinary || process.getuid?.() !== 0)('ctrctl volumes and mounts', () => {
+  const suite = ctrctlSuite('volumes');
   let d: TestDaemon;
   let reg: TestRegistry;
   let image: string;
-  let volImage: string;
   let work: string;
+  let volImage: string;
   let volumesRoot: string;
-  const saved: Record<string, string | undefined> = {};
-
   beforeAll(async () => {
-    work = fs.mkdtempSync(path.join(os.tmpdir(), 'ctrctl-volumes-'));
-    for (const [k, v] of Object.entries({ CTRCTL_FIFO_DIR: 'fifo', CTRCTL_MOUNT_DIR: 'mnt', CTRCTL_DATA_ROOT: 'data' })) {
-      saved[k] = process.env[k];
-      process.env[k] = path.join(work, v);
-    }
-    [d, reg] = await Promise.all([new TestDaemon().start(), startRegistry()]);
-    image = (await pushBusybox(reg)).latest.ref;
+    ({ d, reg, image, work } = suite);
     volImage = (await pushVolumeImage(reg)).ref;
     volumesRoot = path.join(d.root, 'io.ctrd.volumes.v1');
     // Pulled once here, so that the tests' output is the containers' own.
     for (const ref of [image, volImage]) expect((await d.ctrctl(['pull', '-q', ref])).code).toBe(0);
   }, 120_000);
-
-  afterAll(async () => {
-    if (d) for (const pid of shimsOf(d.address)) process.kill(pid, 'SIGKILL');
-    await reg?.stop();
-    await d?.cleanup();
-    for (const [k, v] of Object.entries(saved)) {
-      if (v === undefined) delete process.env[k];
-      else process.env[k] = v;
-    }
-    if (work) fs.rmSync(work, { recursive: true, force: true });
-  });
 
   const ctl = (args: string[], input?: string) => d.ctrctl(args, { timeoutMs: 30_000, input });
   const volumeNames = async () => (await ctl(['volume', 'ls', '-q'])).stdout.split('\n').filter((l) => l !== '').sort();
