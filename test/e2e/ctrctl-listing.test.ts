@@ -59,7 +59,8 @@ describe.skipIf(process.getuid?.() !== 0)('ctrctl ps filters and prune', () => {
       expect(r.code, r.stderr).toBe(0);
       return r.stdout.trim().split(' ').filter(Boolean).sort();
     };
-    expect(await complete('ctrctl', 'im')).toEqual(['image', 'images']);
+    expect(await complete('ctrctl', 'ima')).toEqual(['image', 'images']);
+    expect(await complete('ctrctl', 'im')).toEqual(['image', 'images', 'import']);
     expect(await complete('ctrctl', 'container', 'pr')).toEqual(['prune']);
     expect(await complete('ctrctl', 'ps', '--fi')).toEqual(['--filter']);
     expect(await complete('ctrctl', 'stop', 'up')).toEqual(['up1', 'up2']);
