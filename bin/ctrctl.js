@@ -1,2 +1,2 @@
 #!/usr/bin/env node
-import '../dist/cli/ctrctl/main.js';
+import '../dist/cli/ctrctl/bundle/main.js';
