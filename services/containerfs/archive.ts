@@ -4,7 +4,7 @@
 // entry, hardlink or symlink that would leave the directory it is extracted into is InvalidArgument naming
 // it, as docker's breakout check. Used by the daemon (container side) and by ctrctl (host side).
 import { constants as fsConstants, type BigIntStats } from 'node:fs';
-import { chmod, lchown, link, lstat, lutimes, mkdir, readdir, readlink, rm, stat, symlink } from 'node:fs/promises';
+import { chmod, lchown, link, lstat, lutimes, mkdir, readdir, rm, stat, symlink } from 'node:fs/promises';
 import { dirname, join, posix, relative } from 'node:path';
 import { once } from 'node:events';
 import type { Readable } from 'node:stream';
@@ -13,9 +13,9 @@ import { errnoCode, failedPrecondition, invalidArgument, notFound } from '../../
 import { native } from '../../lib/native.js';
 import { layerXattrs } from '../diff/changes.js';
 import { cleanRelative, isInside, resolveDirInRoot, resolveInRoot } from '../diff/resolve-in-root.js';
-import { encodeHeader, endOfArchive, padding, type TarEntry } from '../diff/tar-header.js';
+import { encodeHeader, endOfArchive, padding } from '../diff/tar-header.js';
 import { entryMeta, tarExtractor } from '../diff/tar-reader.js';
-import { entryType, fileContent } from '../diff/layer-tar.js';
+import { fileContent, tarEntryOf } from '../diff/layer-tar.js';
 import { lstatOrUndefined, writeFile } from '../diff/apply.js';
 
 /** What a path is, as docker's X-Docker-Container-Path-Stat says it. */
@@ -104,34 +104,8 @@ export async function* treeTar(host: string, name: string, opts: TreeTarOptions 
 }
 
 async function* entry(path: string, name: string, st: BigIntStats, firstNameOfInode: Map<string, string>): AsyncGenerator<Buffer> {
-  const type = entryType(st.mode);
-  if (type === undefined) return;
-  const e: TarEntry = {
-    name,
-    type,
-    mode: Number(st.mode & 0o7777n),
-    uid: Number(st.uid),
-    gid: Number(st.gid),
-    size: 0,
-    mtime: Number(st.mtimeNs / 1_000_000_000n),
-    xattrs: xattrsOf(path),
-  };
-  if (type === 'symlink') e.linkname = await readlink(path);
-  if (type === 'character-device' || type === 'block-device') {
-    e.devmajor = Number(((st.rdev >> 8n) & 0xfffn) | ((st.rdev >> 32n) & 0xfffff000n));
-    e.devminor = Number((st.rdev & 0xffn) | ((st.rdev >> 12n) & 0xffffff00n));
-  }
-  if (type === 'file') {
-    const inode = `${st.dev}:${st.ino}`;
-    const first = st.nlink > 1n ? firstNameOfInode.get(inode) : undefined;
-    if (first !== undefined) {
-      e.type = 'link';
-      e.linkname = first;
-    } else {
-      if (st.nlink > 1n) firstNameOfInode.set(inode, name);
-      e.size = Number(st.size);
-    }
-  }
+  const e = await tarEntryOf(path, name, st, firstNameOfInode, xattrsOf);
+  if (!e) return;
   yield encodeHeader(e);
   if (e.type === 'file' && e.size > 0) {
     yield* fileContent(path, e.size, 'pad');

@@ -2,7 +2,7 @@
 // directories as "<dir>/.wh..wh..opq", everything else with its type, mode, owner, mtime (seconds), xattrs and
 // content. Files that share an inode become hardlinks to the first name written. Sockets are left out, as
 // containerd leaves them.
-import { constants as fsConstants } from 'node:fs';
+import { constants as fsConstants, type BigIntStats } from 'node:fs';
 import { lstat, open, readlink } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { failedPrecondition } from '../../lib/errdefs.js';
@@ -28,35 +28,8 @@ export async function* layerTar(changes: readonly Change[], root: string): Async
 
     const path = join(root, change.path);
     const st = await lstat(path, { bigint: true });
-    const type = entryType(st.mode);
-    if (type === undefined) continue;
-    const entry: TarEntry = {
-      name: change.path,
-      type,
-      mode: Number(st.mode & 0o7777n),
-      uid: Number(st.uid),
-      gid: Number(st.gid),
-      size: 0,
-      mtime: Number(st.mtimeNs / 1_000_000_000n),
-      xattrs: layerXattrs(path),
-    };
-    if (type === 'symlink') entry.linkname = await readlink(path);
-    if (type === 'character-device' || type === 'block-device') {
-      // glibc's major() and minor().
-      entry.devmajor = Number(((st.rdev >> 8n) & 0xfffn) | ((st.rdev >> 32n) & 0xfffff000n));
-      entry.devminor = Number((st.rdev & 0xffn) | ((st.rdev >> 12n) & 0xffffff00n));
-    }
-    if (type === 'file') {
-      const inode = `${st.dev}:${st.ino}`;
-      const first = st.nlink > 1n ? firstNameOfInode.get(inode) : undefined;
-      if (first !== undefined) {
-        entry.type = 'link';
-        entry.linkname = first;
-      } else {
-        if (st.nlink > 1n) firstNameOfInode.set(inode, change.path);
-        entry.size = Number(st.size);
-      }
-    }
+    const entry = await tarEntryOf(path, change.path, st, firstNameOfInode, layerXattrs);
+    if (!entry) continue;
     yield encodeHeader(entry);
     if (entry.type === 'file' && entry.size > 0) {
       yield* fileContent(path, entry.size);
@@ -66,12 +39,55 @@ export async function* layerTar(changes: readonly Change[], root: string): Async
   yield endOfArchive;
 }
 
+/**
+ * The tar header of a file as it is on disk: a second name of a hard-linked file is a link to its first (kept in
+ * firstNameOfInode); undefined for what a tar cannot hold (sockets).
+ */
+export async function tarEntryOf(
+  path: string,
+  name: string,
+  st: BigIntStats,
+  firstNameOfInode: Map<string, string>,
+  xattrs: (path: string) => Map<string, Buffer>,
+): Promise<TarEntry | undefined> {
+  const type = entryType(st.mode);
+  if (type === undefined) return undefined;
+  const entry: TarEntry = {
+    name,
+    type,
+    mode: Number(st.mode & 0o7777n),
+    uid: Number(st.uid),
+    gid: Number(st.gid),
+    size: 0,
+    mtime: Number(st.mtimeNs / 1_000_000_000n),
+    xattrs: xattrs(path),
+  };
+  if (type === 'symlink') entry.linkname = await readlink(path);
+  if (type === 'character-device' || type === 'block-device') {
+    // glibc's major() and minor().
+    entry.devmajor = Number(((st.rdev >> 8n) & 0xfffn) | ((st.rdev >> 32n) & 0xfffff000n));
+    entry.devminor = Number((st.rdev & 0xffn) | ((st.rdev >> 12n) & 0xffffff00n));
+  }
+  if (type === 'file') {
+    const inode = `${st.dev}:${st.ino}`;
+    const first = st.nlink > 1n ? firstNameOfInode.get(inode) : undefined;
+    if (first !== undefined) {
+      entry.type = 'link';
+      entry.linkname = first;
+    } else {
+      if (st.nlink > 1n) firstNameOfInode.set(inode, name);
+      entry.size = Number(st.size);
+    }
+  }
+  return entry;
+}
+
 function whiteout(name: string): TarEntry {
   return { name, type: 'file', mode: 0, uid: 0, gid: 0, size: 0, mtime: 0 };
 }
 
 /** The tar entry type of a file mode; undefined for sockets and what a tar cannot hold. */
-export function entryType(mode: bigint): TarEntryType | undefined {
+function entryType(mode: bigint): TarEntryType | undefined {
   switch (Number(mode) & fsConstants.S_IFMT) {
     case fsConstants.S_IFREG:
       return 'file';
