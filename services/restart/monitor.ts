@@ -117,11 +117,16 @@ export class RestartMonitor {
       c = this.containers.get(ns, id);
     } catch (err) {
       if (!isNotFound(err)) this.log.error({ err, ns, id }, 'reading a container after its exit');
+      else this.pending.delete(key(ns, id));
       return;
     }
     const policy = this.policy(ns, c);
-    if (!wantsRestart(policy, c.labels, exitStatus, daemonStart)) return;
     const k = key(ns, id);
+    // Not restarted: its backoff is forgotten (a start by hand begins again from the first delay, as docker).
+    if (!wantsRestart(policy, c.labels, exitStatus, daemonStart)) {
+      this.pending.delete(k);
+      return;
+    }
     const p = this.pending.get(k) ?? { timer: undefined, delayMs: 0, startedAt: 0 };
     clearTimeout(p.timer);
     const ranMs = Date.now() - p.startedAt;
@@ -146,7 +151,10 @@ export class RestartMonitor {
     try {
       // Looked at again: the person may have stopped, started or removed it meanwhile.
       let c = this.containers.get(ns, id);
-      if (!wantsRestart(this.policy(ns, c), c.labels, exitStatus, daemonStart)) return;
+      if (!wantsRestart(this.policy(ns, c), c.labels, exitStatus, daemonStart)) {
+        this.pending.delete(key(ns, id));
+        return;
+      }
       try {
         const shim = this.shims.get(ns, id);
         const state = await shim.state();
@@ -175,7 +183,10 @@ export class RestartMonitor {
       });
       log.info({ count: restartCountOf(c.labels) + 1 }, 'container restarted');
     } catch (err) {
-      if (isNotFound(err)) return; // removed meanwhile
+      if (isNotFound(err)) {
+        this.pending.delete(key(ns, id)); // removed meanwhile: its backoff goes with it
+        return;
+      }
       log.error({ err }, 'restarting the container failed; its policy is not tried again until it exits next');
     }
   }
