@@ -15,6 +15,11 @@ export interface Descriptor {
   artifactType?: string;
 }
 
+/** The four fields a record or a wire message keeps of a descriptor, its annotations set (empty when none). */
+export function plainDescriptor(d: Pick<Descriptor, 'mediaType' | 'digest' | 'size' | 'annotations'>) {
+  return { mediaType: d.mediaType, digest: d.digest, size: d.size, annotations: d.annotations ?? {} };
+}
+
 export interface ImageManifest {
   schemaVersion: 2;
   mediaType?: string;

@@ -14,6 +14,7 @@ import type { GrpcService } from '../grpc-service.js';
 import type { ArchiveManager } from './manager.js';
 import type { LayerState as LoadLayerState, LoadProgress } from './load.js';
 import type { SaveProgress } from './save.js';
+import { plainDescriptor } from '../../lib/registry/manifest.js';
 
 /** The most data one message carries (well under the 16 MiB message limit). */
 const chunkSize = 1 << 20;
@@ -28,20 +29,13 @@ const layerStates: Record<LoadLayerState, LayerState> = {
   failed: LayerState.LAYER_STATE_FAILED,
 };
 
-const pbDescriptor = (d: { mediaType: string; digest: string; size: number; annotations?: Record<string, string> }) => ({
-  mediaType: d.mediaType,
-  digest: d.digest,
-  size: d.size,
-  annotations: d.annotations ?? {},
-});
-
 function toPbLoadProgress(p: LoadProgress): PbLoadProgress {
   return {
     received: p.received,
     entry: p.entry,
     entryOffset: p.entryOffset,
     entrySize: p.entrySize,
-    layers: p.layers.map((l) => ({ descriptor: pbDescriptor(l.descriptor), state: layerStates[l.state] })),
+    layers: p.layers.map((l) => ({ descriptor: plainDescriptor(l.descriptor), state: layerStates[l.state] })),
   };
 }
 
@@ -141,7 +135,7 @@ export function archiveService(manager: ArchiveManager, h: HandlerFactory): Grpc
       progress.flush();
       await progress.done();
       await send({
-        result: { images: images.map((i) => ({ name: i.name, id: i.id, target: pbDescriptor(i.target) })) },
+        result: { images: images.map((i) => ({ name: i.name, id: i.id, target: plainDescriptor(i.target) })) },
       });
     }),
   };

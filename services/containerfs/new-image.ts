@@ -14,7 +14,7 @@ import type { Image } from '../images/types.js';
 import { chainIds, type ImageConfig } from '../images/manifest.js';
 import { unpackLayers, type Unpacker } from '../images/unpack.js';
 import { mediaTypes } from '../../lib/registry/media-types.js';
-import type { Descriptor } from '../../lib/registry/manifest.js';
+import { plainDescriptor, type Descriptor } from '../../lib/registry/manifest.js';
 import { formatReference, parseReference } from '../../lib/registry/reference.js';
 import { invalidArgument, isAlreadyExists } from '../../lib/errdefs.js';
 import type { Digest } from '../../lib/digest.js';
@@ -112,8 +112,7 @@ export class ImageMaker {
     await this.unpacker.all(ns, lease, req.snapshotter, unpackLayers(req.layers, diffIds, chain), req.signal);
     if (chain.length > 0) this.unpacker.labelConfig(ns, configDesc.digest, req.snapshotter, chain[chain.length - 1]!);
 
-    const target = { mediaType: manifestDesc.mediaType, digest: manifestDesc.digest, size: manifestDesc.size, annotations: {} };
-    const image = recordImage(this.images, this.events, ns, name || `<none>@${manifestDesc.digest}`, target);
+    const image = recordImage(this.images, this.events, ns, name || `<none>@${manifestDesc.digest}`, plainDescriptor(manifestDesc));
     this.log.info({ ns, image: image.name, id: configDesc.digest }, 'image made');
     return { image, configDigest: configDesc.digest };
   }

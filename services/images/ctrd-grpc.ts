@@ -15,6 +15,7 @@ import { requireNamespace } from '../../lib/grpc/context.js';
 import type { GrpcService } from '../grpc-service.js';
 import type { ImageManager, ImageSummary } from './manager.js';
 import type { ResolvedImage } from './manifest.js';
+import { plainDescriptor } from '../../lib/registry/manifest.js';
 
 export function toPbSummary(s: ImageSummary): PbImageSummary {
   return {
@@ -63,9 +64,8 @@ const blobStates: Record<PullBlobState, BlobState> = {
 };
 
 function toPbBlob(b: BlobProgress) {
-  const d = b.descriptor;
   return {
-    descriptor: { mediaType: d.mediaType, digest: d.digest, size: d.size, annotations: d.annotations ?? {} },
+    descriptor: plainDescriptor(b.descriptor),
     kind: b.kind,
     state: blobStates[b.state],
     offset: b.offset,
@@ -84,9 +84,8 @@ const pushStates: Record<PushBlobState, PushState> = {
 };
 
 function toPbPushBlob(b: PushBlobProgress) {
-  const d = b.descriptor;
   return {
-    descriptor: { mediaType: d.mediaType, digest: d.digest, size: d.size, annotations: d.annotations ?? {} },
+    descriptor: plainDescriptor(b.descriptor),
     kind: b.kind,
     state: pushStates[b.state],
     offset: b.offset,

@@ -16,7 +16,7 @@ import { recordImage } from './record.js';
 import { RegistryClient, type RegistryClientOptions } from '../../lib/registry/client.js';
 import { staticCredentials } from '../../lib/registry/credentials.js';
 import { limit } from '../../lib/registry/limit.js';
-import type { Descriptor } from '../../lib/registry/manifest.js';
+import { plainDescriptor, type Descriptor } from '../../lib/registry/manifest.js';
 import { formatReference, parseReference, repositoryName, type Reference } from '../../lib/registry/reference.js';
 import { isAlreadyExists, wrap } from '../../lib/errdefs.js';
 import type { Logger } from '../../lib/log.js';
@@ -149,8 +149,7 @@ export class Puller {
     }
     await Promise.all(downloads);
     if (chain.length > 0) this.unpacker.labelConfig(ns, manifest.config.digest, snapshotter, chain[chain.length - 1]!);
-    const root = resolved.root;
-    return recordImage(this.images, this.events, ns, name, { mediaType: root.mediaType, digest: root.digest, size: root.size, annotations: root.annotations ?? {} });
+    return recordImage(this.images, this.events, ns, name, plainDescriptor(resolved.root));
   }
 
   /** Stores bytes we already hold (a manifest or index); an existing blob gets the labels it lacks. */
