@@ -60,20 +60,24 @@ function track(p: SpawnedProcess): SpawnedProcess {
   return p;
 }
 
-/** Runs the spec's init to its end: what it printed and its exit status. */
-async function run(spec: OciSpecJson, bundle: string, opts: Partial<SpawnOptions> & { noPivotRoot?: boolean } = {}): Promise<{ out: string; status: number }> {
+/** Spawns with stdout and stderr into one pipe, whose child end is closed once the child holds it. */
+function spawnCapturing(spawn: (stdio: SpawnOptions['stdio']) => SpawnedProcess): { p: SpawnedProcess; text: Promise<string> } {
   const out = outputPipe();
-  let p: SpawnedProcess;
   try {
-    p = track(spawnInit(spec, bundle, { stdio: ['null', out.fd, out.fd], ...opts }));
+    return { p: track(spawn(['null', out.fd, out.fd])), text: out.text };
   } finally {
     out.closeChildEnd();
   }
+}
+
+/** Runs the spec's init to its end: what it printed and its exit status. */
+async function run(spec: OciSpecJson, bundle: string, opts: Partial<SpawnOptions> & { noPivotRoot?: boolean } = {}): Promise<{ out: string; status: number }> {
+  const { p, text } = spawnCapturing((stdio) => spawnInit(spec, bundle, { stdio, ...opts }));
   p.proceed();
   await p.ready();
   await p.release();
   const status = await reap(p.pid);
-  return { out: await out.text, status };
+  return { out: await text, status };
 }
 
 afterEach(async () => {
@@ -226,13 +230,7 @@ describe.skipIf(!asRoot || !haveBusybox)('spawnInit', () => {
       s.linux!.gidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
       s.process!.args = ['sh', '-c', 'cat /proc/self/uid_map /proc/self/gid_map; cat /proc/self/status; ls /dev'];
     });
-    const out = outputPipe();
-    let p: SpawnedProcess;
-    try {
-      p = track(spawnInit(spec, bundle, { stdio: ['null', out.fd, out.fd] }));
-    } finally {
-      out.closeChildEnd();
-    }
+    const { p, text } = spawnCapturing((stdio) => spawnInit(spec, bundle, { stdio }));
     // Mapped by spawnInit itself, before it returned.
     expect(fs.readFileSync(`/proc/${p.pid}/uid_map`, 'utf8').trim().split(/\s+/)).toEqual(['0', '100000', '65536']);
     p.proceed();
@@ -240,32 +238,26 @@ describe.skipIf(!asRoot || !haveBusybox)('spawnInit', () => {
     expect(status(fs.readFileSync(`/proc/${p.pid}/status`, 'utf8')).Uid).toBe('100000\t100000\t100000\t100000');
     await p.release();
     expect(await reap(p.pid)).toBe(0);
-    const text = await out.text;
-    const lines = text.split('\n');
+    const output = await text;
+    const lines = output.split('\n');
     expect(lines[0]!.trim().split(/\s+/)).toEqual(['0', '100000', '65536']);
     expect(lines[1]!.trim().split(/\s+/)).toEqual(['0', '100000', '65536']);
-    expect(status(text).Uid).toBe('0\t0\t0\t0');
-    expect(text).toContain('null\n'); // the host's node, bound
+    expect(status(output).Uid).toBe('0\t0\t0\t0');
+    expect(output).toContain('null\n'); // the host's node, bound
   });
 
   it('holds the process before execve until release(), and close() lets it go without running', async () => {
     const { bundle, spec } = bundleWith((s) => {
       s.process!.args = ['sh', '-c', 'echo ran'];
     });
-    const out = outputPipe();
-    let p: SpawnedProcess;
-    try {
-      p = track(spawnInit(spec, bundle, { stdio: ['null', out.fd, out.fd] }));
-    } finally {
-      out.closeChildEnd();
-    }
+    const { p, text } = spawnCapturing((stdio) => spawnInit(spec, bundle, { stdio }));
     p.proceed();
     await p.ready();
     await new Promise((resolve) => setTimeout(resolve, 100));
     expect(notExecd(p.pid)).toBe(true);
     p.close();
     expect(await reap(p.pid)).toBe(0);
-    expect(await out.text).toBe('');
+    expect(await text).toBe('');
     await expect(p.release()).rejects.toThrow(/closed before it ran/);
 
     const second = bundleWith((s) => {
@@ -459,18 +451,12 @@ describe.skipIf(!asRoot || !haveBusybox)('spawnExec', () => {
   }
 
   async function exec(initPid: number, process: OciProcessJson): Promise<{ out: string; status: number }> {
-    const out = outputPipe();
-    let p: SpawnedProcess;
-    try {
-      p = track(spawnExec(initPid, process, { stdio: ['null', out.fd, out.fd] }));
-    } finally {
-      out.closeChildEnd();
-    }
+    const { p, text } = spawnCapturing((stdio) => spawnExec(initPid, process, { stdio }));
     p.proceed();
     await p.ready();
     await p.release();
     const code = await reap(p.pid);
-    return { out: await out.text, status: code };
+    return { out: await text, status: code };
   }
 
   it("joins the init's namespaces and sees it as pid 1", async () => {
