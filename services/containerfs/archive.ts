@@ -3,8 +3,8 @@
 // leads out of it. A tar from outside is checked whole (checkTar) before extractTar writes anything: an
 // entry, hardlink or symlink that would leave the directory it is extracted into is InvalidArgument naming
 // it, as docker's breakout check. Used by the daemon (container side) and by ctrctl (host side).
-import { constants as fsConstants, type BigIntStats } from 'node:fs';
-import { chmod, lchown, link, lstat, lutimes, mkdir, readdir, rm, stat, symlink } from 'node:fs/promises';
+import type { BigIntStats } from 'node:fs';
+import { chmod, lchown, link, lstat, lutimes, mkdir, readdir, stat } from 'node:fs/promises';
 import { dirname, join, posix, relative } from 'node:path';
 import { once } from 'node:events';
 import type { Readable } from 'node:stream';
@@ -16,7 +16,7 @@ import { cleanRelative, isInside, resolveDirInRoot, resolveInRoot } from '../dif
 import { encodeHeader, endOfArchive, padding } from '../diff/tar-header.js';
 import { entryMeta, tarExtractor } from '../diff/tar-reader.js';
 import { fileContent, tarEntryOf } from '../diff/layer-tar.js';
-import { lstatOrUndefined, writeFile } from '../diff/apply.js';
+import { lstatOrUndefined, makeNode } from '../diff/apply.js';
 
 /** What a path is, as docker's X-Docker-Container-Path-Stat says it. */
 export interface PathInfo {
@@ -262,35 +262,15 @@ export async function extractTar(root: string, dir: string, src: Readable, opts:
         continue;
       }
       await mkdir(dirname(path), { recursive: true, mode: 0o755 });
-      if (existing && !(existing.isDirectory() && isDir)) await rm(path, { recursive: true, force: true });
-      switch (header.type) {
-        case 'directory':
-          if (!existing?.isDirectory()) await mkdir(path, { mode: 0o700 });
-          break;
-        case 'file':
-        case 'contiguous-file':
-          await writeFile(path, e);
-          break;
-        case 'symlink':
-          await symlink(header.linkname ?? '', path);
-          break;
-        case 'link': {
-          const target = await resolveInRoot(root, posix.join(base, rename(opts, cleanEntryName(header.linkname ?? '')!)));
-          const st = await lstatOrUndefined(target);
-          if (!st || st.isDirectory() || !isInside(root, target)) throw invalidArgument(`tar entry "${header.name}": hardlink target "${header.linkname ?? ''}" is not a file in the archive`);
-          await link(target, path);
-          break;
-        }
-        case 'character-device':
-        case 'block-device':
-        case 'fifo': {
-          const kind = header.type === 'fifo' ? fsConstants.S_IFIFO : header.type === 'block-device' ? fsConstants.S_IFBLK : fsConstants.S_IFCHR;
-          native().mknod(path, kind | 0o600, header.devmajor ?? 0, header.devminor ?? 0);
-          break;
-        }
-        default:
-          e.resume();
-          continue;
+      const made = await makeNode(path, header, e, existing, async () => {
+        const target = await resolveInRoot(root, posix.join(base, rename(opts, cleanEntryName(header.linkname ?? '')!)));
+        const st = await lstatOrUndefined(target);
+        if (!st || st.isDirectory() || !isInside(root, target)) throw invalidArgument(`tar entry "${header.name}": hardlink target "${header.linkname ?? ''}" is not a file in the archive`);
+        await link(target, path);
+      });
+      if (!made) {
+        e.resume();
+        continue;
       }
       e.resume();
       count++;

@@ -6,7 +6,7 @@
 // ".wh..wh..opq" the xattr trusted.overlay.opaque=y on its directory. 'plain': root is the whole tree;
 // ".wh.X" deletes X, and ".wh..wh..opq" deletes what the directory holds that this layer did not write.
 import { createHash } from 'node:crypto';
-import { constants as fsConstants } from 'node:fs';
+import { constants as fsConstants, type Stats } from 'node:fs';
 import { chmod, lchown, link, lstat, lutimes, mkdir, open, readdir, rm, symlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { pipeline, Transform, type Readable } from 'node:stream';
@@ -192,34 +192,8 @@ class Applier {
     await mkdir(dir, { recursive: true, mode: 0o755 });
     const meta = entryMeta(header);
     const existing = await lstatOrUndefined(path);
-    if (existing && !(existing.isDirectory() && header.type === 'directory')) {
-      await rm(path, { recursive: true, force: true });
-    }
-
-    switch (header.type) {
-      case 'directory':
-        if (!existing?.isDirectory()) await mkdir(path, { mode: 0o700 });
-        break;
-      case 'file':
-      case 'contiguous-file':
-        await writeFile(path, data);
-        break;
-      case 'symlink':
-        await symlink(header.linkname ?? '', path);
-        break;
-      case 'link':
-        await this.hardlink(header, path);
-        break;
-      case 'character-device':
-      case 'block-device':
-      case 'fifo': {
-        const kind =
-          header.type === 'fifo' ? fsConstants.S_IFIFO : header.type === 'block-device' ? fsConstants.S_IFBLK : fsConstants.S_IFCHR;
-        native().mknod(path, kind | 0o600, header.devmajor ?? 0, header.devminor ?? 0);
-        break;
-      }
-      default:
-        throw invalidArgument(`unsupported tar entry type "${String(header.type)}"`);
+    if (!(await makeNode(path, header, data, existing, () => this.hardlink(header, path)))) {
+      throw invalidArgument(`unsupported tar entry type "${String(header.type)}"`);
     }
     this.markWritten(path);
     await this.setMeta(path, header, meta);
@@ -303,6 +277,39 @@ class Applier {
       const st = await lstatOrUndefined(path);
       if (st?.isDirectory()) await lutimes(path, atime, mtime);
     }
+  }
+}
+
+/**
+ * Makes a tar entry's node at path: what is there goes first (a directory stays for a directory); the hard link
+ * through `hardlink`, as each extractor checks its target its own way. False for a type it does not make (a
+ * layer refuses it, a copy skips it).
+ */
+export async function makeNode(path: string, header: Header, data: Readable, existing: Stats | undefined, hardlink: () => Promise<void>): Promise<boolean> {
+  if (existing && !(existing.isDirectory() && header.type === 'directory')) await rm(path, { recursive: true, force: true });
+  switch (header.type) {
+    case 'directory':
+      if (!existing?.isDirectory()) await mkdir(path, { mode: 0o700 });
+      return true;
+    case 'file':
+    case 'contiguous-file':
+      await writeFile(path, data);
+      return true;
+    case 'symlink':
+      await symlink(header.linkname ?? '', path);
+      return true;
+    case 'link':
+      await hardlink();
+      return true;
+    case 'character-device':
+    case 'block-device':
+    case 'fifo': {
+      const kind = header.type === 'fifo' ? fsConstants.S_IFIFO : header.type === 'block-device' ? fsConstants.S_IFBLK : fsConstants.S_IFCHR;
+      native().mknod(path, kind | 0o600, header.devmajor ?? 0, header.devminor ?? 0);
+      return true;
+    }
+    default:
+      return false;
   }
 }
 
