@@ -136,7 +136,7 @@ export function addEventsCommand(program: Command): void {
       (value: string, previous: string[]) => [...previous, value],
       [],
     )
-    .option('--since <time>', 'show events since a timestamp or a duration back (10m); the daemon keeps about a thousand')
+    .option('--since <time>', 'show events since a timestamp or a duration back (10m); the daemon keeps at least a thousand')
     .option('--until <time>', 'stream events until this timestamp or duration')
     .option('--format <format>', "'json', or a Go template over Type, Action, Actor.ID, Actor.Attributes, Time, TimeNano, Namespace, Topic, Event", formatArgument)
     .action(async (opts: EventsOptions, cmd: Command) => {

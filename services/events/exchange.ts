@@ -108,7 +108,10 @@ class Subscription implements AsyncIterableIterator<Envelope> {
   }
 }
 
-/** Events kept for replay (docker keeps 256 in memory; a burst of container starts makes a few each). */
+/**
+ * Events kept for replay (docker keeps 256 in memory; a burst of container starts makes a few each): at least
+ * this many, trimmed a block at a time so that publishing never shifts the whole array.
+ */
 const historySize = 1024;
 
 export class Exchange implements Publisher {
@@ -129,7 +132,7 @@ export class Exchange implements Publisher {
     if (!env.event.typeUrl) throw invalidArgument(`event on topic "${env.topic}" has no type`);
     this.log.debug({ ns: env.namespace, topic: env.topic, type: env.event.typeUrl }, 'event');
     this.history.push(env);
-    if (this.history.length > historySize) this.history.shift();
+    if (this.history.length >= 2 * historySize) this.history.splice(0, historySize);
     for (const s of this.subscribers) s.push(env);
   }
 
