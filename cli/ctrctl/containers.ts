@@ -35,8 +35,7 @@ import type { Clients } from '../../lib/grpc/client.js';
 import { policyOf, restartCountOf, restartLabels, type RestartPolicy } from '../../lib/restart-policy.js';
 import { mountsOf } from './mounts.js';
 import { createdSince, goTimeString, humanSize } from './units.js';
-
-const collectFlag = (value: string, previous: string[]) => [...previous, value];
+import { collect } from './flags.js';
 
 /** docker's formatter.Ellipsis. */
 function ellipsis(s: string, width: number): string {
@@ -133,7 +132,7 @@ function addPsCommand(program: Command): void {
     .option('-q, --quiet', 'only display container IDs')
     .option('--no-trunc', "don't truncate output")
     .option('--format <template>', "format output with a Go template ('table ...' for a table, 'json')", formatArgument)
-    .option('-f, --filter <filter>', 'filter output: id, name, label, exited, status, ancestor, before, since (repeatable)', collectFlag, [])
+    .option('-f, --filter <filter>', 'filter output: id, name, label, exited, status, ancestor, before, since (repeatable)', collect, [])
     .option('-s, --size', 'display total file sizes')
     .option('-n, --last <n>', 'show n last created containers (includes all states)')
     .option('-l, --latest', 'show the latest created container (includes all states)')

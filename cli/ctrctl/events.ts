@@ -30,6 +30,7 @@ import { parseTimeArg } from './units.js';
 import { withClients } from './connect.js';
 import { readUntilInterrupted } from './stream.js';
 import { print } from './output.js';
+import { collect } from './flags.js';
 
 type Decoder = (bytes: Uint8Array) => unknown;
 
@@ -133,7 +134,7 @@ export function addEventsCommand(program: Command): void {
     .option(
       '-f, --filter <filter>',
       "docker's type=, event=, container=, image=, volume= or containerd's topic==/namespace== filters (repeatable)",
-      (value: string, previous: string[]) => [...previous, value],
+      collect,
       [],
     )
     .option('--since <time>', 'show events since a timestamp or a duration back (10m); the daemon keeps at least a thousand')

@@ -14,6 +14,7 @@ import { statusOfStartError, waitProcess } from './lifecycle.js';
 import { ExitStatus, errorMessage } from './output.js';
 import { runtimeClients, type RuntimeClients } from './runtime-clients.js';
 import { mergeEnv, parseEnvFlag, resolveUser, userNeedsFiles } from './spec.js';
+import { collect } from './flags.js';
 
 interface ExecOptions {
   interactive?: boolean;
@@ -98,7 +99,6 @@ async function execIn(rc: RuntimeClients, input: string, args: string[], o: Exec
   }
 }
 
-const collect = (value: string, previous: string[]) => [...previous, value];
 
 export function addExecCommand(program: Command): void {
   program

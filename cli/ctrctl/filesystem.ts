@@ -35,8 +35,8 @@ import { findContainer } from './container-state.js';
 import { print } from './output.js';
 import { runtimeClients } from './runtime-clients.js';
 import { humanSize } from './units.js';
+import { collect } from './flags.js';
 
-const collect = (value: string, previous: string[]) => [...previous, value];
 const dataPiece = 1 << 20;
 
 /** ctrd's filesystem service on the connection of c, with the namespace in every call's metadata. */

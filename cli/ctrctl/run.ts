@@ -24,6 +24,7 @@ import { boundingCapabilities } from '../../lib/oci/capabilities.js';
 import { parseRestartPolicy } from '../../lib/restart-policy.js';
 import { parseSignal, stopSignalLabel, stopTimeoutLabel } from './signals.js';
 import { checkBindSources, parseMountFlags } from './mounts.js';
+import { collect } from './flags.js';
 
 /** docker run's status for its own failures (the container never ran). */
 export const runFailure = 125;
@@ -65,7 +66,6 @@ interface RunOptions {
   volumesFrom: string[];
 }
 
-const collect = (value: string, previous: string[]) => [...previous, value];
 
 function addCreateOptions(cmd: Command): Command {
   return cmd

@@ -17,6 +17,7 @@ import { print, printError } from './output.js';
 import { runtimeClients, type RuntimeClients } from './runtime-clients.js';
 import { humanSize, parseTimeArg } from './units.js';
 import { formatArgument, parseFormat, renderFormat, type OutputFormat } from './go-template.js';
+import { collect } from './flags.js';
 
 /** docker's prompt: the question, " [y/N] ", and yes only for y or Y. */
 async function confirm(question: string): Promise<boolean> {
@@ -112,7 +113,6 @@ function printDeleted(title: string, lines: readonly string[]): void {
   if (lines.length > 0) process.stdout.write(`${title}:\n${lines.join('\n')}\n\n`);
 }
 
-const collect = (value: string, previous: string[]) => [...previous, value];
 
 export function addContainerPruneCommand(container: Command): void {
   container

@@ -13,8 +13,8 @@ import { confirmPrune, type PruneExtra } from './system.js';
 import { ExitStatus, print, printError } from './output.js';
 import { runtimeClients } from './runtime-clients.js';
 import { humanSize, rfc3339 } from './units.js';
+import { collect } from './flags.js';
 
-const collect = (value: string, previous: string[]) => [...previous, value];
 
 /** KEY=VALUE (or KEY, an empty value), as docker's --label. */
 function parseLabel(value: string): [string, string] {
