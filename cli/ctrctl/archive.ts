@@ -2,11 +2,9 @@
 //   save [-o FILE] IMAGE...     (image save)   the tar on stdout unless -o; never onto a terminal
 //   load [-i FILE] [-q]         (image load)   the tar from stdin unless -i; "Loaded image: NAME:TAG" per name
 // The daemon does the work; a person on a terminal sees progress on stderr, as docker shows it on stdout.
-import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { open, rename, rm } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
-import type { Readable, Writable } from 'node:stream';
+import { open } from 'node:fs/promises';
+import type { Readable } from 'node:stream';
 import type { Command } from 'commander';
 import {
   LayerState,
@@ -16,7 +14,7 @@ import {
   type SaveProgress,
   type SaveResponse,
 } from '../../gen/ctrd/services/archive/v1/archive.js';
-import { failedPrecondition, invalidArgument, unavailable } from '../../lib/errdefs.js';
+import { invalidArgument, unavailable } from '../../lib/errdefs.js';
 import type { Clients } from '../../lib/grpc/client.js';
 import { fromGrpcStatus } from '../../lib/grpc/status.js';
 import { familiarString, parseReference } from '../../lib/registry/reference.js';
@@ -24,6 +22,7 @@ import { withClients } from './connect.js';
 import { ExitStatus, print } from './output.js';
 import { progressBar, shortId } from './progress.js';
 import { readUntilInterrupted } from './stream.js';
+import { TarOutput } from './tar-output.js';
 import { humanSize } from './units.js';
 
 /** The most archive bytes one Load message carries. */
@@ -54,18 +53,8 @@ function saveProgressText(p: SaveProgress, columns: number): string {
 }
 
 /** Writes to `out` and waits while it is full, pausing the call meanwhile. */
-async function writeAll(out: Writable, call: Readable, data: Uint8Array): Promise<void> {
-  if (out.write(data)) return;
-  call.pause();
-  await once(out, 'drain');
-  call.resume();
-}
-
 async function save(c: Clients, references: string[], output: string | undefined): Promise<void> {
-  // As docker: the file appears whole or not at all (a temp file beside it, renamed at the end).
-  const temp = output === undefined ? undefined : join(dirname(output), `.${basename(output)}.ctrctl-save-${randomBytes(4).toString('hex')}`);
-  const file = temp === undefined ? undefined : await open(temp, 'wx', 0o600);
-  const out: Writable = file ? file.createWriteStream() : process.stdout;
+  const out = await TarOutput.open(output, 0o600);
   const status = process.stderr.isTTY ? new StatusLine(process.stderr) : undefined;
   let ok = false;
   try {
@@ -75,23 +64,16 @@ async function save(c: Clients, references: string[], output: string | undefined
       if (res.progress) status?.show(saveProgressText(res.progress, process.stderr.columns || 80));
       if (res.data && res.data.length > 0) {
         const data = res.data;
-        pending = pending.then(() => writeAll(out, call, data));
+        pending = pending.then(() => out.write(data, call));
       }
     });
     await pending;
     if (end.interrupted) throw new ExitStatus(130);
-    if (file) {
-      out.end();
-      await once(out, 'close');
-      await rename(temp!, output!);
-    }
+    await out.commit();
     ok = true;
   } finally {
     status?.clear();
-    if (file && !ok) {
-      out.destroy();
-      await rm(temp!, { force: true });
-    }
+    if (!ok) await out.abort();
   }
 }
 
@@ -230,9 +212,7 @@ function addSaveCommand(parent: Command): void {
     .argument('<image...>', 'NAME[:TAG], NAME@DIGEST or ID; a NAME alone saves every tag of it')
     .option('-o, --output <file>', 'write to a file, instead of stdout')
     .action(async (images: string[], opts: { output?: string }, command: Command) => {
-      if (opts.output === undefined && process.stdout.isTTY) {
-        throw failedPrecondition('cowardly refusing to save to a terminal. Use the -o flag or redirect');
-      }
+      TarOutput.check(opts.output);
       await withClients(command, (c) => save(c, images, opts.output));
     });
 }

@@ -7,9 +7,8 @@
 // where (archive.PrepareArchiveCopy): a directory's contents with "SRC/.", a destination that does not exist
 // takes the source's place, "-" is a tar on stdin or stdout.
 import { credentials, InterceptingCall, type ClientDuplexStream, type ClientReadableStream, type Interceptor } from '@grpc/grpc-js';
-import { createReadStream, createWriteStream } from 'node:fs';
-import { lstat, readlink, realpath, rm, stat } from 'node:fs/promises';
-import { once } from 'node:events';
+import { createReadStream } from 'node:fs';
+import { lstat, readlink, realpath, stat } from 'node:fs/promises';
 import { finished } from 'node:stream/promises';
 import { dirname, isAbsolute, join, posix, resolve } from 'node:path';
 import { Readable } from 'node:stream';
@@ -36,6 +35,7 @@ import { print } from './output.js';
 import { runtimeClients } from './runtime-clients.js';
 import { humanSize } from './units.js';
 import { collect } from './flags.js';
+import { TarOutput } from './tar-output.js';
 
 const dataPiece = 1 << 20;
 
@@ -390,26 +390,16 @@ function printImage(image: NewImage | undefined): void {
 }
 
 async function exportContainer(input: string, o: { output?: string }, command: Command): Promise<void> {
-  if (!o.output && process.stdout.isTTY) throw failedPrecondition('cowardly refusing to save to a terminal. Use the -o flag or redirect');
+  TarOutput.check(o.output);
   await withClients(command, async (c) => {
     const fs = filesystemClient(c);
     const call = fs.export({ containerId: await containerId(c, input) });
-    const out = o.output ? createWriteStream(o.output, { mode: 0o644 }) : undefined;
+    const out = await TarOutput.open(o.output, 0o644);
     try {
-      for await (const m of messages(call)) {
-        if (!m.data) continue;
-        const sink: NodeJS.WritableStream = out ?? process.stdout;
-        if (!sink.write(m.data)) await once(sink, 'drain');
-      }
-      if (out) {
-        out.end();
-        await finished(out);
-      }
+      for await (const m of messages(call)) if (m.data) await out.write(m.data);
+      await out.commit();
     } catch (err) {
-      if (out) {
-        out.destroy();
-        await rm(o.output!, { force: true });
-      }
+      await out.abort();
       throw err;
     }
   });
