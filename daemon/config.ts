@@ -41,6 +41,15 @@ export interface Config {
     /** Files kept per container, the live one included. */
     max_file: number;
   };
+  /** Containers' networks (CNI). */
+  network: {
+    /** The bridge device of the default network ("bridge"). */
+    default_bridge: string;
+    /** The default network's subnet when it is first made; empty: the first free one of docker's pools. */
+    default_subnet: string;
+    /** Where CNI plugin executables are looked for, in order. */
+    cni_bin_dirs: string[];
+  };
   /**
    * Runtime names ("io.containerd.runc.v2") to the shim binary that serves them. A name not listed here
    * resolves by containerd's rule (containerd-shim-runc-v2 on PATH); an absolute path runs that binary.
@@ -87,6 +96,7 @@ export function defaultConfig(): Config {
     registry: { hosts: {} },
     lease_expiry_interval: 60,
     logs: { max_size: '10m', max_file: 3 },
+    network: { default_bridge: 'ctrd0', default_subnet: '', cni_bin_dirs: ['/usr/lib/cni', '/opt/cni/bin'] },
     // containerd's default runtime name runs ctrd's own shim.
     runtimes: { 'io.containerd.runc.v2': { shim: ctrdShimBinary, group: 'namespace', idle_timeout: 10 } },
   };
@@ -96,7 +106,7 @@ export function configToToml(config: Config): string {
   return stringify(config as unknown as Record<string, unknown>) + '\n';
 }
 
-type Shape = { [key: string]: 'string' | 'number' | 'hosts' | 'runtimes' | Shape };
+type Shape = { [key: string]: 'string' | 'number' | 'strings' | 'hosts' | 'runtimes' | Shape };
 
 const shape: Shape = {
   version: 'number',
@@ -108,6 +118,7 @@ const shape: Shape = {
   registry: { hosts: 'hosts' },
   lease_expiry_interval: 'number',
   logs: { max_size: 'string', max_file: 'number' },
+  network: { default_bridge: 'string', default_subnet: 'string', cni_bin_dirs: 'strings' },
   runtimes: 'runtimes',
 };
 
@@ -121,6 +132,9 @@ function overlay(into: Record<string, unknown>, from: Record<string, unknown>, s
       into[key] = registryHosts(value, path, file);
     } else if (want === 'runtimes') {
       into[key] = { ...(into[key] as Config['runtimes']), ...runtimes(value, path, file) };
+    } else if (want === 'strings') {
+      if (!Array.isArray(value) || value.some((v) => typeof v !== 'string')) throw invalidArgument(`config ${file}: "${path}" must be a list of strings`);
+      into[key] = [...(value as string[])];
     } else if (typeof want === 'object') {
       if (typeof value !== 'object' || value === null || Array.isArray(value)) {
         throw invalidArgument(`config ${file}: "${path}" must be a table`);
@@ -218,6 +232,12 @@ export function validateConfig(config: Config, file = '(flags)'): Config {
   }
   if (!Number.isInteger(config.logs.max_file) || config.logs.max_file < 1) {
     throw invalidArgument(`config ${file}: logs.max_file must be a positive integer`);
+  }
+  if (!/^[a-zA-Z0-9_.-]{1,15}$/.test(config.network.default_bridge)) {
+    throw invalidArgument(`config ${file}: network.default_bridge "${config.network.default_bridge}" is not an interface name (at most 15 of [a-zA-Z0-9_.-])`);
+  }
+  if (config.network.cni_bin_dirs.length === 0 || config.network.cni_bin_dirs.some((d) => !d.startsWith('/'))) {
+    throw invalidArgument(`config ${file}: network.cni_bin_dirs must be a list of absolute paths`);
   }
   if (config.grpc.max_recv_message_size <= 0 || config.grpc.max_send_message_size <= 0) {
     throw invalidArgument(`config ${file}: grpc message sizes must be positive`);

@@ -9,6 +9,7 @@ cd "$(dirname "$0")/.."
 packages=(
   build-essential python3 # node-gyp: better-sqlite3 and ctrd's addon
   libseccomp-dev          # the addon compiles seccomp profiles with libseccomp
+  containernetworking-plugins iptables iproute2 # containers' networks: CNI bridge, host-local, portmap, firewall
 )
 if [ "${1:-}" = --test ]; then
   packages+=(

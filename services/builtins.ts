@@ -50,6 +50,11 @@ import { mountUsersOf } from './volumes/users.js';
 import { ContainerFilesystem } from './containerfs/manager.js';
 import { ImageMaker } from './containerfs/new-image.js';
 import { containerfsService } from './containerfs/grpc.js';
+import { Cni } from '../lib/cni/cni.js';
+import { NetworkStore } from './networks/store.js';
+import { NetworkManager } from './networks/manager.js';
+import { ContainerNetworks } from './networks/sandboxes.js';
+import { networksService } from './networks/grpc.js';
 import { projectRoot } from '../lib/project-root.js';
 import type { GrpcService } from './grpc-service.js';
 
@@ -72,6 +77,7 @@ export interface Builtins {
   readonly gc: GarbageCollector;
   readonly shims: ShimManager;
   readonly restarts: RestartMonitor;
+  readonly networks: ContainerNetworks;
   readonly grpc: readonly GrpcService[];
   readonly plugins: readonly PluginInfo[];
   close(): void;
@@ -142,12 +148,38 @@ export function loadBuiltins(config: Config, log: Logger): Builtins {
   );
   plugins.push({ type: 'io.containerd.grpc.v1', id: 'ctrd-archive', requires: ['io.containerd.metadata.v1', 'io.containerd.gc.v1', 'io.containerd.snapshotter.v1'] });
 
+  const networkLog = log.child({ component: 'networks' });
+  const networkStore = new NetworkStore(db);
+  const networks = new NetworkManager(
+    networkStore,
+    { dir: join(config.root, 'io.ctrd.networks.v1'), defaultBridge: config.network.default_bridge, defaultSubnet: config.network.default_subnet },
+    networkLog,
+  );
+  networks.ensureDefault();
+  const sandboxes = new ContainerNetworks(
+    networkStore,
+    networks,
+    containers,
+    new Cni({ binDirs: config.network.cni_bin_dirs, log: networkLog }),
+    join(config.state, 'io.ctrd.networks.v1'),
+    networkLog,
+  );
+  plugins.push({ type: 'io.ctrd.network.v1', id: 'cni', requires: ['io.containerd.metadata.v1'], exports: { conf: networks.confDir } });
+
   const shims = new ShimManager(
-    { state: config.state, root: config.root, grpcAddress: config.grpc.address, publishBinary: join(projectRoot, 'bin', 'ctrd.js'), runtimes: config.runtimes },
+    {
+      state: config.state,
+      root: config.root,
+      grpcAddress: config.grpc.address,
+      publishBinary: join(projectRoot, 'bin', 'ctrd.js'),
+      runtimes: config.runtimes,
+      networking: sandboxes,
+    },
     exchange,
     log.child({ component: 'tasks' }),
   );
-  plugins.push({ type: 'io.containerd.runtime.v2', id: 'task', requires: ['io.containerd.event.v1', 'io.containerd.metadata.v1'] });
+  plugins.push({ type: 'io.containerd.runtime.v2', id: 'task', requires: ['io.containerd.event.v1', 'io.containerd.metadata.v1', 'io.ctrd.network.v1'] });
+  sandboxes.useTasks({ exists: (ns, id) => shims.has(ns, id), pid: (ns, id) => (shims.has(ns, id) ? shims.get(ns, id).taskPid : undefined) });
 
   const streams = new StreamsManager(join(config.root, 'io.ctrd.logs'), logDefaultsOf(config.logs), containers, shims, log.child({ component: 'streams' }));
   streams.watchDeletes(exchange);
@@ -207,6 +239,7 @@ export function loadBuiltins(config: Config, log: Logger): Builtins {
     systemService(system, h),
     volumesService(volumes, copier, volumeEventsOn(exchange), h),
     containerfsService(containerfs, h),
+    networksService(networks, sandboxes, exchange, h),
   ];
   const grpcRequires: Record<string, string[]> = {
     version: [],
@@ -225,6 +258,7 @@ export function loadBuiltins(config: Config, log: Logger): Builtins {
     'ctrd-system': ['io.containerd.metadata.v1', 'io.containerd.runtime.v2'],
     'ctrd-volumes': ['io.ctrd.volume.v1', 'io.containerd.event.v1'],
     'ctrd-containerfs': ['io.containerd.metadata.v1', 'io.containerd.runtime.v2', 'io.containerd.differ.v1'],
+    'ctrd-networks': ['io.ctrd.network.v1', 'io.containerd.runtime.v2', 'io.containerd.event.v1'],
   };
   for (const [id, requires] of Object.entries(grpcRequires)) plugins.push({ type: 'io.containerd.grpc.v1', id, requires });
 
@@ -239,6 +273,7 @@ export function loadBuiltins(config: Config, log: Logger): Builtins {
     gc,
     shims,
     restarts,
+    networks: sandboxes,
     grpc,
     plugins,
     close: () => {

@@ -134,4 +134,40 @@ export const migrations: readonly Migration[] = [
       ) STRICT;
     `,
   },
+  {
+    name: 'networks',
+    sql: `
+      -- ctrd's container networks (CNI bridge networks), the node's and not a namespace's.
+      CREATE TABLE networks (
+        id         TEXT NOT NULL PRIMARY KEY,
+        name       TEXT NOT NULL UNIQUE,
+        driver     TEXT NOT NULL DEFAULT 'bridge',
+        subnet     TEXT NOT NULL,
+        gateway    TEXT NOT NULL,
+        bridge     TEXT NOT NULL UNIQUE,
+        internal   INTEGER NOT NULL DEFAULT 0 CHECK (internal IN (0, 1)),
+        options    TEXT NOT NULL DEFAULT '{}',
+        labels     TEXT NOT NULL DEFAULT '{}',
+        is_default INTEGER NOT NULL DEFAULT 0 CHECK (is_default IN (0, 1)),
+        created_at INTEGER NOT NULL
+      ) STRICT;
+      -- A container's task joined to a network: ctrd's CNI cache. The row is written before CNI ADD runs
+      -- (result '' until it has), with the conflist and capability arguments as given to ADD, so that DEL
+      -- runs with exactly those, after a crash or a restart too; it goes once DEL has run.
+      CREATE TABLE network_endpoints (
+        namespace       TEXT NOT NULL,
+        container_id    TEXT NOT NULL,
+        network_id      TEXT NOT NULL REFERENCES networks(id),
+        ifname          TEXT NOT NULL,
+        netns           TEXT NOT NULL,
+        aliases         TEXT NOT NULL DEFAULT '[]',
+        ports           TEXT NOT NULL DEFAULT '[]',
+        conflist        TEXT NOT NULL,
+        capability_args TEXT NOT NULL DEFAULT '{}',
+        result          TEXT NOT NULL DEFAULT '',
+        created_at      INTEGER NOT NULL,
+        PRIMARY KEY (namespace, container_id, network_id)
+      ) STRICT;
+    `,
+  },
 ];

@@ -37,6 +37,14 @@ export interface ShimManagerOptions {
   publishBinary: string;
   /** Runtime names to shim binaries and their sharing (the config's [runtimes] table). */
   runtimes: Record<string, RuntimeConfig>;
+  /** Sets up a task's networking before it is made (the spec it gets) and undoes it once it is deleted. */
+  networking?: TaskNetworking;
+}
+
+export interface TaskNetworking {
+  /** The spec the task is made with; nothing is left behind when it throws. */
+  setUp(ns: string, container: Container): Promise<Uint8Array>;
+  tearDown(ns: string, id: string): Promise<void>;
 }
 
 /** How a runtime's shims are shared, and for how long an emptied one is kept. */
@@ -78,6 +86,11 @@ export class ShimManager {
     return key === undefined ? { key: `${ns}\0${id}\0alone`, idleSeconds: 0 } : { key, idleSeconds };
   }
 
+  /** Whether the task exists (running or not), for the network sandboxes. */
+  has(ns: string, id: string): boolean {
+    return this.shims.has(key(ns, id)) || this.creating.has(key(ns, id));
+  }
+
   get(ns: string, id: string): Shim {
     const shim = this.shims.get(key(ns, id));
     if (!shim) throw notFound(`task ${id} not found`);
@@ -109,8 +122,11 @@ export class ShimManager {
     let shimPid = 0;
     let madeBundle = false;
     let startedShim = false;
+    let networked = false;
     try {
-      bundle.create(container.spec.value);
+      const spec = this.options.networking ? await this.options.networking.setUp(ns, container) : container.spec.value;
+      networked = this.options.networking !== undefined;
+      bundle.create(spec);
       madeBundle = true;
       logReader = openLogFifo(bundle, log);
       const runtimeOptions = container.runtime.options;
@@ -150,6 +166,7 @@ export class ShimManager {
       }
       logReader?.destroy();
       if (madeBundle) bundle.remove(log);
+      if (networked) await this.options.networking!.tearDown(ns, container.id).catch((e: unknown) => log.error({ err: e }, 'undoing the network of a task that was not made'));
       throw wrap(err, `create task ${container.id}`);
     } finally {
       this.creating.delete(k);
@@ -213,6 +230,7 @@ export class ShimManager {
       if (group) await this.groups.release(group.key, shim.address, group.idleSeconds);
       retired.remove(log);
     }
+    await this.options.networking?.tearDown(ns, id).catch((err: unknown) => log.error({ err }, 'tearing down the network of a deleted task'));
     return res;
   }
 

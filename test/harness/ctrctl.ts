@@ -44,6 +44,7 @@ export function ctrctlSuite(name: string, opts: { pull?: boolean } = {}): Ctrctl
     const d = suite.d;
     const left = d ? (await d.ctrctl(['ps', '-aq'])).stdout.split('\n').filter(Boolean) : [];
     if (left.length) await d.ctrctl(['rm', '-f', ...left], { timeoutMs: 60_000 });
+    if (d) await d.ctrctl(['network', 'prune', '-f'], { timeoutMs: 60_000 });
     if (d) for (const pid of shimsOf(d.address)) process.kill(pid, 'SIGKILL');
     await suite.reg?.stop();
     await d?.cleanup();

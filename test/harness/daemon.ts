@@ -1,6 +1,7 @@
 // A real ctrd for tests: the built daemon (dist/) as a child process on a temp root, state dir and socket.
 // Every test daemon is stopped by PID and its temp dir removed; cleanup() checks that nothing is left.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, openSync, closeSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir, constants as osConstants } from 'node:os';
@@ -11,6 +12,7 @@ import { ctrdShimBinary } from '../../daemon/config.js';
 import { isAlive } from '../../lib/process.js';
 import { Clients, unary } from '../../lib/grpc/client.js';
 import { NamespaceCreate } from '../../gen/containerd/events/namespace.js';
+import { networkLeftovers, removeBridgesForTest } from './network.js';
 
 export const ctrdBin = join(projectRoot, 'bin', 'ctrd.js');
 export const ctrctlBin = join(projectRoot, 'bin', 'ctrctl.js');
@@ -83,6 +85,8 @@ export class TestDaemon {
   private child: ChildProcess | undefined;
   private exited: Promise<unknown> | undefined;
   private readonly pids: number[] = [];
+  /** The default network's bridge device: one of its own, removed by cleanup(). */
+  readonly bridge = `ctrdt${randomBytes(3).toString('hex')}`;
 
   constructor(
     readonly extraArgs: readonly string[] = [],
@@ -128,7 +132,13 @@ export class TestDaemon {
     if (this.extraArgs.includes('--config')) return [];
     const file = join(this.dir, 'config.toml');
     if (this.opts.defaults) writeFileSync(file, 'version = 2\n');
-    else writeFileSync(file, `version = 2\n[runtimes."io.containerd.runc.v2"]\nshim = ${JSON.stringify(ctrdShimBinary)}\ngroup = "namespace"\nidle_timeout = 0\n`);
+    else {
+      writeFileSync(
+        file,
+        `version = 2\n[network]\ndefault_bridge = "${this.bridge}"\n` +
+          `[runtimes."io.containerd.runc.v2"]\nshim = ${JSON.stringify(ctrdShimBinary)}\ngroup = "namespace"\nidle_timeout = 0\n`,
+      );
+    }
     return ['--config', file];
   }
 
@@ -209,6 +219,10 @@ export class TestDaemon {
   /** Stops the daemon, removes the temp dir, and fails if any process it started is still alive. */
   async cleanup(): Promise<void> {
     await this.stop();
+    // The default network's bridge outlives the daemon (as docker0 does); the test's goes with the test.
+    await removeBridgesForTest([this.bridge]);
+    const left = networkLeftovers({ bridges: [this.bridge], containerIds: [], netnsDir: this.state });
+    if (left.length > 0) throw new Error(`network leftovers after cleanup:\n${left.join('\n')}`);
     rmSync(this.dir, { recursive: true, force: true });
     for (const pid of this.pids) {
       if (isAlive(pid)) throw new Error(`test daemon pid ${pid} is still running after cleanup`);
