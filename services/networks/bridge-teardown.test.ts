@@ -1,0 +1,119 @@
+// deleteBridge against what the real CNI plugins leave behind: a bridge with a container attached through
+// bridge + firewall (same-bridge) + portmap in a namespace this test made; after CNI DEL the bridge device and
+// the firewall's isolation rules are still there, and deleteBridge removes them.
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createNetns, removeNetns } from '../../lib/netns.js';
+import {
+  cniAdd,
+  cniDel,
+  networkLeftovers,
+  removeBridgesForTest,
+  testBridgeName,
+  type CniAttachment,
+} from '../../test/harness/network.js';
+import { deleteBridge, listRules, namesDevice, run, splitIptablesLine } from './bridge-teardown.js';
+
+let dir: string;
+const bridges: string[] = [];
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'ctrd-bridge-'));
+});
+
+afterAll(async () => {
+  await removeBridgesForTest(bridges);
+  expect(networkLeftovers({ bridges, containerIds: [], netnsDir: dir })).toEqual([]);
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('splitIptablesLine', () => {
+  it("undoes iptables -S's quoting", () => {
+    expect(
+      splitIptablesLine('-A POSTROUTING -s 10.0.0.2/32 -m comment --comment "name: \\"n\\" id: \\"abc\\"" -j X'),
+    ).toEqual(['-A', 'POSTROUTING', '-s', '10.0.0.2/32', '-m', 'comment', '--comment', 'name: "n" id: "abc"', '-j', 'X']);
+    expect(splitIptablesLine('-A C ! -o br0 -j DROP')).toEqual(['-A', 'C', '!', '-o', 'br0', '-j', 'DROP']);
+  });
+});
+
+describe('deleteBridge', () => {
+  it('removes the bridge and the isolation rules CNI DEL leaves', async () => {
+    const bridge = testBridgeName();
+    bridges.push(bridge);
+    const containerId = `ctrdtest${bridge}c0ffee`;
+    const netns = join(dir, 'ns');
+    await createNetns(netns);
+    const a: CniAttachment = {
+      bridge,
+      subnet: '10.213.7.0/24',
+      netns,
+      containerId,
+      ipamDir: join(dir, 'ipam'),
+      portMappings: [{ hostPort: 39187, containerPort: 80, protocol: 'tcp' }],
+    };
+    try {
+      const result = await cniAdd(a);
+      expect(result.ips[0]!.address).toBe('10.213.7.2/24');
+      const attached = networkLeftovers({ bridges: [bridge], containerIds: [containerId], netnsDir: dir });
+      expect(attached).toContain(`link ${bridge}`);
+      expect(attached.some((l) => new RegExp(`^link veth\\S+ on ${bridge}$`).test(l))).toBe(true);
+      expect(attached.some((l) => l.includes('DNAT') || l.includes('dnat'))).toBe(true);
+      expect(attached).toContain(`mount ${netns}`);
+      expect(execFileSync('nsenter', [`--net=${netns}`, 'ip', '-o', '-4', 'addr', 'show', 'eth0'], { encoding: 'utf8' }))
+        .toContain('10.213.7.2/24');
+
+      await cniDel(a);
+      removeNetns(netns);
+      // What network rm has to undo itself: the device and the firewall's per-bridge rules.
+      const left = networkLeftovers({ bridges: [bridge], containerIds: [containerId], netnsDir: dir });
+      expect(left).toContain(`link ${bridge}`);
+      const filter = (await listRules('filter')).filter((r) => namesDevice(r, bridge));
+      expect(filter.map((r) => r.chain).sort()).toEqual(['CNI-ISOLATION-STAGE-1', 'CNI-ISOLATION-STAGE-2']);
+      expect(left.filter((l) => l.startsWith('link '))).toEqual([`link ${bridge}`]);
+
+      await deleteBridge(bridge);
+      expect(existsSync(`/sys/class/net/${bridge}`)).toBe(false);
+      expect(networkLeftovers({ bridges: [bridge], containerIds: [containerId], netnsDir: dir })).toEqual([]);
+      // Idempotent.
+      await deleteBridge(bridge);
+    } finally {
+      await cniDel(a).catch(() => undefined);
+      removeNetns(netns);
+    }
+  });
+
+  it('removes rules naming the bridge even when the device is gone, and no other rule', async () => {
+    const bridge = testBridgeName();
+    bridges.push(bridge);
+    const other = testBridgeName();
+    bridges.push(other);
+    const add = (table: string, chain: string, ...rule: string[]) =>
+      execFileSync('iptables', ['-w', '-t', table, '-A', chain, ...rule], { stdio: 'pipe' });
+    add('filter', 'FORWARD', '-i', bridge, '-o', bridge, '-m', 'comment', '--comment', 'ctrd test "quoted"', '-j', 'ACCEPT');
+    add('nat', 'POSTROUTING', '!', '-o', bridge, '-j', 'RETURN');
+    add('filter', 'FORWARD', '-o', other, '-j', 'ACCEPT');
+    try {
+      expect(networkLeftovers({ bridges: [bridge], containerIds: [], netnsDir: dir })).toHaveLength(2);
+      await deleteBridge(bridge);
+      expect(networkLeftovers({ bridges: [bridge], containerIds: [], netnsDir: dir })).toEqual([]);
+      expect(networkLeftovers({ bridges: [other], containerIds: [] })).toHaveLength(1);
+    } finally {
+      await removeBridgesForTest([bridge, other]);
+    }
+    expect(networkLeftovers({ bridges: [other], containerIds: [] })).toEqual([]);
+  });
+
+  it('names the command and its stderr when one fails', async () => {
+    const missing = `${testBridgeName()}x`;
+    const err = await run('ip', ['link', 'del', missing]).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(Error);
+    expect((err as Error).message).toBe(`ip link del ${missing}: Cannot find device "${missing}"`);
+    const bad = await run('iptables', ['-w', '-t', 'filter', '-D', 'CTRD-NO-SUCH-CHAIN', '-j', 'ACCEPT']).catch(
+      (e: unknown) => e,
+    );
+    expect((bad as Error).message).toMatch(/^iptables -w -t filter -D CTRD-NO-SUCH-CHAIN -j ACCEPT: .+/);
+  });
+});
