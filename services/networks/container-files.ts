@@ -93,11 +93,11 @@ export function resolvConf(hostText: string, o: DnsOverrides, mode: 'host' | 'pr
 export function writeInPlace(file: string, text: string): void {
   let fd: number;
   try {
-    fd = openSync(file, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_CLOEXEC, 0o644);
+    fd = openSync(file, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o644);
     fchmodSync(fd, 0o644); // not the umask's say
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    fd = openSync(file, constants.O_WRONLY | constants.O_CLOEXEC);
+    fd = openSync(file, constants.O_WRONLY);
   }
   try {
     ftruncateSync(fd, 0);
