@@ -68,6 +68,19 @@ describe('createNetns', () => {
     expect(existsSync(file)).toBe(false);
     expect(isNetnsMounted(file)).toBe(false);
   });
+
+  it('removes its file when unshare cannot run', async () => {
+    const file = join(dir, 'n');
+    const path = process.env.PATH;
+    process.env.PATH = join(dir, 'no-bin');
+    try {
+      await expect(createNetns(file)).rejects.toThrow(`create network namespace ${file}: unshare --net`);
+    } finally {
+      process.env.PATH = path;
+    }
+    expect(existsSync(file)).toBe(false);
+    expect(isNetnsMounted(file)).toBe(false);
+  });
 });
 
 describe('removeNetns', () => {

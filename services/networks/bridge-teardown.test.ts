@@ -6,6 +6,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { formatIpv4, hostRoutes, nthHost, overlaps, parseSubnet, type Ipv4Net } from '../../lib/net/cidr.js';
 import { createNetns, removeNetns } from '../../lib/netns.js';
 import {
   cniAdd,
@@ -15,6 +16,7 @@ import {
   testBridgeName,
   type CniAttachment,
 } from '../../test/harness/network.js';
+import { ephemeralPort } from './host-ports.js';
 import { deleteBridge, listRules, namesDevice, run, splitIptablesLine } from './bridge-teardown.js';
 
 let dir: string;
@@ -29,6 +31,15 @@ afterAll(async () => {
   expect(networkLeftovers({ bridges, containerIds: [], netnsDir: dir })).toEqual([]);
   rmSync(dir, { recursive: true, force: true });
 });
+
+/** A 10.213.x.0/24 no route of the host's overlaps (and so no other test's bridge). */
+function unroutedSubnet(): Ipv4Net {
+  const routes = hostRoutes().map((r) => r.net);
+  for (;;) {
+    const candidate = parseSubnet(`10.213.${Math.floor(Math.random() * 256)}.0/24`);
+    if (!routes.some((r) => overlaps(r, candidate))) return candidate;
+  }
+}
 
 describe('splitIptablesLine', () => {
   it("undoes iptables -S's quoting", () => {
@@ -45,25 +56,26 @@ describe('deleteBridge', () => {
     bridges.push(bridge);
     const containerId = `ctrdtest${bridge}c0ffee`;
     const netns = join(dir, 'ns');
+    const subnet = unroutedSubnet();
     await createNetns(netns);
     const a: CniAttachment = {
       bridge,
-      subnet: '10.213.7.0/24',
+      subnet: subnet.text,
       netns,
       containerId,
       ipamDir: join(dir, 'ipam'),
-      portMappings: [{ hostPort: 39187, containerPort: 80, protocol: 'tcp' }],
+      portMappings: [{ hostPort: await ephemeralPort('', 'tcp', () => false), containerPort: 80, protocol: 'tcp' }],
     };
     try {
       const result = await cniAdd(a);
-      expect(result.ips[0]!.address).toBe('10.213.7.2/24');
+      expect(result.ips[0]!.address).toBe(`${formatIpv4(nthHost(subnet, 2))}/24`);
       const attached = networkLeftovers({ bridges: [bridge], containerIds: [containerId], netnsDir: dir });
       expect(attached).toContain(`link ${bridge}`);
       expect(attached.some((l) => new RegExp(`^link veth\\S+ on ${bridge}$`).test(l))).toBe(true);
       expect(attached.some((l) => l.includes('DNAT') || l.includes('dnat'))).toBe(true);
       expect(attached).toContain(`mount ${netns}`);
       expect(execFileSync('nsenter', [`--net=${netns}`, 'ip', '-o', '-4', 'addr', 'show', 'eth0'], { encoding: 'utf8' }))
-        .toContain('10.213.7.2/24');
+        .toContain(result.ips[0]!.address);
 
       await cniDel(a);
       removeNetns(netns);
