@@ -16,7 +16,9 @@ export async function createNetns(file: string): Promise<void> {
   try {
     closeSync(openSync(file, 'wx', 0o444));
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw alreadyExists(`network namespace ${file} already exists`);
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') {
+      throw alreadyExists(`network namespace ${file} already exists`);
+    }
     throw wrap(err, `create network namespace ${file}`);
   }
   try {

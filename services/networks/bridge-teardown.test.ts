@@ -45,7 +45,10 @@ describe('splitIptablesLine', () => {
   it("undoes iptables -S's quoting", () => {
     expect(
       splitIptablesLine('-A POSTROUTING -s 10.0.0.2/32 -m comment --comment "name: \\"n\\" id: \\"abc\\"" -j X'),
-    ).toEqual(['-A', 'POSTROUTING', '-s', '10.0.0.2/32', '-m', 'comment', '--comment', 'name: "n" id: "abc"', '-j', 'X']);
+    ).toEqual([
+      ...['-A', 'POSTROUTING', '-s', '10.0.0.2/32'],
+      ...['-m', 'comment', '--comment', 'name: "n" id: "abc"', '-j', 'X'],
+    ]);
     expect(splitIptablesLine('-A C ! -o br0 -j DROP')).toEqual(['-A', 'C', '!', '-o', 'br0', '-j', 'DROP']);
   });
 });
@@ -74,8 +77,10 @@ describe('deleteBridge', () => {
       expect(attached.some((l) => new RegExp(`^link veth\\S+ on ${bridge}$`).test(l))).toBe(true);
       expect(attached.some((l) => l.includes('DNAT') || l.includes('dnat'))).toBe(true);
       expect(attached).toContain(`mount ${netns}`);
-      expect(execFileSync('nsenter', [`--net=${netns}`, 'ip', '-o', '-4', 'addr', 'show', 'eth0'], { encoding: 'utf8' }))
-        .toContain(result.ips[0]!.address);
+      const inside = execFileSync('nsenter', [`--net=${netns}`, 'ip', '-o', '-4', 'addr', 'show', 'eth0'], {
+        encoding: 'utf8',
+      });
+      expect(inside).toContain(result.ips[0]!.address);
 
       await cniDel(a);
       removeNetns(netns);
@@ -104,7 +109,8 @@ describe('deleteBridge', () => {
     bridges.push(other);
     const add = (table: string, chain: string, ...rule: string[]) =>
       execFileSync('iptables', ['-w', '-t', table, '-A', chain, ...rule], { stdio: 'pipe' });
-    add('filter', 'FORWARD', '-i', bridge, '-o', bridge, '-m', 'comment', '--comment', 'ctrd test "quoted"', '-j', 'ACCEPT');
+    const comment = ['-m', 'comment', '--comment', 'a "quoted" one'];
+    add('filter', 'FORWARD', '-i', bridge, '-o', bridge, ...comment, '-j', 'ACCEPT');
     add('nat', 'POSTROUTING', '!', '-o', bridge, '-j', 'RETURN');
     add('filter', 'FORWARD', '-o', other, '-j', 'ACCEPT');
     try {

@@ -90,7 +90,12 @@ export async function deleteBridge(name: string): Promise<void> {
   for (const table of teardownTables) {
     for (const rule of await listRules(table)) {
       if (!namesDevice(rule, name)) continue;
-      await run('iptables', ['-w', '-t', table, '-D', rule.chain, ...rule.args]);
+      try {
+        await run('iptables', ['-w', '-t', table, '-D', rule.chain, ...rule.args]);
+      } catch (err) {
+        // Deleted meanwhile by another remover: what was wanted.
+        if ((await listRules(table)).some((r) => r.text === rule.text)) throw err;
+      }
     }
   }
 }

@@ -41,7 +41,8 @@ describe('hostsFile', () => {
 
 describe('resolvConf', () => {
   const none = { dns: [], search: [], options: [] };
-  const host = '# from the host\nnameserver 127.0.0.53\nnameserver 10.0.0.2\nsearch corp.example\noptions edns0 trust-ad\n';
+  const host =
+    '# from the host\nnameserver 127.0.0.53\nnameserver 10.0.0.2\nsearch corp.example\noptions edns0 trust-ad\n';
 
   it('drops loopback nameservers for a private network', () => {
     expect(resolvConf(host, none, 'private')).toBe(
@@ -64,7 +65,8 @@ describe('resolvConf', () => {
   it('replaces nameservers, search and options with --dns, --dns-search and --dns-option', () => {
     const o = { dns: ['1.1.1.1', '2606:4700:4700::1111'], search: ['a.example', 'b.example'], options: ['ndots:2'] };
     const expected =
-      '# from the host\nsearch a.example b.example\nnameserver 1.1.1.1\nnameserver 2606:4700:4700::1111\noptions ndots:2\n';
+      '# from the host\nsearch a.example b.example\n' +
+      'nameserver 1.1.1.1\nnameserver 2606:4700:4700::1111\noptions ndots:2\n';
     expect(resolvConf(host, o, 'private')).toBe(expected);
     expect(resolvConf(host, o, 'host')).toBe(expected);
     // --dns keeps even a loopback server: the user asked for it.

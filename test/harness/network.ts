@@ -100,7 +100,10 @@ export function networkLeftovers(o: { bridges: string[]; containerIds: string[];
     }
   }
   for (const table of ['filter', 'nat']) {
-    const out = execFileSync('iptables', ['-w', '-t', table, '-S'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    const out = execFileSync('iptables', ['-w', '-t', table, '-S'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     for (const line of out.split('\n')) {
       const words = splitIptablesLine(line);
       const named = o.bridges.some((b) => words.includes(b)) || o.containerIds.some((id) => line.includes(id));
