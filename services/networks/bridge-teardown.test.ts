@@ -10,7 +10,9 @@ import { formatIpv4, hostRoutes, nthHost, overlaps, parseSubnet, type Ipv4Net } 
 import { createNetns, removeNetns } from '../../lib/netns.js';
 import {
   cniAdd,
+  cniChainNames,
   cniDel,
+  cniNetworkName,
   networkLeftovers,
   removeBridgesForTest,
   testBridgeName,
@@ -73,6 +75,11 @@ describe('deleteBridge', () => {
       const result = await cniAdd(a);
       expect(result.ips[0]!.address).toBe(`${formatIpv4(nthHost(subnet, 2))}/24`);
       const attached = networkLeftovers({ bridges: [bridge], containerIds: [containerId], netnsDir: dir });
+      // The per-container chains are found by their names alone.
+      const chains = cniChainNames(cniNetworkName(a), containerId);
+      const byChain = networkLeftovers({ bridges: [], containerIds: [containerId], networks: [cniNetworkName(a)] });
+      expect(byChain).toContain(`iptables -t nat -N ${chains[0]}`);
+      expect(byChain).toContain(`iptables -t nat -N ${chains[1]}`);
       expect(attached).toContain(`link ${bridge}`);
       expect(attached.some((l) => new RegExp(`^link veth\\S+ on ${bridge}$`).test(l))).toBe(true);
       expect(attached.some((l) => l.includes('DNAT') || l.includes('dnat'))).toBe(true);
@@ -84,6 +91,9 @@ describe('deleteBridge', () => {
 
       await cniDel(a);
       removeNetns(netns);
+      expect(
+        networkLeftovers({ bridges: [], containerIds: [containerId], networks: [cniNetworkName(a)] }),
+      ).toEqual([]);
       // What network rm has to undo itself: the device and the firewall's per-bridge rules.
       const left = networkLeftovers({ bridges: [bridge], containerIds: [containerId], netnsDir: dir });
       expect(left).toContain(`link ${bridge}`);

@@ -2,6 +2,7 @@
 // network's conflist chains them), and the check that a test left no bridge, veth, iptables rule or network
 // namespace mount behind.
 import { execFileSync, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { basename } from 'node:path';
 import { deleteBridge, splitIptablesLine } from '../../services/networks/bridge-teardown.js';
@@ -24,8 +25,11 @@ export interface CniAttachment {
   portMappings?: Array<{ hostPort: number; containerPort: number; protocol: 'tcp' | 'udp'; hostIP?: string }>;
 }
 
+/** The CNI network name cniAdd uses for an attachment. */
+export const cniNetworkName = (a: { bridge: string }) => `net-${a.bridge}`;
+
 function pluginConfs(a: CniAttachment): Array<Record<string, unknown>> {
-  const name = `net-${a.bridge}`;
+  const name = cniNetworkName(a);
   return [
     {
       cniVersion: '1.0.0',
@@ -86,11 +90,28 @@ export async function cniDel(a: CniAttachment): Promise<void> {
 }
 
 /**
+ * The per-container chains the bridge plugin (ipMasq) and portmap make, named after the CNI network's name and
+ * the container ID (CNI's FormatChainName: "CNI-" + prefix + sha512(name + id) in hex, cut to 28 characters).
+ * Their rules do not all mention the container ID, the chains themselves never do.
+ */
+export function cniChainNames(network: string, containerId: string): string[] {
+  const hash = createHash('sha512').update(network + containerId).digest('hex');
+  return ['', 'DN-'].map((prefix) => `CNI-${prefix}${hash}`.slice(0, 28));
+}
+
+/**
  * One line per thing left: a link of a bridge's name, a link enslaved to one, an iptables rule (filter, nat)
  * naming a bridge or a container ID, a mount under netnsDir. host-local's reservations are in the daemon's own
- * directories, which tests check with their other files.
+ * directories, which tests check with their other files. With the CNI networks' names, the per-container
+ * chains of every network and container ID pair count too.
  */
-export function networkLeftovers(o: { bridges: string[]; containerIds: string[]; netnsDir?: string }): string[] {
+export function networkLeftovers(o: {
+  bridges: string[];
+  containerIds: string[];
+  netnsDir?: string;
+  networks?: string[];
+}): string[] {
+  const chains = new Set((o.networks ?? []).flatMap((n) => o.containerIds.flatMap((id) => cniChainNames(n, id))));
   const left: string[] = [];
   for (const link of readdirSync('/sys/class/net')) {
     if (o.bridges.includes(link)) left.push(`link ${link}`);
@@ -106,7 +127,10 @@ export function networkLeftovers(o: { bridges: string[]; containerIds: string[];
     });
     for (const line of out.split('\n')) {
       const words = splitIptablesLine(line);
-      const named = o.bridges.some((b) => words.includes(b)) || o.containerIds.some((id) => line.includes(id));
+      const named =
+        o.bridges.some((b) => words.includes(b)) ||
+        o.containerIds.some((id) => line.includes(id)) ||
+        words.some((w) => chains.has(w));
       if (named) left.push(`iptables -t ${table} ${line}`);
     }
   }
