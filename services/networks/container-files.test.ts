@@ -59,7 +59,13 @@ describe('resolvConf', () => {
   it("keeps the host's file as is for the host network and when nothing is to change", () => {
     expect(resolvConf(host, none, 'host')).toBe(host);
     const plain = 'nameserver 10.0.0.2\nnameserver fd00::53\n';
-    expect(resolvConf(plain, none, 'private')).toBe(plain);
+    expect(resolvConf(plain, { ...none, ipv6: true }, 'private')).toBe(plain);
+    expect(resolvConf(plain, none, 'host')).toBe(plain);
+  });
+
+  it('drops IPv6 nameservers on a network without IPv6, as docker does', () => {
+    expect(resolvConf('nameserver 10.0.0.2\nnameserver fd00::53\n', none, 'private')).toBe('nameserver 10.0.0.2\n');
+    expect(resolvConf('nameserver fd00::53\n', none, 'private')).toBe('nameserver 8.8.8.8\nnameserver 8.8.4.4\n');
   });
 
   it('replaces nameservers, search and options with --dns, --dns-search and --dns-option', () => {

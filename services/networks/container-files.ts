@@ -44,6 +44,8 @@ export interface DnsOverrides {
   search: string[];
   /** --dns-option: replaces options. */
   options: string[];
+  /** Whether the container's network has IPv6; without it (ctrd's networks are IPv4) IPv6 nameservers go too. */
+  ipv6?: boolean;
 }
 
 function isLoopbackNameserver(ip: string): boolean {
@@ -54,7 +56,8 @@ function isLoopbackNameserver(ip: string): boolean {
 
 /**
  * A container's resolv.conf from the host's. With its own network namespace ('private') the host's loopback
- * nameservers cannot be reached and are dropped, docker's defaults standing in when none remain; with the
+ * nameservers cannot be reached and are dropped, and so are IPv6 ones on a network without IPv6, docker's
+ * defaults standing in when none remain; with the
  * host's ('host') the file is kept. --dns, --dns-search and --dns-option replace their lines in either mode.
  */
 export function resolvConf(hostText: string, o: DnsOverrides, mode: 'host' | 'private'): string {
@@ -67,7 +70,7 @@ export function resolvConf(hostText: string, o: DnsOverrides, mode: 'host' | 'pr
   const hostNameservers = valuesOf('nameserver');
   let nameservers = o.dns.length > 0 ? o.dns : hostNameservers;
   if (o.dns.length === 0 && mode === 'private') {
-    nameservers = nameservers.filter((ip) => !isLoopbackNameserver(ip));
+    nameservers = nameservers.filter((ip) => !isLoopbackNameserver(ip) && (o.ipv6 === true || !isIPv6(ip)));
     if (nameservers.length === 0) nameservers = defaultNameservers;
   }
   const nameserversChanged = nameservers.join(' ') !== hostNameservers.join(' ');
