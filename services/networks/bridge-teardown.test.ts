@@ -18,7 +18,7 @@ import {
   testBridgeName,
   type CniAttachment,
 } from '../../test/harness/network.js';
-import { ephemeralPort } from './host-ports.js';
+import { ephemeralPort, portInUse } from './host-ports.js';
 import { deleteBridge, listRules, namesDevice, run, splitIptablesLine } from './bridge-teardown.js';
 
 let dir: string;
@@ -62,6 +62,7 @@ describe('deleteBridge', () => {
     const containerId = `ctrdtest${bridge}c0ffee`;
     const netns = join(dir, 'ns');
     const subnet = unroutedSubnet();
+    const hostPort = await ephemeralPort('', 'tcp', () => false);
     await createNetns(netns);
     const a: CniAttachment = {
       bridge,
@@ -69,7 +70,7 @@ describe('deleteBridge', () => {
       netns,
       containerId,
       ipamDir: join(dir, 'ipam'),
-      portMappings: [{ hostPort: await ephemeralPort('', 'tcp', () => false), containerPort: 80, protocol: 'tcp' }],
+      portMappings: [{ hostPort, containerPort: 80, protocol: 'tcp' }],
     };
     try {
       const result = await cniAdd(a);
@@ -88,6 +89,8 @@ describe('deleteBridge', () => {
         encoding: 'utf8',
       });
       expect(inside).toContain(result.ips[0]!.address);
+      // portmap forwards with DNAT and binds nothing: a port ctrd mapped is its own to remember, not a bind's.
+      expect(await portInUse('', hostPort, 'tcp')).toBe(false);
 
       await cniDel(a);
       removeNetns(netns);
