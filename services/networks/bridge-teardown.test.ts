@@ -1,8 +1,10 @@
 // deleteBridge against what the real CNI plugins leave behind: a bridge with a container attached through
 // bridge + firewall (same-bridge) + portmap in a namespace this test made; after CNI DEL the bridge device and
 // the firewall's isolation rules are still there, and deleteBridge removes them.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -33,6 +35,32 @@ afterAll(async () => {
   expect(networkLeftovers({ bridges, containerIds: [], netnsDir: dir })).toEqual([]);
   rmSync(dir, { recursive: true, force: true });
 });
+
+/** Starts a TCP server on port 80 in netns, connects to 127.0.0.1:hostPort, returns what it said. */
+async function throughMappedPort(netns: string, hostPort: number): Promise<string> {
+  const serve =
+    "require('net').createServer((s) => s.end('hello from ' + s.localAddress + '\\n'))" +
+    ".listen(80, '0.0.0.0', () => console.log('ready'))";
+  const server = spawn('nsenter', [`--net=${netns}`, process.execPath, '-e', serve], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const exited = once(server, 'exit');
+  try {
+    const [chunk] = (await once(server.stdout, 'data')) as [Buffer];
+    expect(chunk.toString()).toBe('ready\n');
+    return await new Promise<string>((resolve, reject) => {
+      let text = '';
+      const c = connect({ host: '127.0.0.1', port: hostPort });
+      c.setTimeout(5000, () => c.destroy(new Error(`no answer through 127.0.0.1:${hostPort}`)));
+      c.on('data', (d: Buffer) => (text += d.toString()));
+      c.on('end', () => resolve(text));
+      c.on('error', reject);
+    });
+  } finally {
+    server.kill();
+    await exited;
+  }
+}
 
 /** A 10.213.x.0/24 no route of the host's overlaps (and so no other test's bridge). */
 function unroutedSubnet(): Ipv4Net {
@@ -91,6 +119,8 @@ describe('deleteBridge', () => {
       expect(inside).toContain(result.ips[0]!.address);
       // portmap forwards with DNAT and binds nothing: a port ctrd mapped is its own to remember, not a bind's.
       expect(await portInUse('', hostPort, 'tcp')).toBe(false);
+      // The chain works: the host's loopback reaches a server in the namespace through the mapped port.
+      expect(await throughMappedPort(netns, hostPort)).toBe(`hello from ${result.ips[0]!.address.split('/')[0]}\n`);
 
       await cniDel(a);
       removeNetns(netns);
