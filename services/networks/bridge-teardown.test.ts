@@ -125,7 +125,7 @@ describe('deleteBridge', () => {
       await cniDel(a);
       removeNetns(netns);
       expect(
-        networkLeftovers({ bridges: [], containerIds: [containerId], networks: [cniNetworkName(a)] }),
+        networkLeftovers({ bridges: [], containerIds: [containerId], networks: [cniNetworkName(a)], addresses: [result.ips[0]!.address.split('/')[0]!] }),
       ).toEqual([]);
       // What network rm has to undo itself: the device and the firewall's per-bridge rules.
       const left = networkLeftovers({ bridges: [bridge], containerIds: [containerId], netnsDir: dir });

@@ -1,11 +1,13 @@
-// Container networking for tests: the real CNI plugins run by hand (bridge + firewall + portmap, as a ctrd
-// network's conflist chains them), and the check that a test left no bridge, veth, iptables rule or network
+// Container networking for tests: the real CNI plugins run through ctrd's runner (bridge + firewall + portmap,
+// as a ctrd network's conflist chains them), and the check that a test left no bridge, veth, iptables rule or network
 // namespace mount behind.
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { basename } from 'node:path';
 import { deleteBridge, splitIptablesLine } from '../../services/networks/bridge-teardown.js';
+import { Cni, type CniConfList, type CniResult } from '../../lib/cni/cni.js';
+import { silentLogger } from '../../lib/log.js';
 
 const cniBin = '/usr/lib/cni';
 
@@ -28,65 +30,34 @@ export interface CniAttachment {
 /** The CNI network name cniAdd uses for an attachment. */
 export const cniNetworkName = (a: { bridge: string }) => `net-${a.bridge}`;
 
-function pluginConfs(a: CniAttachment): Array<Record<string, unknown>> {
-  const name = cniNetworkName(a);
-  return [
-    {
-      cniVersion: '1.0.0',
-      name,
-      type: 'bridge',
-      bridge: a.bridge,
-      isGateway: true,
-      ipMasq: true,
-      ipam: { type: 'host-local', ranges: [[{ subnet: a.subnet }]], dataDir: a.ipamDir },
-    },
-    { cniVersion: '1.0.0', name, type: 'firewall', ingressPolicy: 'same-bridge' },
-    {
-      cniVersion: '1.0.0',
-      name,
-      type: 'portmap',
-      capabilities: { portMappings: true },
-      runtimeConfig: { portMappings: a.portMappings ?? [] },
-    },
-  ];
+/** The chain as a ctrd network's conflist has it (bridge, firewall, portmap). */
+function conflistOf(a: CniAttachment): CniConfList {
+  return {
+    cniVersion: '1.0.0',
+    name: cniNetworkName(a),
+    plugins: [
+      { type: 'bridge', bridge: a.bridge, isGateway: true, ipMasq: true, ipam: { type: 'host-local', ranges: [[{ subnet: a.subnet }]], dataDir: a.ipamDir } },
+      { type: 'firewall', ingressPolicy: 'same-bridge' },
+      { type: 'portmap', capabilities: { portMappings: true } },
+    ],
+  };
 }
 
-function plugin(command: 'ADD' | 'DEL', a: CniAttachment, conf: Record<string, unknown>): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(`${cniBin}/${String(conf.type)}`, [], {
-      env: {
-        PATH: process.env.PATH,
-        CNI_COMMAND: command,
-        CNI_CONTAINERID: a.containerId,
-        CNI_NETNS: a.netns,
-        CNI_IFNAME: 'eth0',
-        CNI_PATH: cniBin,
-      },
-    });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) =>
-      code === 0 ? resolve(out) : reject(new Error(`CNI ${command} ${String(conf.type)}: exit ${code}: ${out}${err}`)),
-    );
-    child.stdin.end(JSON.stringify(conf));
-  });
-}
+const cni = new Cni({ binDirs: [cniBin], log: silentLogger });
+/** Each attachment's ADD result: DEL gets it as prevResult (the firewall finds its rules by the address). */
+const results = new WeakMap<CniAttachment, CniResult>();
+const at = (a: CniAttachment) => ({ containerId: a.containerId, netns: a.netns, ifname: 'eth0', capabilityArgs: { portMappings: a.portMappings ?? [] } });
 
-/** CNI ADD of the chain; the result of the last plugin. */
+/** CNI ADD of the chain (through ctrd's own runner); the result of the last plugin. */
 export async function cniAdd(a: CniAttachment): Promise<{ ips: Array<{ address: string; gateway?: string }> }> {
-  let prev: unknown;
-  for (const conf of pluginConfs(a)) {
-    prev = JSON.parse(await plugin('ADD', a, prev === undefined ? conf : { ...conf, prevResult: prev }));
-  }
-  return prev as { ips: Array<{ address: string; gateway?: string }> };
+  const result = await cni.add(conflistOf(a), at(a));
+  results.set(a, result);
+  return { ips: result.ips ?? [] };
 }
 
-/** CNI DEL of the chain, last plugin first. */
+/** CNI DEL of the chain, last plugin first, with the ADD's result. */
 export async function cniDel(a: CniAttachment): Promise<void> {
-  for (const conf of pluginConfs(a).reverse()) await plugin('DEL', a, conf);
+  await cni.del(conflistOf(a), at(a), results.get(a));
 }
 
 /**
