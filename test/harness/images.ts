@@ -98,7 +98,7 @@ const epoch = new Date('2024-01-01T00:00:00Z');
 const created = epoch.toISOString();
 const path = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 const refNameAnnotation = 'org.opencontainers.image.ref.name';
-export const busyboxApplets = ['sh', 'ls', 'cat', 'echo', 'true', 'false', 'sleep', 'env', 'id', 'mkdir', 'rm', 'ps', 'wc', 'head', 'pwd', 'touch', 'uname', 'hostname', 'grep', 'test', 'printf', 'stat', 'mount', 'cp', 'mv', 'ln', 'chmod', 'kill', 'date', 'tail', 'tr', 'dd', 'tty', 'stty', 'seq', 'sha256sum', 'ip', 'ifconfig', 'top', 'free', 'whoami', 'nproc', 'xargs', 'sed', 'awk', 'sort', 'uniq'];
+export const busyboxApplets = ['sh', 'ls', 'cat', 'echo', 'true', 'false', 'sleep', 'env', 'id', 'mkdir', 'rm', 'ps', 'wc', 'head', 'pwd', 'touch', 'uname', 'hostname', 'grep', 'test', 'printf', 'stat', 'mount', 'cp', 'mv', 'ln', 'chmod', 'kill', 'date', 'tail', 'tr', 'dd', 'tty', 'stty', 'seq', 'sha256sum', 'ip', 'ifconfig', 'top', 'free', 'whoami', 'nproc', 'xargs', 'sed', 'awk', 'sort', 'uniq', 'nc', 'wget', 'httpd'];
 
 /** Hashes and counts what flows through. */
 class Tap extends Transform {
