@@ -92,6 +92,11 @@ export class Cni {
   async del(list: CniConfList, at: CniAttachment, result: CniResult | undefined): Promise<void> {
     let first: unknown;
     for (const plugin of [...list.plugins].reverse()) {
+      // A plugin that is not there cannot undo anything (nor, when ADD failed for want of it, did it do any).
+      if (this.locate(plugin.type) === undefined) {
+        this.options.log.warn({ plugin: plugin.type, network: list.name, id: at.containerId }, 'cni DEL skips a plugin that is not installed');
+        continue;
+      }
       try {
         await this.exec('DEL', list, plugin, at, result);
       } catch (err) {
@@ -104,6 +109,12 @@ export class Cni {
   /** The executable of a plugin type; libcni's error when it is in none of the directories. */
   private find(type: string): string {
     if (type === '' || type.includes('/') || type === '.' || type === '..') throw failedPrecondition(`invalid cni plugin type ${JSON.stringify(type)}`);
+    const file = this.locate(type);
+    if (file === undefined) throw failedPrecondition(`failed to find plugin "${type}" in path [${this.options.binDirs.join(' ')}]`);
+    return file;
+  }
+
+  private locate(type: string): string | undefined {
     for (const dir of this.options.binDirs) {
       const file = path.join(dir, type);
       try {
@@ -113,7 +124,7 @@ export class Cni {
         // not in this one
       }
     }
-    throw failedPrecondition(`failed to find plugin "${type}" in path [${this.options.binDirs.join(' ')}]`);
+    return undefined;
   }
 
   private async exec(command: Command, list: CniConfList, plugin: CniPluginConf, at: CniAttachment, prev: CniResult | undefined): Promise<Buffer> {

@@ -8,7 +8,7 @@ import http from 'node:http';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { explain, ctrctlSuite } from '../harness/ctrctl.js';
-import { run } from '../harness/daemon.js';
+import { run, TestDaemon } from '../harness/daemon.js';
 import { networkLeftovers } from '../harness/network.js';
 import { unary } from '../../lib/grpc/client.js';
 
@@ -212,6 +212,33 @@ describe('ctrctl on container networks', () => {
       await s.ctl('network', 'rm', 'broken', 'wide');
     } finally {
       await run('ip', ['link', 'del', dummy]);
+    }
+  }, 120_000);
+
+  it('names a CNI plugin that is missing, and a container that needs it neither starts nor leaves anything', async () => {
+    // A plugin directory with every plugin but firewall, for a daemon of its own on the same image store.
+    const bin = path.join(s.work, 'cni-bin');
+    fs.mkdirSync(bin);
+    for (const p of fs.readdirSync('/usr/lib/cni').filter((p) => p !== 'firewall')) fs.symlinkSync(path.join('/usr/lib/cni', p), path.join(bin, p));
+    const d = new TestDaemon([], { cniBinDirs: [bin] });
+    try {
+      await d.start();
+      const ctl = (...args: string[]) => d.ctrctl(args, { timeoutMs: 60_000 });
+      expect((await ctl('pull', '-q', s.image)).code).toBe(0);
+      const r = await ctl('run', '-d', '--name', 'lacking', s.image, 'sleep', '300');
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toContain(`failed to find plugin "firewall" in path [${bin}]`);
+      const id = (await ctl('inspect', '--format', '{{.Id}}', 'lacking')).stdout.trim();
+      expect((await ctl('inspect', '--format', '{{.State.Status}}', 'lacking')).stdout.trim()).not.toBe('running');
+      expect(networkLeftovers({ bridges: [], containerIds: [id], networks: ['bridge'], netnsDir: path.join(d.state, 'io.ctrd.networks.v1', 'default', id) })).toEqual([]);
+      const reservations = path.join(d.root, 'io.ctrd.networks.v1', 'ipam', 'bridge');
+      const reserved = fs.existsSync(reservations) ? fs.readdirSync(reservations).filter((f) => /^\d+\.\d+\.\d+\.\d+$/.test(f)) : [];
+      expect(reserved).toEqual([]);
+      // Nothing of it is kept as an endpoint either.
+      expect(JSON.parse((await ctl('network', 'inspect', 'bridge')).stdout)[0].Containers).toEqual({});
+      expect((await ctl('rm', 'lacking')).code).toBe(0);
+    } finally {
+      await d.cleanup();
     }
   }, 120_000);
 });

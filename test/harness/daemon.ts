@@ -91,7 +91,7 @@ export class TestDaemon {
   constructor(
     readonly extraArgs: readonly string[] = [],
     /** Run on ctrd's own defaults (benchmarks), not the tests' (idle shims go at once). */
-    private readonly opts: { defaults?: boolean } = {},
+    private readonly opts: { defaults?: boolean; cniBinDirs?: string[] } = {},
   ) {
     this.dir = mkdtempSync(join(tmpdir(), 'ctrd-test-'));
     this.root = join(this.dir, 'root');
@@ -136,6 +136,7 @@ export class TestDaemon {
       writeFileSync(
         file,
         `version = 2\n[network]\ndefault_bridge = "${this.bridge}"\n` +
+          (this.opts.cniBinDirs ? `cni_bin_dirs = ${JSON.stringify(this.opts.cniBinDirs)}\n` : '') +
           `[runtimes."io.containerd.runc.v2"]\nshim = ${JSON.stringify(ctrdShimBinary)}\ngroup = "namespace"\nidle_timeout = 0\n`,
       );
     }
