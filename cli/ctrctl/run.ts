@@ -2,6 +2,8 @@
 //   run [-d] [-i] [-t] [--rm] [--name N] [-e K=V]... [-w DIR] [-u USER[:GROUP]] [--hostname H] [-m 64m] [--cpus 0.5]
 //       [--cpuset-cpus 0-1] [--pids-limit N] [--privileged] [--cap-add CAP]... [--cap-drop CAP]...
 //       [--security-opt OPT]... [--read-only] [--sysctl K=V]... [--ulimit NAME=SOFT[:HARD]]...
+//       [--network N]... [--network-alias A]... [-p SPEC]... [-P] [--expose P]... [--dns IP]... [--dns-search D]...
+//       [--dns-option O]... [--add-host H:IP]... [--link C[:ALIAS]]...
 //       [--entrypoint E] [--restart POLICY] [--runtime NAME|/abs/shim] [--snapshotter S] IMAGE [CMD...]
 //   create (the same, without -d and --rm)
 // Exit status as docker run's: the container's, or 125 when ctrctl could not run it.
@@ -18,8 +20,8 @@ import { ExitStatus, print } from './output.js';
 import { runtimeClients } from './runtime-clients.js';
 import { parseResources, parseSecurity, parseSysctls, parseUlimits } from './spec.js';
 import { isAbsolute } from 'node:path';
-import { failedPrecondition, invalidArgument } from '../../lib/errdefs.js';
-import { parsePublish } from './ports.js';
+import { invalidArgument } from '../../lib/errdefs.js';
+import { parseNetworkFlags } from './network-flags.js';
 import { boundingCapabilities } from '../../lib/oci/capabilities.js';
 import { parseRestartPolicy } from '../../lib/restart-policy.js';
 import { parseSignal, stopSignalLabel, stopTimeoutLabel } from './signals.js';
@@ -64,6 +66,15 @@ interface RunOptions {
   mount: string[];
   tmpfs: string[];
   volumesFrom: string[];
+  network: string[];
+  networkAlias: string[];
+  publishAll?: boolean;
+  expose: string[];
+  dns: string[];
+  dnsSearch: string[];
+  dnsOption: string[];
+  addHost: string[];
+  link: string[];
 }
 
 
@@ -75,6 +86,15 @@ function addCreateOptions(cmd: Command): Command {
     .option('-e, --env <KEY=VALUE>', 'set an environment variable (repeatable)', collect, [])
     .option('-l, --label <KEY=VALUE>', 'set metadata on the container (repeatable)', collect, [])
     .option('-p, --publish <[IP:][HOST_PORT:]PORT[/PROTO]>', "publish a container's port to the host (repeatable)", collect, [])
+    .option('--net, --network <network>', 'connect the container to a network: NAME, bridge, none, host or container:NAME|ID (repeatable)', collect, [])
+    .option('--alias, --network-alias <alias>', 'add a network-scoped alias for the container (repeatable)', collect, [])
+    .option('-P, --publish-all', 'publish all exposed ports to ephemeral host ports')
+    .option('--expose <port[-port][/proto]>', 'expose a port or a range of ports (repeatable)', collect, [])
+    .option('--dns <ip>', 'set custom DNS servers (repeatable)', collect, [])
+    .option('--dns-search <domain>', 'set custom DNS search domains (repeatable)', collect, [])
+    .option('--dns-option <option>', 'set DNS options (repeatable)', collect, [])
+    .option('--add-host <host:ip>', 'add a custom host-to-IP mapping (repeatable)', collect, [])
+    .option('--link <name[:alias]>', 'add a link to another container (repeatable)', collect, [])
     .option('--stop-signal <signal>', 'signal to stop the container (default: the image STOPSIGNAL, or SIGTERM)')
     .option('--stop-timeout <seconds>', 'seconds to wait for the stop signal before SIGKILL (default 10)')
     .option('-w, --workdir <dir>', 'working directory inside the container')
@@ -112,11 +132,7 @@ function createFlags(o: RunOptions): CreateFlags {
     throw invalidArgument(`the working directory '${o.workdir}' is invalid, it needs to be an absolute path`);
   }
   if (o.runtime === '') throw invalidArgument('--runtime must not be empty');
-  const published = o.publish.map(parsePublish);
-  if (published.length > 0) {
-    // Checked first, so that a bad spec is named as such; a good one needs the bridge networks ctrd has not got.
-    throw failedPrecondition(`publishing ports (-p ${o.publish[0]}) needs container networks, which this ctrd does not have yet`);
-  }
+  const network = parseNetworkFlags(o);
   const security = parseSecurity(
     { privileged: o.privileged, capAdd: o.capAdd, capDrop: o.capDrop, securityOpt: o.securityOpt, readOnly: o.readOnly },
     // The shim that runs the container is on this host, with the bounding set ctrctl has (as containerd's client assumes).
@@ -126,6 +142,7 @@ function createFlags(o: RunOptions): CreateFlags {
   checkBindSources(mounts.mounts);
   return {
     mounts,
+    network,
     name: o.name,
     env: o.env,
     workdir: o.workdir,
