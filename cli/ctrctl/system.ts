@@ -132,7 +132,8 @@ export function addContainerPruneCommand(container: Command): void {
 
 /** What system prune can also prune, registered by the groups that own them (volumes). */
 export interface PruneExtra {
-  flag: string;
+  /** The flag that asks for it (--volumes); without one, always pruned (networks, as docker's). */
+  flag?: string;
   warning: string;
   title: string;
   prune(c: Clients, all: boolean): Promise<{ deleted: string[]; reclaimed: number }>;
@@ -145,10 +146,10 @@ export function addSystemPruneCommand(system: Command, extras: readonly PruneExt
     .option('-a, --all', 'remove all unused images, not just dangling ones')
     .option('-f, --force', 'do not prompt for confirmation')
     .option('--filter <filter>', 'provide filter values (until=<timestamp>, label=<key>[=<value>])', collect, []);
-  for (const e of extras) cmd.option(`--${e.flag}`, `prune ${e.flag}`);
+  for (const e of extras) if (e.flag) cmd.option(`--${e.flag}`, `prune ${e.flag}`);
   cmd.action(async (o: { all?: boolean; force?: boolean; filter: string[] } & Record<string, unknown>, command: Command) => {
     const filter = parsePruneFilters(o.filter);
-    const chosen = extras.filter((e) => o[e.flag]);
+    const chosen = extras.filter((e) => !e.flag || o[e.flag]);
     const warning = [
       'WARNING! This will remove:',
       '  - all stopped containers',
