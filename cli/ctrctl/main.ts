@@ -30,6 +30,7 @@ import { addRunCommands } from './run.js';
 import { addVersionCommand } from './version.js';
 import { addVolumeCommands, volumeInspector, volumesPrune } from './volumes.js';
 import { addNetworkCommands, networkInspector, networksPrune } from './network.js';
+import { addPortCommand } from './port.js';
 
 const usageError = 2;
 
@@ -64,6 +65,7 @@ function cli(): Command {
     addContainerCommands(parent);
     addExecCommand(parent);
     addMonitorCommands(parent);
+    addPortCommand(parent);
   }
   container.commands.find((c) => c.name() === 'ps')?.aliases(['ls', 'list']);
   addInspectCommand(container, [containerInspector], 'show one or more containers in detail, as JSON');

@@ -253,6 +253,7 @@ export function addNetworkCommands(program: Command): void {
 
 /** The endpoints of containers, by container ID, from one Endpoints call. */
 export async function endpointsByContainer(c: Parameters<typeof runtimeClients>[0], ids: readonly string[]): Promise<Map<string, Endpoint[]>> {
+  if (ids.length === 0) return new Map();
   const nc = runtimeClients(c).networks;
   const { endpoints } = await unary(nc, nc.endpoints, { containerIds: [...ids] });
   const out = new Map<string, Endpoint[]>();

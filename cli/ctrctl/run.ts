@@ -22,6 +22,7 @@ import { parseResources, parseSecurity, parseSysctls, parseUlimits } from './spe
 import { isAbsolute } from 'node:path';
 import { invalidArgument } from '../../lib/errdefs.js';
 import { parseNetworkFlags } from './network-flags.js';
+import { publishAllLabel } from './port.js';
 import { boundingCapabilities } from '../../lib/oci/capabilities.js';
 import { parseRestartPolicy } from '../../lib/restart-policy.js';
 import { parseSignal, stopSignalLabel, stopTimeoutLabel } from './signals.js';
@@ -159,7 +160,7 @@ function createFlags(o: RunOptions): CreateFlags {
     openStdin: Boolean(o.interactive),
     log: parseLogOpts(o.logOpt),
     restart: parseRestartPolicy(o.restart),
-    labels: { ...parseLabels(o.label), ...stopLabels(o.stopSignal, o.stopTimeout) },
+    labels: { ...parseLabels(o.label), ...stopLabels(o.stopSignal, o.stopTimeout), ...(o.publishAll ? { [publishAllLabel]: 'true' } : {}) },
   };
 }
 
