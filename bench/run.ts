@@ -11,6 +11,7 @@ import { densityBenchmark } from './density.js';
 import { loadBenchmark } from './load.js';
 import { pullBenchmark } from './pull.js';
 import { startBenchmark } from './start.js';
+import { networkBenchmark } from './network.js';
 
 interface Benchmark<R> {
   name: string;
@@ -39,7 +40,7 @@ function runnable<R>(b: Benchmark<R>): Runnable {
 }
 
 /** Every benchmark, in the order they run. */
-const benchmarks: Runnable[] = [runnable(loadBenchmark), runnable(pullBenchmark), runnable(startBenchmark), runnable(densityBenchmark)];
+const benchmarks: Runnable[] = [runnable(loadBenchmark), runnable(pullBenchmark), runnable(startBenchmark), runnable(densityBenchmark), runnable(networkBenchmark)];
 
 function cli(): Command {
   const program = new Command('bench')
