@@ -161,9 +161,9 @@ export const networkInspector: Inspector = {
 export const networksPrune: PruneExtra = {
   warning: 'all networks not used by at least one container',
   title: 'Deleted Networks',
-  async prune(c) {
+  async prune(c, _all, filters) {
     const nc = runtimeClients(c).networks;
-    const { deleted } = await unary(nc, nc.prune, { filters: [] });
+    const { deleted } = await unary(nc, nc.prune, { filters: [...filters] });
     return { deleted, reclaimed: 0 };
   },
 };
