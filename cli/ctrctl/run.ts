@@ -14,10 +14,11 @@ import { errorMessage } from './output.js';
 import { connect, globalFlags } from './connect.js';
 import { createContainer, defaultRuntime, defaultSnapshotter, validateHostname, type CreateFlags } from './container-create.js';
 import { containerName } from './names.js';
-import { removeContainer, runAttached, startDetached, statusOfStartError } from './lifecycle.js';
+import { deleteTask, removeContainer, runAttached, startDetached, statusOfStartError } from './lifecycle.js';
 import { parseLogOpts } from './logs.js';
 import { ExitStatus, print } from './output.js';
-import { runtimeClients } from './runtime-clients.js';
+import { runtimeClients, type RuntimeClients } from './runtime-clients.js';
+import type { ContainerInfo } from './container-state.js';
 import { parseResources, parseSecurity, parseSysctls, parseUlimits } from './spec.js';
 import { isAbsolute } from 'node:path';
 import { invalidArgument } from '../../lib/errdefs.js';
@@ -191,6 +192,15 @@ function stopLabels(signal: string | undefined, timeout: string | undefined): Re
   return out;
 }
 
+/**
+ * A container whose task could not start stays, as docker's does (Created, to inspect and remove), with no
+ * task left; with --rm it goes.
+ */
+async function afterFailedStart(rc: RuntimeClients, info: ContainerInfo, rm: boolean): Promise<void> {
+  if (rm) await removeContainer(rc, info, true, true).catch(() => undefined);
+  else await deleteTask(rc, info.container.id, false).catch(() => undefined);
+}
+
 /** docker's "docker: <message>." for its own failures, then status 125. */
 function failRun(err: unknown, status = runFailure): never {
   if (err instanceof ExitStatus) throw err;
@@ -232,9 +242,7 @@ async function runCommand(image: string, args: string[], o: RunOptions, command:
       try {
         await startDetached(rc, info);
       } catch (err) {
-        // docker leaves a container that could not start as Created; ctrctl removes it, as the brief of
-        // run is one container that runs: nothing is left behind by a failed run.
-        await removeContainer(rc, info, true, true).catch(() => undefined);
+        await afterFailedStart(rc, info, Boolean(o.rm));
         failRun(err, statusOfStartError(err, runFailure));
       }
       print(info.container.id);
@@ -252,7 +260,7 @@ async function runCommand(image: string, args: string[], o: RunOptions, command:
       if (res === 'detached') return;
       code = res;
     } catch (err) {
-      await removeContainer(rc, info, true, true).catch(() => undefined);
+      await afterFailedStart(rc, info, Boolean(o.rm));
       failRun(err, statusOfStartError(err, runFailure));
     }
     if (o.rm) await removeContainer(rc, info, true, true);
