@@ -1,44 +1,62 @@
-// Persistent network namespaces as files: a new namespace bind-mounted onto an empty file (util-linux's
-// `unshare --net=FILE`), so that it lives on without a process in it until the file is unmounted.
-import { spawn } from 'node:child_process';
-import fs from 'node:fs';
-import { errnoCode, internal } from './errdefs.js';
-import { native } from './native.js';
+// Persistent network namespaces, as `ip netns` keeps them: a new namespace's nsfs file bind-mounted on an
+// ordinary file, so it lives on without a process in it and CNI plugins and nsenter can enter it by path.
+import { execFile } from 'node:child_process';
+import { closeSync, openSync, readFileSync, unlinkSync } from 'node:fs';
+import { promisify } from 'node:util';
+import { alreadyExists, CtrdError, wrap } from './errdefs.js';
+import { native, type NativeError } from './native.js';
 
-function runUnshare(file: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('unshare', [`--net=${file}`, 'true'], { stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
-    child.once('error', reject);
-    child.once('close', (code) => (code === 0 ? resolve() : reject(internal(`unshare --net=${file}: exit ${code}: ${stderr.trim()}`))));
-  });
-}
+const execFileP = promisify(execFile);
 
-/** Makes a new network namespace held by `file` (which must not exist); nothing is left if it fails. */
+/**
+ * Makes a new network namespace (only a down lo in it) and pins it on file, which must not exist. util-linux's
+ * unshare creates the namespace in a child and bind-mounts it there; on any failure nothing is left behind.
+ */
 export async function createNetns(file: string): Promise<void> {
-  fs.writeFileSync(file, '', { mode: 0o444, flag: 'wx' });
   try {
-    await runUnshare(file);
+    closeSync(openSync(file, 'wx', 0o444));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') {
+      throw alreadyExists(`network namespace ${file} already exists`);
+    }
+    throw wrap(err, `create network namespace ${file}`);
+  }
+  try {
+    await execFileP('unshare', [`--net=${file}`, 'true']);
   } catch (err) {
     removeNetns(file);
-    throw err;
+    const stderr = (err as { stderr?: string }).stderr?.trim();
+    throw new CtrdError('unknown', `create network namespace ${file}: unshare --net: ${stderr || String(err)}`, {
+      cause: err,
+    });
   }
 }
 
-/** Unmounts and removes a namespace file; one that is not mounted, or not there, is no error. */
+/** Unmounts (lazily, so a namespace still in use lives on until its last user leaves) and unlinks; idempotent. */
 export function removeNetns(file: string): void {
+  const n = native();
   try {
-    native().umount2(file, native().constants.MNT_DETACH);
+    n.umount2(file, n.constants.MNT_DETACH);
   } catch (err) {
-    const code = errnoCode(err);
-    if (code !== 'EINVAL' && code !== 'ENOENT') throw err;
+    const code = (err as NativeError).code;
+    if (code !== 'EINVAL' && code !== 'ENOENT') throw wrap(err, `remove network namespace ${file}`);
   }
-  fs.rmSync(file, { force: true });
+  try {
+    unlinkSync(file);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw wrap(err, `remove network namespace ${file}`);
+  }
 }
 
-/** Whether a namespace is mounted on the file. */
+/** Whether something (a namespace, for files createNetns made) is mounted on file, per /proc/self/mountinfo. */
 export function isNetnsMounted(file: string): boolean {
-  const mountinfo = fs.readFileSync('/proc/self/mountinfo', 'utf8');
-  return mountinfo.split('\n').some((l) => l.split(' ')[4] === file);
+  return mountPoints().includes(file);
+}
+
+function mountPoints(): string[] {
+  return readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .map((line) => line.split(' ')[4])
+    .filter((p): p is string => p !== undefined)
+    .map((p) => p.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))));
 }

@@ -30,7 +30,7 @@ describe('Cni', () => {
     removeNetns(netns);
     await removeBridgesForTest([bridge]);
     fs.rmSync(dir, { recursive: true, force: true });
-    expect(networkLeftovers({ bridges: [bridge], containerIds: [containerId], netnsDir: dir })).toEqual([]);
+    expect(networkLeftovers({ bridges: [bridge], containerIds: [containerId], networks: ['cnitest'], netnsDir: dir })).toEqual([]);
     expect(fs.existsSync(dir)).toBe(false);
   });
 
@@ -75,7 +75,7 @@ describe('Cni', () => {
     const ip = result.ips![0]!.address.split('/')[0]!;
     expect(fs.readdirSync(path.join(dir, 'ipam', 'cnitest'))).not.toContain(ip);
     expect((await run('nsenter', [`--net=${netns}`, 'ip', '-o', 'link'])).stdout).not.toContain('eth0');
-    expect(networkLeftovers({ bridges: [], containerIds: [containerId], addresses: [ip] })).toEqual([]);
+    expect(networkLeftovers({ bridges: [], containerIds: [containerId], networks: ['cnitest'], addresses: [ip] })).toEqual([]);
   });
 
   it('names a plugin that is in none of the directories', async () => {

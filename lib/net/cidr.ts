@@ -1,83 +1,118 @@
-// IPv4 addresses and subnets as unsigned 32-bit numbers: parsing with docker's messages, overlap, the host's
-// routes, and docker's default address pools for networks made without a subnet.
-import fs from 'node:fs';
+// IPv4 addresses and subnets as uint32s, for picking and checking container network subnets the way docker
+// does: its parse errors, its default address pools, and the host's routes a new subnet must not overlap.
+import { readFileSync } from 'node:fs';
 import { invalidArgument } from '../errdefs.js';
 
 export interface Ipv4Net {
-  /** The network address, unsigned. */
+  /** The network address as an unsigned 32-bit number. */
   base: number;
   prefix: number;
   /** "a.b.c.d/p" */
   text: string;
 }
 
+/** A dotted quad as a uint32; undefined for anything else (no leading zeros, no shorthand). */
 export function parseIpv4(text: string): number | undefined {
-  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(text);
-  if (!m) return undefined;
-  const parts = m.slice(1).map(Number);
-  if (parts.some((p, i) => p > 255 || (m[i + 1]!.length > 1 && m[i + 1]!.startsWith('0')))) return undefined;
-  return ((parts[0]! << 24) | (parts[1]! << 16) | (parts[2]! << 8) | parts[3]!) >>> 0;
+  const parts = text.split('.');
+  if (parts.length !== 4) return undefined;
+  let n = 0;
+  for (const p of parts) {
+    if (!/^(0|[1-9][0-9]{0,2})$/.test(p)) return undefined;
+    const v = Number(p);
+    if (v > 255) return undefined;
+    n = n * 256 + v;
+  }
+  return n;
 }
 
-export const formatIpv4 = (n: number) => [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.');
+export function formatIpv4(n: number): string {
+  return [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.');
+}
 
-const maskOf = (prefix: number) => (prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0);
+function mask(prefix: number): number {
+  return prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0;
+}
 
 function net(base: number, prefix: number): Ipv4Net {
   return { base, prefix, text: `${formatIpv4(base)}/${prefix}` };
 }
 
-/** "10.1.0.0/16"; a malformed one, one with host bits set, or one too small for a gateway and a host is refused. */
+/** A subnet as docker's `network create --subnet` takes it: the network address, host bits clear. */
 export function parseSubnet(text: string): Ipv4Net {
-  const m = /^([^/]+)\/(\d{1,2})$/.exec(text);
+  const m = /^([^/]+)\/(0|[1-9][0-9]?)$/.exec(text);
   const ip = m ? parseIpv4(m[1]!) : undefined;
   const prefix = m ? Number(m[2]) : NaN;
-  if (ip === undefined || !(prefix >= 0 && prefix <= 32)) throw invalidArgument(`invalid CIDR address: ${text}`);
-  const base = (ip & maskOf(prefix)) >>> 0;
+  if (ip === undefined || !(prefix <= 32)) throw invalidArgument(`invalid CIDR address: ${text}`);
+  const base = (ip & mask(prefix)) >>> 0;
   if (base !== ip) throw invalidArgument(`invalid subnet ${text}: it should be ${formatIpv4(base)}/${prefix}`);
-  if (prefix > 30) throw invalidArgument(`invalid subnet ${text}: a /${prefix} has no room for a gateway and a container (at most /30)`);
+  // A /31 or /32 has no room for a gateway and a container.
+  if (prefix > 30) throw invalidArgument(`invalid subnet ${text}: the prefix must be at most /30`);
   return net(base, prefix);
 }
 
-export const contains = (n: Ipv4Net, ip: number) => ((ip & maskOf(n.prefix)) >>> 0) === n.base;
+/** An interface address with its prefix, as CNI results carry it ("10.88.0.2/16"): the address and its subnet. */
+export function parseInterfaceAddress(text: string): { ip: number; net: Ipv4Net } | undefined {
+  const m = /^([^/]+)\/(0|[1-9][0-9]?)$/.exec(text);
+  const ip = m ? parseIpv4(m[1]!) : undefined;
+  const prefix = m ? Number(m[2]) : NaN;
+  if (ip === undefined || !(prefix <= 32)) return undefined;
+  return { ip, net: net((ip & mask(prefix)) >>> 0, prefix) };
+}
 
-export const overlaps = (a: Ipv4Net, b: Ipv4Net) => contains(a, b.base) || contains(b, a.base);
+export function contains(n: Ipv4Net, ip: number): boolean {
+  return ((ip & mask(n.prefix)) >>> 0) === n.base;
+}
 
-/** The n-th address of the subnet (1: the first host address). */
-export const nthHost = (n: Ipv4Net, i: number) => (n.base + i) >>> 0;
+export function overlaps(a: Ipv4Net, b: Ipv4Net): boolean {
+  return contains(a, b.base) || contains(b, a.base);
+}
 
-/** The host's IPv4 routes (/proc/net/route), the default route left out. */
-export function hostRoutes(file = '/proc/net/route'): Array<{ net: Ipv4Net; device: string }> {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch {
-    return [];
+/** The n-th address of the subnet: n = 1 is the first host address (docker's default gateway). */
+export function nthHost(n: Ipv4Net, i: number): number {
+  const size = 2 ** (32 - n.prefix);
+  if (!Number.isInteger(i) || i < 0 || i >= size) {
+    throw invalidArgument(`address #${i} is outside ${n.text}`);
   }
-  // Fields are little-endian hex: Iface Destination Gateway Flags RefCnt Use Metric Mask ...
-  const le = (hex: string) => (Buffer.from(hex.padStart(8, '0'), 'hex').readUInt32LE(0) >>> 0);
-  return text
-    .split('\n')
-    .slice(1)
-    .map((l) => l.trim().split(/\s+/))
-    .filter((f) => f.length >= 8)
-    .map((f) => {
-      const mask = le(f[7]!);
-      // The mask's leading ones.
-      const prefix = Math.clz32(~mask >>> 0);
-      return { device: f[0]!, net: net((le(f[1]!) & mask) >>> 0, prefix) };
-    })
-    .filter((r) => r.net.prefix > 0);
+  return n.base + i;
 }
 
-/** docker's default address pools, in order: 172.17-31.0.0/16, then the /20s of 192.168.0.0/16. */
-export function* defaultPools(): Generator<Ipv4Net> {
-  for (let b = 17; b <= 31; b++) yield net(parseIpv4(`172.${b}.0.0`)!, 16);
-  for (let c = 0; c < 256; c += 16) yield net(parseIpv4(`192.168.${c}.0`)!, 20);
+/** The host's IPv4 routes but the default one, from /proc/net/route (little-endian hex fields). */
+export function hostRoutes(routeFile = '/proc/net/route'): Array<{ net: Ipv4Net; device: string }> {
+  const routes: Array<{ net: Ipv4Net; device: string }> = [];
+  for (const line of readFileSync(routeFile, 'utf8').split('\n').slice(1)) {
+    const f = line.trim().split(/\s+/);
+    if (f.length < 8) continue;
+    const dest = leHex(f[1]!);
+    const m = leHex(f[7]!);
+    if (dest === undefined || m === undefined || m === 0) continue;
+    const prefix = 32 - countTrailingZeros(m);
+    routes.push({ net: net((dest & m) >>> 0, prefix), device: f[0]! });
+  }
+  return routes;
 }
 
-/** The first of docker's pools that overlaps none of the taken subnets. */
+function countTrailingZeros(m: number): number {
+  let z = 0;
+  while (z < 32 && ((m >>> z) & 1) === 0) z++;
+  return z;
+}
+
+function leHex(s: string): number | undefined {
+  if (!/^[0-9A-Fa-f]{8}$/.test(s)) return undefined;
+  const v = parseInt(s, 16);
+  // /proc/net/route prints the in-memory (network order) word as a host-order number: bytes reversed.
+  return (((v & 255) << 24) | (((v >>> 8) & 255) << 16) | (((v >>> 16) & 255) << 8) | (v >>> 24)) >>> 0;
+}
+
+/** docker's default address pools, in the order it hands them out. */
+export function defaultPools(): Ipv4Net[] {
+  const pools: Ipv4Net[] = [];
+  for (let b = 17; b <= 31; b++) pools.push(net(((172 << 24) | (b << 16)) >>> 0, 16));
+  for (let c = 0; c < 256; c += 16) pools.push(net(((192 << 24) | (168 << 16) | (c << 8)) >>> 0, 20));
+  return pools;
+}
+
+/** The first default pool that overlaps none of taken (other networks' subnets, the host's routes). */
 export function nextFreeSubnet(taken: readonly Ipv4Net[]): Ipv4Net | undefined {
-  for (const candidate of defaultPools()) if (!taken.some((t) => overlaps(t, candidate))) return candidate;
-  return undefined;
+  return defaultPools().find((p) => !taken.some((t) => overlaps(p, t)));
 }

@@ -1,46 +1,101 @@
-// What removing a network undoes beyond CNI DEL, which leaves a bridge and its firewall rules for the next
-// container: the bridge device, and every iptables rule (filter and nat tables) that names it as an input or
-// output interface (the firewall plugin's CNI-ISOLATION-STAGE-1/2 rules).
+// What `network rm` must undo beyond CNI DEL. The bridge plugin's DEL removes a container's veth but leaves
+// the bridge device, and the firewall plugin (ingressPolicy "same-bridge") leaves its per-bridge isolation
+// rules in the filter table's CNI-ISOLATION-STAGE-1/2 chains (`-i BR ! -o BR -j CNI-ISOLATION-STAGE-2`,
+// `-o BR -j DROP`), as running the plugins by hand shows. deleteBridge removes the device and every rule in
+// the filter and nat tables that names it as an in or out interface; the shared CNI-* chains stay.
 import { execFile } from 'node:child_process';
-import fs from 'node:fs';
+import { existsSync } from 'node:fs';
 import { promisify } from 'node:util';
-import { internal } from '../../lib/errdefs.js';
+import { CtrdError } from '../../lib/errdefs.js';
 
-const exec = promisify(execFile);
+const execFileP = promisify(execFile);
 
-async function command(file: string, args: string[]): Promise<string> {
+export const teardownTables = ['filter', 'nat'] as const;
+
+/** Runs a command; a failure is an error naming the command line and its stderr. */
+export async function run(cmd: string, args: readonly string[]): Promise<string> {
   try {
-    return (await exec(file, args, { maxBuffer: 64 * 1024 * 1024 })).stdout;
+    const { stdout } = await execFileP(cmd, args, { maxBuffer: 64 << 20 });
+    return stdout;
   } catch (err) {
-    const e = err as { stderr?: string; message: string };
-    throw internal(`${file} ${args.join(' ')}: ${(e.stderr ?? '').trim() || e.message}`, err);
+    const stderr = (err as { stderr?: string }).stderr?.trim();
+    const why = stderr || (err instanceof Error ? err.message : String(err));
+    throw new CtrdError('unknown', `${[cmd, ...args].join(' ')}: ${why}`, { cause: err });
   }
 }
 
-/** Splits an `iptables -S` rule into its arguments: words, and "quoted strings" with \" escapes. */
-export function ruleArgs(line: string): string[] {
-  const out: string[] = [];
-  const re = /"((?:[^"\\]|\\.)*)"|(\S+)/g;
-  for (let m = re.exec(line); m; m = re.exec(line)) out.push(m[1] !== undefined ? m[1].replace(/\\(.)/g, '$1') : m[2]!);
-  return out;
+/** One rule of `iptables -S`: its chain and the arguments after `-A CHAIN`, unquoted. */
+export interface IptablesRule {
+  table: string;
+  chain: string;
+  args: string[];
+  /** The line as iptables printed it. */
+  text: string;
 }
 
-/** The rules (`-A CHAIN ...` as iptables -S prints them) of a table that name the device with -i or -o. */
-export async function rulesNaming(table: 'filter' | 'nat', device: string): Promise<string[]> {
-  const text = await command('iptables', ['-w', '-t', table, '-S']);
-  return text.split('\n').filter((l) => {
-    if (!l.startsWith('-A ')) return false;
-    const args = ruleArgs(l);
-    return args.some((a, i) => (a === '-i' || a === '-o') && args[i + 1] === device);
-  });
+/** The appended rules (not the chain policies or declarations) of a table, per `iptables -t TABLE -S`. */
+export async function listRules(table: string): Promise<IptablesRule[]> {
+  const out = await run('iptables', ['-w', '-t', table, '-S']);
+  const rules: IptablesRule[] = [];
+  for (const line of out.split('\n')) {
+    if (!line.startsWith('-A ')) continue;
+    const words = splitIptablesLine(line);
+    rules.push({ table, chain: words[1]!, args: words.slice(2), text: line });
+  }
+  return rules;
 }
 
-/** Removes the bridge device and the rules that name it; what is not there is no error. */
+/** Splits a line of `iptables -S`, which double-quotes words with spaces and escapes quotes in them. */
+export function splitIptablesLine(line: string): string[] {
+  const words: string[] = [];
+  let i = 0;
+  while (i < line.length) {
+    if (line[i] === ' ') {
+      i++;
+      continue;
+    }
+    let word = '';
+    while (i < line.length && line[i] !== ' ') {
+      if (line[i] === '"') {
+        i++;
+        while (i < line.length && line[i] !== '"') {
+          if (line[i] === '\\' && i + 1 < line.length) i++;
+          word += line[i++];
+        }
+        i++;
+      } else {
+        word += line[i++];
+      }
+    }
+    words.push(word);
+  }
+  return words;
+}
+
+/** Whether a rule matches on device as its in or out interface (negated or not). */
+export function namesDevice(rule: IptablesRule, device: string): boolean {
+  return rule.args.some((a, i) => (a === '-i' || a === '-o') && rule.args[i + 1] === device);
+}
+
+/** The bridge device and its firewall rules gone; nothing to do for a bridge already gone. */
 export async function deleteBridge(name: string): Promise<void> {
-  if (fs.existsSync(`/sys/class/net/${name}`)) await command('ip', ['link', 'del', name]);
-  for (const table of ['filter', 'nat'] as const) {
-    for (const rule of await rulesNaming(table, name)) {
-      await command('iptables', ['-w', '-t', table, '-D', ...ruleArgs(rule).slice(1)]);
+  if (existsSync(`/sys/class/net/${name}`)) {
+    try {
+      await run('ip', ['link', 'del', name]);
+    } catch (err) {
+      // Gone meanwhile (another remover): what was wanted.
+      if (existsSync(`/sys/class/net/${name}`)) throw err;
+    }
+  }
+  for (const table of teardownTables) {
+    for (const rule of await listRules(table)) {
+      if (!namesDevice(rule, name)) continue;
+      try {
+        await run('iptables', ['-w', '-t', table, '-D', rule.chain, ...rule.args]);
+      } catch (err) {
+        // Deleted meanwhile by another remover: what was wanted.
+        if ((await listRules(table)).some((r) => r.text === rule.text)) throw err;
+      }
     }
   }
 }

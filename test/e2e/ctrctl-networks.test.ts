@@ -13,6 +13,7 @@ import { networkLeftovers } from '../harness/network.js';
 import { unary } from '../../lib/grpc/client.js';
 
 const s = ctrctlSuite('networks', { pull: true });
+const netnsDir = () => path.join(s.d.state, 'io.ctrd.networks.v1');
 
 /** GET http://127.0.0.1:port/path from the host; the body. */
 function fetchLocal(port: number, file = '/'): Promise<string> {
@@ -108,7 +109,7 @@ describe('ctrctl on container networks', () => {
     expect(clash.stderr).toContain('127.0.0.1:18080/tcp failed: port is already allocated');
     const clashId = await idOf('clash');
     expect(await s.ctl('inspect', '--format', '{{.State.Status}}', 'clash')).not.toBe('running');
-    expect(networkLeftovers({ bridges: [], containerIds: [clashId], netnsDir: s.d.state })).toEqual([]);
+    expect(networkLeftovers({ bridges: [], containerIds: [clashId], networks: ['bridge'], netnsDir: netnsDir() })).toEqual([]);
     await waitForBody(18080, 'fixed');
     await s.ctl('rm', '-f', 'web', 'eph', 'clash');
     await expect(fetchLocal(18080)).rejects.toThrow();
@@ -141,7 +142,7 @@ describe('ctrctl on container networks', () => {
     expect(fs.readdirSync(reservations)).toContain(ip);
     await s.ctl('rm', '-f', 'kept');
     expect(fs.readdirSync(reservations)).not.toContain(ip);
-    expect(networkLeftovers({ bridges: [], containerIds: [id], netnsDir: s.d.state })).toEqual([]);
+    expect(networkLeftovers({ bridges: [], containerIds: [id], networks: ['keep'], addresses: [ip], netnsDir: netnsDir() })).toEqual([]);
     await expect(fetchLocal(18081)).rejects.toThrow();
     await s.ctl('network', 'rm', 'keep');
   }, 120_000);
@@ -163,7 +164,7 @@ describe('ctrctl on container networks', () => {
       const networkId = await s.ctl('network', 'inspect', '--format', '{{.Id}}', 'cycles');
       expect(links().filter((l) => !before.includes(l))).toEqual([`br-${networkId.slice(0, 12)}`]);
       expect(before.filter((l) => !links().includes(l))).toEqual([]);
-      const leftovers = networkLeftovers({ bridges: [], containerIds: [id], netnsDir: s.d.state });
+      const leftovers = networkLeftovers({ bridges: [], containerIds: [id], networks: ['cycles'], netnsDir: netnsDir() });
       expect(leftovers).toEqual([]);
       const reservations = path.join(s.d.root, 'io.ctrd.networks.v1', 'ipam', 'cycles');
       expect(fs.readdirSync(reservations).filter((f) => /^\d+\.\d+\.\d+\.\d+$/.test(f))).toEqual([]);
@@ -201,7 +202,7 @@ describe('ctrctl on container networks', () => {
       expect(r.stderr).toMatch(/cni plugin bridge failed \(ADD on network broken\): .*\S/);
       const id = await idOf('victim');
       expect(await s.ctl('inspect', '--format', '{{.State.Status}}', 'victim')).not.toBe('running');
-      expect(networkLeftovers({ bridges: [], containerIds: [id], netnsDir: s.d.state })).toEqual([]);
+      expect(networkLeftovers({ bridges: [], containerIds: [id], networks: ['broken'], netnsDir: netnsDir() })).toEqual([]);
       const endpoints = JSON.parse(await s.ctl('network', 'inspect', 'broken')) as Array<{ Containers: object }>;
       expect(endpoints[0]!.Containers).toEqual({});
       await s.ctl('rm', 'victim');

@@ -221,7 +221,7 @@ export class TestDaemon {
     await this.stop();
     // The default network's bridge outlives the daemon (as docker0 does); the test's goes with the test.
     await removeBridgesForTest([this.bridge]);
-    const left = networkLeftovers({ bridges: [this.bridge], containerIds: [], netnsDir: this.state });
+    const left = networkLeftovers({ bridges: [this.bridge], containerIds: [], netnsDir: join(this.state, 'io.ctrd.networks.v1') });
     if (left.length > 0) throw new Error(`network leftovers after cleanup:\n${left.join('\n')}`);
     rmSync(this.dir, { recursive: true, force: true });
     for (const pid of this.pids) {
