@@ -37,7 +37,7 @@ import { mountsOf } from './mounts.js';
 import { createdSince, goTimeString, humanSize } from './units.js';
 import { collect } from './flags.js';
 import { endpointsByContainer } from './network.js';
-import { exposedPorts, hostConfigNetwork, networkOf, networkSettings, portsColumn } from './port.js';
+import { exposedPorts, hostConfigNetwork, networkOf, networkSettings, portsColumn, psNetworks } from './port.js';
 import type { Endpoint } from '../../gen/ctrd/services/networks/v1/networks.js';
 
 /** docker's formatter.Ellipsis. */
@@ -157,8 +157,9 @@ function addPsCommand(program: Command): void {
         const endpoints = await endpointsByContainer(c, shown.filter(isRunning).map((i) => i.container.id));
         const out: Array<Record<string, string>> = [];
         for (const i of shown) {
-          const ports = portsColumn(networkOf(i.container), endpoints.get(i.container.id) ?? []);
-          const networks = [...new Set((endpoints.get(i.container.id) ?? []).map((e) => e.network))].join(',');
+          const n = networkOf(i.container);
+          const ports = portsColumn(n, endpoints.get(i.container.id) ?? []);
+          const networks = psNetworks(n, endpoints.get(i.container.id) ?? []);
           out.push({ ...psRow(i, o.trunc, now), Ports: ports, Networks: networks, ...(o.size ? { Size: await sizeText(c, i, imageSizes) } : {}) });
         }
         return out;

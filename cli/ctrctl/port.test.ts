@@ -3,7 +3,7 @@ import type { Container } from '../../gen/containerd/services/containers/v1/cont
 import type { Endpoint, Network } from '../../gen/ctrd/services/networks/v1/networks.js';
 import { emptyNetwork, networkLabelOf, type ContainerNetwork } from '../../lib/container-network.js';
 import { endpointId, inspectNetwork, lsRow, splitCidr } from './network.js';
-import { exposedPorts, hostConfigNetwork, networkMode, networkSettings, parsePrivatePort, portLines, portsColumn } from './port.js';
+import { exposedPorts, hostConfigNetwork, networkMode, networkSettings, parsePrivatePort, portLines, portsColumn, psNetworks } from './port.js';
 
 const id = 'c'.repeat(64);
 const netId = 'a'.repeat(64);
@@ -49,6 +49,15 @@ describe("ps's PORTS column", () => {
 
   it('is empty without endpoints (a container that is not running)', () => {
     expect(portsColumn(net({ exposed: ['80/tcp'] }), [])).toBe('');
+  });
+
+  it('names the networks in NETWORKS, joined or to join', () => {
+    const two = net({ networks: [{ name: 'n1', aliases: [] }, { name: 'n2', aliases: [] }] });
+    expect(psNetworks(two, [])).toBe('n1,n2');
+    expect(psNetworks(two, [endpoint({ network: 'n2' })])).toBe('n2');
+    expect(psNetworks(emptyNetwork('host'), [])).toBe('host');
+    expect(psNetworks({ ...emptyNetwork('container'), container: id }, [])).toBe('');
+    expect(psNetworks(undefined, [])).toBe('');
   });
 });
 

@@ -84,6 +84,14 @@ export function portsColumn(n: ContainerNetwork | undefined, endpoints: readonly
     .join(', ');
 }
 
+/** ps's NETWORKS: the networks a running container is on, or those it will join; none, host or nothing otherwise. */
+export function psNetworks(n: ContainerNetwork | undefined, endpoints: readonly Endpoint[]): string {
+  if (endpoints.length > 0) return [...new Set(endpoints.map((e) => e.network))].join(',');
+  if (!n || n.mode === 'container') return '';
+  if (n.mode === 'networks') return n.networks.map((a) => a.name).join(',');
+  return n.mode;
+}
+
 /** "80", "80/udp": the port and protocol `ctrctl port` asks about. */
 export function parsePrivatePort(value: string): { port: number; protocol: string } {
   const [port, protocol = 'tcp', ...rest] = value.split('/');
