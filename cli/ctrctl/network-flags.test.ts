@@ -40,6 +40,13 @@ describe("run's networking flags", () => {
       expect(() => parseNetworkFlags(flags({ network: [network], publishAll: true }))).toThrow(/port publishing/);
     }
     expect(() => parseNetworkFlags(flags({ dns: ['8.8.8'] }))).toThrow('8.8.8 is not an ip address');
+    const other = (o: Partial<NetworkFlagValues>) => () => parseNetworkFlags(flags({ network: ['container:x'], ...o }));
+    expect(other({ hostname: 'h' })).toThrow('conflicting options: hostname and the network mode');
+    expect(other({ dns: ['1.1.1.1'] })).toThrow('conflicting options: dns and the network mode');
+    expect(other({ dnsSearch: ['example.org'] })).toThrow('conflicting options: dns and the network mode');
+    expect(other({ addHost: ['a:1.2.3.4'] })).toThrow('conflicting options: custom host-to-IP mapping and the network mode');
+    expect(other({ expose: ['80'] })).toThrow('conflicting options: port exposing and the container type network mode');
+    expect(parseNetworkFlags(flags({ network: ['host'], hostname: 'h', dns: ['1.1.1.1'] })).network.dns).toEqual(['1.1.1.1']);
     expect(() => parseNetworkFlags(flags({ network: ['host'], link: ['a'] }))).toThrow(/links/);
   });
 

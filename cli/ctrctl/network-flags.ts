@@ -19,6 +19,8 @@ export interface NetworkFlagValues {
   dnsOption: string[];
   addHost: string[];
   link: string[];
+  /** --hostname, which container: refuses (the other container's is used). */
+  hostname?: string;
 }
 
 /** The flags checked; container names (container:X, --link X) not yet resolved to IDs. */
@@ -121,8 +123,12 @@ export function parseNetworkFlags(o: NetworkFlagValues): ParsedNetworkFlags {
   if ((ports.length > 0 || o.publishAll) && network.mode !== 'networks') {
     throw invalidArgument('conflicting options: port publishing and the container type network mode');
   }
-  if (network.mode === 'container' && (o.dns.length > 0 || o.dnsSearch.length > 0 || o.dnsOption.length > 0 || o.addHost.length > 0)) {
-    throw invalidArgument('conflicting options: dns and the network mode');
+  if (network.mode === 'container') {
+    // docker's refusals: the other container's namespace, names and files are used as they are.
+    if (o.hostname !== undefined) throw invalidArgument('conflicting options: hostname and the network mode');
+    if (o.dns.length > 0 || o.dnsSearch.length > 0 || o.dnsOption.length > 0) throw invalidArgument('conflicting options: dns and the network mode');
+    if (o.addHost.length > 0) throw invalidArgument('conflicting options: custom host-to-IP mapping and the network mode');
+    if (o.expose.length > 0) throw invalidArgument('conflicting options: port exposing and the container type network mode');
   }
   network.ports = ports;
   const exposed = new Set([...o.expose.flatMap(parseExpose), ...ports.map((p) => portKey(p.containerPort, p.protocol))]);
