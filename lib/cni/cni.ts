@@ -4,11 +4,11 @@
 // cniVersion, prevResult, and runtimeConfig for the capabilities it declares); its result or error is JSON on
 // stdout. ADD runs the list in order, each plugin getting the result of the one before; DEL and CHECK get the
 // result of the ADD (the caller keeps it: the CNI cache), DEL in reverse order.
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { CtrdError, failedPrecondition } from '../errdefs.js';
 import type { Logger } from '../log.js';
+import { runCaptured } from '../process.js';
 
 export interface CniPluginConf {
   type: string;
@@ -136,9 +136,9 @@ export class Cni {
     if (at.args?.length) env.CNI_ARGS = at.args.map(([k, v]) => `${k}=${v}`).join(';');
     const log = this.options.log.child({ plugin: plugin.type, network: list.name, command, id: at.containerId, ifname: at.ifname });
     const started = Date.now();
-    const { code, stdout, stderr } = await run(binary, env, Buffer.from(JSON.stringify(conf)), this.options.timeoutMs ?? 60_000);
+    const { code, signal, stdout, stderr } = await runCaptured(binary, [], { env, input: Buffer.from(JSON.stringify(conf)), timeoutMs: this.options.timeoutMs ?? 60_000 });
     if (code !== 0) {
-      const why = pluginError(stdout, stderr, code);
+      const why = pluginError(stdout, stderr, code ?? `signal ${signal}`);
       log.warn({ code, why, ms: Date.now() - started }, 'cni plugin failed');
       throw new CtrdError('unknown', `cni plugin ${plugin.type} failed (${command} on network ${list.name}): ${why}`);
     }
@@ -167,25 +167,4 @@ function parseResult(out: Buffer, type: string, network: string): CniResult {
     // below
   }
   throw new CtrdError('unknown', `cni plugin ${type} (ADD on network ${network}) printed no result: ${JSON.stringify(out.toString('utf8').slice(0, 200))}`);
-}
-
-function run(binary: string, env: NodeJS.ProcessEnv, input: Buffer, timeoutMs: number): Promise<{ code: number | string; stdout: Buffer; stderr: Buffer }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(binary, [], { env, stdio: ['pipe', 'pipe', 'pipe'] });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout.on('data', (b: Buffer) => out.push(b));
-    child.stderr.on('data', (b: Buffer) => err.push(b));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.once('error', (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-    child.once('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code: code ?? `signal ${signal}`, stdout: Buffer.concat(out), stderr: Buffer.concat(err) });
-    });
-    child.stdin.on('error', () => {}); // a plugin that fails early may not read its config
-    child.stdin.end(input);
-  });
 }

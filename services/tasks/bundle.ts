@@ -5,7 +5,6 @@
 //
 // Removal goes by rename first: a bundle whose name starts with ".deleted-" belongs to a task already
 // deleted, so a crash in the middle of removing it never brings the task back.
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -14,6 +13,7 @@ import { CtrdError } from '../../lib/errdefs.js';
 import type { Logger } from '../../lib/log.js';
 import { detachMountsUnder } from '../diff/mounts.js';
 import { native } from '../../lib/native.js';
+import { runCaptured, type Captured } from '../../lib/process.js';
 
 export const runtimeDir = 'io.containerd.runtime.v2.task';
 const deletedPrefix = '.deleted-';
@@ -151,35 +151,20 @@ export function openLogFifo(bundle: Bundle, log: Logger): net.Socket {
 }
 
 /** Runs `<shim> ... <action>` in the bundle, containerd's way; resolves with its stdout. */
-function runShim(cmd: ShimCommand, bundle: Bundle, action: 'start' | 'delete', stdin: Buffer, timeoutMs: number): Promise<Buffer> {
+async function runShim(cmd: ShimCommand, bundle: Bundle, action: 'start' | 'delete', stdin: Buffer, timeoutMs: number): Promise<Buffer> {
   const args = ['-namespace', cmd.ns, '-address', cmd.grpcAddress, '-publish-binary', cmd.publishBinary, '-id', cmd.id];
   if (action === 'delete') args.push('-bundle', bundle.path);
   args.push(action);
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd.binary, args, {
-      cwd: bundle.path,
-      env: { ...process.env, PATH: searchPath.join(':'), TTRPC_ADDRESS: `${cmd.grpcAddress}.ttrpc`, GOMAXPROCS: '2' },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout.on('data', (b: Buffer) => out.push(b));
-    child.stderr.on('data', (b: Buffer) => err.push(b));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.once('error', (e) => {
-      clearTimeout(timer);
-      reject(new CtrdError('unavailable', `shim ${cmd.binary} ${action}: ${e.message}`, { cause: e }));
-    });
-    child.once('close', (code, signal) => {
-      clearTimeout(timer);
-      const stdout = Buffer.concat(out);
-      if (code === 0) return resolve(stdout);
-      const text = Buffer.concat([stdout, ...err]).toString('utf8').trim();
-      reject(new CtrdError('unavailable', `shim ${cmd.binary} ${action} exited ${code ?? signal}${text ? `: ${text}` : ''}`));
-    });
-    child.stdin.on('error', () => {});
-    child.stdin.end(stdin);
-  });
+  const env = { ...process.env, PATH: searchPath.join(':'), TTRPC_ADDRESS: `${cmd.grpcAddress}.ttrpc`, GOMAXPROCS: '2' };
+  let r: Captured;
+  try {
+    r = await runCaptured(cmd.binary, args, { env, cwd: bundle.path, input: stdin, timeoutMs });
+  } catch (e) {
+    throw new CtrdError('unavailable', `shim ${cmd.binary} ${action}: ${(e as Error).message}`, { cause: e });
+  }
+  if (r.code === 0) return r.stdout;
+  const text = Buffer.concat([r.stdout, r.stderr]).toString('utf8').trim();
+  throw new CtrdError('unavailable', `shim ${cmd.binary} ${action} exited ${r.code ?? r.signal}${text ? `: ${text}` : ''}`);
 }
 
 /** `<shim> start`: the shim daemonizes and prints its ttrpc address. stdin carries the runtime options Any. */
