@@ -135,7 +135,7 @@ function addPsCommand(program: Command): void {
     .option('-q, --quiet', 'only display container IDs')
     .option('--no-trunc', "don't truncate output")
     .option('--format <template>', "format output with a Go template ('table ...' for a table, 'json')", formatArgument)
-    .option('-f, --filter <filter>', 'filter output: id, name, label, exited, status, ancestor, before, since (repeatable)', collect, [])
+    .option('-f, --filter <filter>', 'filter output: id, name, label, exited, status, ancestor, before, since, network, publish, expose (repeatable)', collect, [])
     .option('-s, --size', 'display total file sizes')
     .option('-n, --last <n>', 'show n last created containers (includes all states)')
     .option('-l, --latest', 'show the latest created container (includes all states)')

@@ -79,6 +79,9 @@ describe('ctrctl network verbs', () => {
     expect(none.code).toBe(1);
     expect(none.stderr).toContain("No public port '8080/tcp' published for web");
     expect(await s.ctl('ps', '--filter', 'name=web', '--format', '{{.Ports}}')).toBe(`127.0.0.1:18090->80/tcp, 0.0.0.0:${ephemeral}->443/tcp`);
+    expect(await s.ctl('ps', '--filter', 'network=v2', '--format', '{{.Names}} {{.Networks}}')).toBe('web v2');
+    expect(await s.ctl('ps', '--filter', 'publish=443/tcp', '--filter', 'expose=80', '--format', '{{.Names}}')).toBe('web');
+    expect(await s.ctl('ps', '--filter', 'publish=443/udp', '--format', '{{.Names}}')).toBe('');
     const [net] = JSON.parse(await s.ctl('network', 'inspect', 'v2')) as Array<{ Containers: Record<string, { Name: string }> }>;
     expect(Object.values(net!.Containers).map((c) => c.Name)).toEqual(['web']);
     expect(await s.ctl('exec', 'web', 'cat', '/etc/resolv.conf')).toMatch(/nameserver 10\.0\.0\.53/);
