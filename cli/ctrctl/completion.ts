@@ -1,6 +1,6 @@
 // ctrctl completion bash|zsh: a completion script made from ctrctl's own verb tree, so it never falls behind
-// the verbs. Verbs and flags complete from the tree; a container, image or volume argument completes from
-// the daemon (ctrctl ps / images / volume ls, with the same -a/-n flags as the line being completed).
+// the verbs. Verbs and flags complete from the tree; a container, image, volume or network argument completes
+// from the daemon (ctrctl ps / images / volume ls / network ls, with the same -a/-n flags as the line being completed).
 import type { Command } from 'commander';
 import { invalidArgument } from '../../lib/errdefs.js';
 
@@ -9,7 +9,7 @@ interface Node {
   path: string;
   words: string[];
   /** What the first argument is, for completing it from the daemon. */
-  argument: 'container' | 'image' | 'volume' | '';
+  argument: 'container' | 'image' | 'volume' | 'network' | '';
 }
 
 function argumentKind(cmd: Command): Node['argument'] {
@@ -17,6 +17,7 @@ function argumentKind(cmd: Command): Node['argument'] {
   if (first.startsWith('container') || first === 'source' || first === 'target') return 'container';
   if (first.startsWith('image') || first === 'reference') return 'image';
   if (first.startsWith('volume')) return 'volume';
+  if (first.startsWith('network')) return 'network';
   return '';
 }
 
@@ -35,6 +36,7 @@ const lister: Record<Exclude<Node['argument'], ''>, string> = {
   container: `ctrctl "\${globals[@]}" ps -a --format '{{.Names}}' 2>/dev/null`,
   image: `ctrctl "\${globals[@]}" images --format '{{.Repository}}:{{.Tag}}' 2>/dev/null | grep -v '<none>'`,
   volume: `ctrctl "\${globals[@]}" volume ls -q 2>/dev/null`,
+  network: `ctrctl "\${globals[@]}" network ls --format '{{.Name}}' 2>/dev/null`,
 };
 
 function bashScript(nodes: readonly Node[]): string {

@@ -15,7 +15,7 @@ import { chainIds } from '../../services/images/manifest.js';
 import { resolveInRoot } from '../../services/diff/resolve-in-root.js';
 import { withTempMount } from '../../services/diff/mounts.js';
 import { specTypeUrl, stateLabels, type StoredConfig } from './container-state.js';
-import { nameLabel, newContainerId, randomName, validateName } from './names.js';
+import { nameLabel, newContainerId, randomName, resolveContainer, validateName } from './names.js';
 import { PullRenderer } from './progress.js';
 import type { RuntimeClients } from './runtime-clients.js';
 import { stopSignalLabel } from './signals.js';
@@ -23,6 +23,7 @@ import { buildSpec, commandOf, parseEnvFlag, resolveUser, userNeedsFiles, type H
 import { readUntilInterrupted } from './stream.js';
 import { ExitStatus } from './output.js';
 import { formatRestartPolicy, restartLabels, type RestartPolicy } from '../../lib/restart-policy.js';
+import { hostNetworkHostname, networkLabels, resolveNetwork, type ParsedNetworkFlags } from './network-flags.js';
 import { makeMounts, removeVolumes, resolveMounts, volumesLabel, withMounts, type MadeMounts, type ParsedMounts } from './mounts.js';
 
 export const defaultRuntime = 'io.containerd.runc.v2';
@@ -52,6 +53,8 @@ export interface CreateFlags {
   restart: RestartPolicy;
   labels: Record<string, string>;
   mounts: ParsedMounts;
+  /** --network, -p, --dns...: recorded in the io.ctrd/network label for ctrd to set up. */
+  network: ParsedNetworkFlags;
 }
 
 interface ImageConfigJson {
@@ -187,12 +190,18 @@ export async function createContainer(
   const run = config.config ?? {};
   const command = commandOf(run, flags.entrypoint, cmdArgs);
   const env = flags.env.map((e) => parseEnvFlag(e)).filter((e): e is string => e !== undefined);
+  const { containers: existing } = await unary(rc0.containers, rc0.containers.list, { filters: [] });
   const name = await chooseName(rc0, flags.name);
   const diffIds = config.rootfs?.diff_ids ?? [];
   const parent = chainIds(diffIds).at(-1) ?? '';
   const id = newContainerId();
   const user = flags.user ?? run.User ?? '';
   const plan = await resolveMounts(rc0, flags.mounts, run.Volumes);
+  const network = await resolveNetwork(flags.network, {
+    imageExposed: Object.keys(run.ExposedPorts ?? {}),
+    containerId: (input) => resolveContainer(existing, input).id,
+    checkNetwork: async (name) => void (await unary(rc0.networks, rc0.networks.get, { name })),
+  });
 
   return withLease(c, async (lease) => {
     const rc = leased(lease);
@@ -218,7 +227,7 @@ export async function createContainer(
         env,
         workdir: flags.workdir,
         user: resolveUser(user, files.passwd, files.group),
-        hostname: flags.hostname,
+        hostname: hostNetworkHostname(network, flags.hostname),
         tty: flags.tty,
         resources: flags.resources,
         security: flags.security,
@@ -229,6 +238,7 @@ export async function createContainer(
       const stored: StoredConfig = { Entrypoint: command.entrypoint, Cmd: command.cmd, Image: imageRef };
       const labels: Record<string, string> = {
         ...flags.labels,
+        ...networkLabels(network),
         [nameLabel]: name,
         // How its task is created, now and by ctrd's restarts: its json-file log, made by ctrd (lib/container-task.ts).
         [restartLabels.logUri]: (await unary(c.ctrdStreams, c.ctrdStreams.logUri, { containerId: id, ...flags.log, openStdin: flags.openStdin })).uri,

@@ -36,6 +36,9 @@ import { policyOf, restartCountOf, restartLabels, type RestartPolicy } from '../
 import { mountsOf } from './mounts.js';
 import { createdSince, goTimeString, humanSize } from './units.js';
 import { collect } from './flags.js';
+import { endpointsByContainer } from './network.js';
+import { exposedPorts, hostConfigNetwork, networkOf, networkSettings, portsColumn, psNetworks } from './port.js';
+import type { Endpoint } from '../../gen/ctrd/services/networks/v1/networks.js';
 
 /** docker's formatter.Ellipsis. */
 function ellipsis(s: string, width: number): string {
@@ -132,7 +135,7 @@ function addPsCommand(program: Command): void {
     .option('-q, --quiet', 'only display container IDs')
     .option('--no-trunc', "don't truncate output")
     .option('--format <template>', "format output with a Go template ('table ...' for a table, 'json')", formatArgument)
-    .option('-f, --filter <filter>', 'filter output: id, name, label, exited, status, ancestor, before, since (repeatable)', collect, [])
+    .option('-f, --filter <filter>', 'filter output: id, name, label, exited, status, ancestor, before, since, network, publish, expose (repeatable)', collect, [])
     .option('-s, --size', 'display total file sizes')
     .option('-n, --last <n>', 'show n last created containers (includes all states)')
     .option('-l, --latest', 'show the latest created container (includes all states)')
@@ -151,8 +154,14 @@ function addPsCommand(program: Command): void {
           .sort((a, b) => (b.container.createdAt?.getTime() ?? 0) - (a.container.createdAt?.getTime() ?? 0));
         if (last > 0) shown = shown.slice(0, last);
         const imageSizes = new Map<string, number>();
+        const endpoints = await endpointsByContainer(c, shown.filter(isRunning).map((i) => i.container.id));
         const out: Array<Record<string, string>> = [];
-        for (const i of shown) out.push({ ...psRow(i, o.trunc, now), ...(o.size ? { Size: await sizeText(c, i, imageSizes) } : {}) });
+        for (const i of shown) {
+          const n = networkOf(i.container);
+          const ports = portsColumn(n, endpoints.get(i.container.id) ?? []);
+          const networks = psNetworks(n, endpoints.get(i.container.id) ?? []);
+          out.push({ ...psRow(i, o.trunc, now), Ports: ports, Networks: networks, ...(o.size ? { Size: await sizeText(c, i, imageSizes) } : {}) });
+        }
         return out;
       });
       if (o.quiet && !o.format) {
@@ -349,7 +358,29 @@ function restartPolicyObject(labels: Record<string, string>): { Name: string; Ma
   return { Name: p.name, MaximumRetryCount: p.name === 'on-failure' ? p.maxRetries : 0 };
 }
 
-export function inspectObject(info: ContainerInfo): Record<string, unknown> {
+/** What inspect shows of a container's networking beyond its record: its endpoints, its networks' IDs, linked names. */
+export interface NetworkView {
+  endpoints: Endpoint[];
+  networkIds: Map<string, string>;
+  names: Map<string, string>;
+}
+
+async function networkView(c: Clients, info: ContainerInfo): Promise<NetworkView> {
+  const rc = runtimeClients(c);
+  const n = networkOf(info.container);
+  const endpoints = info.task ? ((await endpointsByContainer(c, [info.container.id])).get(info.container.id) ?? []) : [];
+  const networkIds = new Map<string, string>();
+  for (const a of n?.mode === 'networks' ? n.networks : []) {
+    if (endpoints.some((e) => e.network === a.name)) continue;
+    const got = await unary(rc.networks, rc.networks.get, { name: a.name }).catch(() => undefined);
+    if (got?.network) networkIds.set(a.name, got.network.id);
+  }
+  const names = new Map<string, string>();
+  if ((n?.links.length ?? 0) > 0) for (const i of await listContainers(rc)) names.set(i.container.id, i.name);
+  return { endpoints, networkIds, names };
+}
+
+export function inspectObject(info: ContainerInfo, net: NetworkView = { endpoints: [], networkIds: new Map(), names: new Map() }): Record<string, unknown> {
   const c = info.container;
   const spec = specOf(c);
   const state = stateOf(info);
@@ -388,6 +419,7 @@ export function inspectObject(info: ContainerInfo): Record<string, unknown> {
       Runtime: c.runtime?.name ?? '',
       CgroupParent: '',
       RestartPolicy: restartPolicyObject(c.labels),
+      ...hostConfigNetwork(c, net.names, info.name),
     },
     Config: {
       Hostname: spec.hostname ?? '',
@@ -400,7 +432,9 @@ export function inspectObject(info: ContainerInfo): Record<string, unknown> {
       Entrypoint: stored ? (stored.Entrypoint.length > 0 ? stored.Entrypoint : null) : null,
       Labels: c.labels,
       StopSignal: c.labels['io.containerd.image.config.stop-signal'] ?? '',
+      ExposedPorts: exposedPorts(c),
     },
+    NetworkSettings: networkSettings(c, net.endpoints, net.networkIds),
     LogPath: logPathOf(c.labels),
     Mounts: mountsOf(c, spec),
     Spec: spec,
@@ -412,7 +446,8 @@ export const containerInspector: Inspector = {
   type: 'container',
   async find(c, input) {
     try {
-      return inspectObject(await findContainer(runtimeClients(c), input));
+      const info = await findContainer(runtimeClients(c), input);
+      return inspectObject(info, await networkView(c, info));
     } catch (err) {
       if (isNotFound(err)) return undefined;
       throw err;

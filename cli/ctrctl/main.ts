@@ -4,6 +4,7 @@
 //          | save | load | image save|load
 //          | run | create | ps | start | stop | restart | kill | rm | exec | wait | pause | unpause | top | stats
 //          | inspect | logs | attach | container <any container verb>|ls|prune | system df|prune | volume create|ls|inspect|rm|prune
+//          | network create|ls|inspect|rm|prune|connect|disconnect | port
 //          | diff | cp | commit | export | import (and container diff|cp|commit|export, image import)
 // Exit status: 0 success, 1 a failure (reported as "ctrctl: <message>"), 2 a usage error.
 import { Command, CommanderError, Option } from 'commander';
@@ -28,6 +29,8 @@ import { ExitStatus, printError } from './output.js';
 import { addRunCommands } from './run.js';
 import { addVersionCommand } from './version.js';
 import { addVolumeCommands, volumeInspector, volumesPrune } from './volumes.js';
+import { addNetworkCommands, networkInspector, networksPrune } from './network.js';
+import { addPortCommand } from './port.js';
 
 const usageError = 2;
 
@@ -54,7 +57,7 @@ function cli(): Command {
   addPushCommand(program);
   addRegistryAuthCommands(program);
   addDiskUsageCommand(system);
-  addSystemPruneCommand(system, [volumesPrune]);
+  addSystemPruneCommand(system, [networksPrune, volumesPrune]);
   // docker's container verbs, at the top and under `container` alike.
   const container = program.command('container').description('manage containers');
   for (const parent of [program, container]) {
@@ -62,12 +65,14 @@ function cli(): Command {
     addContainerCommands(parent);
     addExecCommand(parent);
     addMonitorCommands(parent);
+    addPortCommand(parent);
   }
   container.commands.find((c) => c.name() === 'ps')?.aliases(['ls', 'list']);
   addInspectCommand(container, [containerInspector], 'show one or more containers in detail, as JSON');
-  addInspectCommand(program, [containerInspector, imageInspector, volumeInspector], 'show containers, images or volumes in detail, as JSON');
+  addInspectCommand(program, [containerInspector, imageInspector, volumeInspector, networkInspector], 'show containers, images, volumes or networks in detail, as JSON');
   addContainerPruneCommand(container);
   addVolumeCommands(program);
+  addNetworkCommands(program);
   addFilesystemCommands(program);
   addCompletionCommand(program);
   return program;

@@ -1,14 +1,17 @@
-// docker ps --filter: id, name, label, exited, status, ancestor, before and since; each key may be given more
-// than once (any of its values matches), different keys must all match.
+// docker ps --filter: id, name, label, exited, status, ancestor, before, since, network, publish and expose;
+// each key may be given more than once (any of its values matches), different keys must all match.
 import { invalidArgument, isNotFound } from '../../lib/errdefs.js';
 import { unary, type Clients } from '../../lib/grpc/client.js';
 import { stateOf, type ContainerInfo, type DockerState } from './container-state.js';
 import { resolveContainer } from './names.js';
+import { runtimeClients } from './runtime-clients.js';
+import { networkOf } from './port.js';
+import { portKey } from '../../lib/container-network.js';
 
 const statuses: readonly DockerState[] = ['created', 'running', 'paused', 'exited'];
 // docker's other states, which a ctrd container is never in but a person may still ask for.
 const otherStatuses = ['restarting', 'removing', 'dead'];
-const keys = ['id', 'name', 'label', 'exited', 'status', 'ancestor', 'before', 'since'] as const;
+const keys = ['id', 'name', 'label', 'exited', 'status', 'ancestor', 'before', 'since', 'network', 'publish', 'expose'] as const;
 type Key = (typeof keys)[number];
 
 export type PsFilters = Map<Key, string[]>;
@@ -25,6 +28,9 @@ export function parsePsFilters(filters: readonly string[]): PsFilters {
       throw invalidArgument(`invalid filter 'status=${value}': the status is one of ${[...statuses, ...otherStatuses].join(', ')}`);
     }
     if (key === 'exited' && !/^-?\d+$/.test(value)) throw invalidArgument(`invalid filter 'exited=${value}': the exit code is an integer`);
+    if ((key === 'publish' || key === 'expose') && !/^\d+(\/(tcp|udp|sctp))?$/i.test(value)) {
+      throw invalidArgument(`invalid filter '${key}=${value}': a port, as 80 or 80/udp`);
+    }
     out.set(key, [...(out.get(key) ?? []), value]);
   }
   return out;
@@ -72,6 +78,17 @@ export async function compilePsFilters(c: Clients, f: PsFilters, all: readonly C
   const imageIds = new Map<string, string | undefined>();
   if (ancestors.size > 0) for (const i of all) imageIds.set(i.container.id, await idOfImage(i.container.image));
   const createdOf = (input: string) => resolveContainer(all.map((i) => i.container), input).createdAt?.getTime() ?? 0;
+  // A network filter is a name, an ID or an ID prefix: each as the network's name (none matches a network that is not here).
+  const networks = new Set<string>();
+  for (const v of f.get('network') ?? []) {
+    const nc = runtimeClients(c).networks;
+    const got = await unary(nc, nc.get, { name: v }).catch((err: unknown) => {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    });
+    if (got?.network) networks.add(got.network.name);
+  }
+  const portOf = (v: string) => (v.includes('/') ? v.toLowerCase() : `${v}/tcp`);
   const before = (f.get('before') ?? []).map(createdOf);
   const since = (f.get('since') ?? []).map(createdOf);
 
@@ -91,7 +108,10 @@ export async function compilePsFilters(c: Clients, f: PsFilters, all: readonly C
       any('status', (v) => s.status === v) &&
       any('ancestor', () => ancestors.has(imageIds.get(c.id) ?? '')) &&
       before.every((t) => created < t) &&
-      since.every((t) => created > t)
+      since.every((t) => created > t) &&
+      (!f.has('network') || (networkOf(c)?.networks ?? []).some((a) => networks.has(a.name))) &&
+      any('publish', (v) => (networkOf(c)?.ports ?? []).some((p) => portKey(p.containerPort, p.protocol) === portOf(v))) &&
+      any('expose', (v) => (networkOf(c)?.exposed ?? []).includes(portOf(v)))
     );
   };
 }

@@ -2,6 +2,8 @@
 //   run [-d] [-i] [-t] [--rm] [--name N] [-e K=V]... [-w DIR] [-u USER[:GROUP]] [--hostname H] [-m 64m] [--cpus 0.5]
 //       [--cpuset-cpus 0-1] [--pids-limit N] [--privileged] [--cap-add CAP]... [--cap-drop CAP]...
 //       [--security-opt OPT]... [--read-only] [--sysctl K=V]... [--ulimit NAME=SOFT[:HARD]]...
+//       [--network N]... [--network-alias A]... [-p SPEC]... [-P] [--expose P]... [--dns IP]... [--dns-search D]...
+//       [--dns-option O]... [--add-host H:IP]... [--link C[:ALIAS]]...
 //       [--entrypoint E] [--restart POLICY] [--runtime NAME|/abs/shim] [--snapshotter S] IMAGE [CMD...]
 //   create (the same, without -d and --rm)
 // Exit status as docker run's: the container's, or 125 when ctrctl could not run it.
@@ -12,14 +14,16 @@ import { errorMessage } from './output.js';
 import { connect, globalFlags } from './connect.js';
 import { createContainer, defaultRuntime, defaultSnapshotter, validateHostname, type CreateFlags } from './container-create.js';
 import { containerName } from './names.js';
-import { removeContainer, runAttached, startDetached, statusOfStartError } from './lifecycle.js';
+import { deleteTask, removeContainer, runAttached, startDetached, statusOfStartError } from './lifecycle.js';
 import { parseLogOpts } from './logs.js';
 import { ExitStatus, print } from './output.js';
-import { runtimeClients } from './runtime-clients.js';
+import { runtimeClients, type RuntimeClients } from './runtime-clients.js';
+import type { ContainerInfo } from './container-state.js';
 import { parseResources, parseSecurity, parseSysctls, parseUlimits } from './spec.js';
 import { isAbsolute } from 'node:path';
-import { failedPrecondition, invalidArgument } from '../../lib/errdefs.js';
-import { parsePublish } from './ports.js';
+import { invalidArgument } from '../../lib/errdefs.js';
+import { parseNetworkFlags } from './network-flags.js';
+import { publishAllLabel } from './port.js';
 import { boundingCapabilities } from '../../lib/oci/capabilities.js';
 import { parseRestartPolicy } from '../../lib/restart-policy.js';
 import { parseSignal, stopSignalLabel, stopTimeoutLabel } from './signals.js';
@@ -64,6 +68,15 @@ interface RunOptions {
   mount: string[];
   tmpfs: string[];
   volumesFrom: string[];
+  network: string[];
+  networkAlias: string[];
+  publishAll?: boolean;
+  expose: string[];
+  dns: string[];
+  dnsSearch: string[];
+  dnsOption: string[];
+  addHost: string[];
+  link: string[];
 }
 
 
@@ -75,6 +88,15 @@ function addCreateOptions(cmd: Command): Command {
     .option('-e, --env <KEY=VALUE>', 'set an environment variable (repeatable)', collect, [])
     .option('-l, --label <KEY=VALUE>', 'set metadata on the container (repeatable)', collect, [])
     .option('-p, --publish <[IP:][HOST_PORT:]PORT[/PROTO]>', "publish a container's port to the host (repeatable)", collect, [])
+    .option('--net, --network <network>', 'connect the container to a network: NAME, bridge, none, host or container:NAME|ID (repeatable)', collect, [])
+    .option('--alias, --network-alias <alias>', 'add a network-scoped alias for the container (repeatable)', collect, [])
+    .option('-P, --publish-all', 'publish all exposed ports to ephemeral host ports')
+    .option('--expose <port[-port][/proto]>', 'expose a port or a range of ports (repeatable)', collect, [])
+    .option('--dns <ip>', 'set custom DNS servers (repeatable)', collect, [])
+    .option('--dns-search <domain>', 'set custom DNS search domains (repeatable)', collect, [])
+    .option('--dns-option <option>', 'set DNS options (repeatable)', collect, [])
+    .option('--add-host <host:ip>', 'add a custom host-to-IP mapping (repeatable)', collect, [])
+    .option('--link <name[:alias]>', 'add a link to another container (repeatable)', collect, [])
     .option('--stop-signal <signal>', 'signal to stop the container (default: the image STOPSIGNAL, or SIGTERM)')
     .option('--stop-timeout <seconds>', 'seconds to wait for the stop signal before SIGKILL (default 10)')
     .option('-w, --workdir <dir>', 'working directory inside the container')
@@ -112,11 +134,7 @@ function createFlags(o: RunOptions): CreateFlags {
     throw invalidArgument(`the working directory '${o.workdir}' is invalid, it needs to be an absolute path`);
   }
   if (o.runtime === '') throw invalidArgument('--runtime must not be empty');
-  const published = o.publish.map(parsePublish);
-  if (published.length > 0) {
-    // Checked first, so that a bad spec is named as such; a good one needs the bridge networks ctrd has not got.
-    throw failedPrecondition(`publishing ports (-p ${o.publish[0]}) needs container networks, which this ctrd does not have yet`);
-  }
+  const network = parseNetworkFlags(o);
   const security = parseSecurity(
     { privileged: o.privileged, capAdd: o.capAdd, capDrop: o.capDrop, securityOpt: o.securityOpt, readOnly: o.readOnly },
     // The shim that runs the container is on this host, with the bounding set ctrctl has (as containerd's client assumes).
@@ -126,6 +144,7 @@ function createFlags(o: RunOptions): CreateFlags {
   checkBindSources(mounts.mounts);
   return {
     mounts,
+    network,
     name: o.name,
     env: o.env,
     workdir: o.workdir,
@@ -142,7 +161,7 @@ function createFlags(o: RunOptions): CreateFlags {
     openStdin: Boolean(o.interactive),
     log: parseLogOpts(o.logOpt),
     restart: parseRestartPolicy(o.restart),
-    labels: { ...parseLabels(o.label), ...stopLabels(o.stopSignal, o.stopTimeout) },
+    labels: { ...parseLabels(o.label), ...stopLabels(o.stopSignal, o.stopTimeout), ...(o.publishAll ? { [publishAllLabel]: 'true' } : {}) },
   };
 }
 
@@ -171,6 +190,15 @@ function stopLabels(signal: string | undefined, timeout: string | undefined): Re
     out[stopTimeoutLabel] = timeout;
   }
   return out;
+}
+
+/**
+ * A container whose task could not start stays, as docker's does (Created, to inspect and remove), with no
+ * task left; with --rm it goes.
+ */
+async function afterFailedStart(rc: RuntimeClients, info: ContainerInfo, rm: boolean): Promise<void> {
+  if (rm) await removeContainer(rc, info, true, true).catch(() => undefined);
+  else await deleteTask(rc, info.container.id, false).catch(() => undefined);
 }
 
 /** docker's "docker: <message>." for its own failures, then status 125. */
@@ -214,9 +242,7 @@ async function runCommand(image: string, args: string[], o: RunOptions, command:
       try {
         await startDetached(rc, info);
       } catch (err) {
-        // docker leaves a container that could not start as Created; ctrctl removes it, as the brief of
-        // run is one container that runs: nothing is left behind by a failed run.
-        await removeContainer(rc, info, true, true).catch(() => undefined);
+        await afterFailedStart(rc, info, Boolean(o.rm));
         failRun(err, statusOfStartError(err, runFailure));
       }
       print(info.container.id);
@@ -234,7 +260,7 @@ async function runCommand(image: string, args: string[], o: RunOptions, command:
       if (res === 'detached') return;
       code = res;
     } catch (err) {
-      await removeContainer(rc, info, true, true).catch(() => undefined);
+      await afterFailedStart(rc, info, Boolean(o.rm));
       failRun(err, statusOfStartError(err, runFailure));
     }
     if (o.rm) await removeContainer(rc, info, true, true);

@@ -6,6 +6,7 @@ import { SnapshotsClient } from '../../gen/containerd/services/snapshots/v1/snap
 import { TasksClient } from '../../gen/containerd/services/tasks/v1/tasks.js';
 import { StreamsServiceClient } from '../../gen/ctrd/services/streams/v1/streams.js';
 import { VolumesServiceClient } from '../../gen/ctrd/services/volumes/v1/volumes.js';
+import { NetworksServiceClient } from '../../gen/ctrd/services/networks/v1/networks.js';
 import type { Clients } from '../../lib/grpc/client.js';
 import { leaseHeader, namespaceHeader } from '../../lib/grpc/context.js';
 
@@ -17,6 +18,8 @@ export interface RuntimeClients {
   streams: StreamsServiceClient;
   /** ctrd's VolumesService. */
   volumes: VolumesServiceClient;
+  /** ctrd's NetworksService. */
+  networks: NetworksServiceClient;
 }
 
 type ClientConstructor<C> = new (address: string, creds: ChannelCredentials, options?: Partial<ClientOptions>) => C;
@@ -48,5 +51,6 @@ export function runtimeClients(c: Clients, lease?: string): RuntimeClients {
     snapshots: make(SnapshotsClient),
     streams: make(StreamsServiceClient),
     volumes: make(VolumesServiceClient),
+    networks: make(NetworksServiceClient),
   };
 }

@@ -21,6 +21,7 @@ export interface ImageRunConfig {
   StopSignal?: string;
   Labels?: Record<string, string> | null;
   Volumes?: Record<string, unknown> | null;
+  ExposedPorts?: Record<string, unknown> | null;
 }
 
 // ---- command ----

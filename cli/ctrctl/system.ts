@@ -1,6 +1,6 @@
 // Disk usage and pruning, as docker's verbs: `system df` shows the space images, containers, content and
-// snapshots take; `container prune` removes every stopped container, `system prune` removes stopped containers
-// and dangling images (-a: every image no container uses; --volumes: unused volumes too). Each prune asks
+// snapshots take; `container prune` removes every stopped container, `system prune` removes stopped containers,
+// the networks no container uses and dangling images (-a: every image no container uses; --volumes: unused volumes too). Each prune asks
 // first unless -f; without a terminal to ask on, it refuses.
 //   system df [--format T]
 //   container prune [-f] [--filter until=T|label=K[=V]|label!=K[=V]]
@@ -130,25 +130,27 @@ export function addContainerPruneCommand(container: Command): void {
     });
 }
 
-/** What system prune can also prune, registered by the groups that own them (volumes). */
+/** What system prune can also prune, registered by the groups that own them (networks, volumes). */
 export interface PruneExtra {
-  flag: string;
+  /** The flag that asks for it (--volumes); without one, always pruned (networks, as docker's). */
+  flag?: string;
   warning: string;
   title: string;
-  prune(c: Clients, all: boolean): Promise<{ deleted: string[]; reclaimed: number }>;
+  /** `filters`: system prune's --filter values, as given. */
+  prune(c: Clients, all: boolean, filters: readonly string[]): Promise<{ deleted: string[]; reclaimed: number }>;
 }
 
 export function addSystemPruneCommand(system: Command, extras: readonly PruneExtra[] = []): void {
   const cmd = system
     .command('prune')
-    .description('remove unused data: stopped containers and dangling images (-a: all unused images)')
+    .description('remove unused data: stopped containers, unused networks and dangling images (-a: all unused images)')
     .option('-a, --all', 'remove all unused images, not just dangling ones')
     .option('-f, --force', 'do not prompt for confirmation')
     .option('--filter <filter>', 'provide filter values (until=<timestamp>, label=<key>[=<value>])', collect, []);
-  for (const e of extras) cmd.option(`--${e.flag}`, `prune ${e.flag}`);
+  for (const e of extras) if (e.flag) cmd.option(`--${e.flag}`, `prune ${e.flag}`);
   cmd.action(async (o: { all?: boolean; force?: boolean; filter: string[] } & Record<string, unknown>, command: Command) => {
     const filter = parsePruneFilters(o.filter);
-    const chosen = extras.filter((e) => o[e.flag]);
+    const chosen = extras.filter((e) => !e.flag || o[e.flag]);
     const warning = [
       'WARNING! This will remove:',
       '  - all stopped containers',
@@ -160,7 +162,7 @@ export function addSystemPruneCommand(system: Command, extras: readonly PruneExt
     const res = await withClients(command, async (c, flags) => {
       const containers = await pruneContainers(c, flags.namespace, filter);
       const extra = [];
-      for (const e of chosen) extra.push({ e, res: await e.prune(c, Boolean(o.all)) });
+      for (const e of chosen) extra.push({ e, res: await e.prune(c, Boolean(o.all), o.filter) });
       const images = await unary(c.ctrdImages, c.ctrdImages.prune, { all: Boolean(o.all) });
       return { containers, extra, images };
     });

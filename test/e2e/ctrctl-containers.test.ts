@@ -254,7 +254,7 @@ describe.skipIf(!runcBinary || process.getuid?.() !== 0)('ctrctl container verbs
       [['--ulimit', 'nofile=2:1'], 'ulimit soft limit must be less than or equal to hard limit: 2 > 1'],
       [['-p', '80:abc'], 'invalid containerPort: abc'],
       [['-p', '8080:80/icmp'], 'invalid proto: icmp'],
-      [['-p', '8080:80'], 'publishing ports (-p 8080:80) needs container networks'],
+      [['--network', 'none', '-p', '8080:80'], 'conflicting options: port publishing and the container type network mode'],
     ]) {
       const r = await ctl(['run', '--rm', ...flags!, image, 'true']);
       expect(r.code, ok(r, d)).toBe(125);
