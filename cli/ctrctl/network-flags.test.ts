@@ -71,6 +71,7 @@ describe("run's networking flags", () => {
     expect(() => parseExpose('80/icmp')).toThrow('invalid proto: icmp');
     expect(parseAddHost('db:10.0.0.2')).toEqual({ host: 'db', ip: '10.0.0.2' });
     expect(parseAddHost('db=10.0.0.2')).toEqual({ host: 'db', ip: '10.0.0.2' });
+    expect(parseAddHost('gw:host-gateway')).toEqual({ host: 'gw', ip: 'host-gateway' });
     expect(parseAddHost('v6:::1')).toEqual({ host: 'v6', ip: '::1' });
     expect(parseAddHost('v6=[fd00::1]')).toEqual({ host: 'v6', ip: 'fd00::1' });
     expect(() => parseAddHost('db:10.0.0')).toThrow('invalid IP address in add-host: "10.0.0"');

@@ -65,14 +65,15 @@ export function publishSpecs(spec: string): PortSpec[] {
   return out;
 }
 
-/** --add-host HOST:IP or HOST=IP (the IP may be IPv6, so only the first separator splits). */
+/** --add-host HOST:IP or HOST=IP, or HOST:host-gateway (the IP may be IPv6, so only the first separator splits). */
 export function parseAddHost(value: string): { host: string; ip: string } {
   const m = /^([^:=]+)[:=](.*)$/.exec(value);
   if (!m) throw invalidArgument(`bad format for add-host: "${value}"`);
   const host = m[1]!;
   let ip = m[2]!;
   if (ip.startsWith('[') && ip.endsWith(']')) ip = ip.slice(1, -1);
-  if (isIP(ip) === 0) throw invalidArgument(`invalid IP address in add-host: "${m[2]}"`);
+  // host-gateway: the address of the host on the container's network (its gateway), filled in by the daemon.
+  if (ip !== 'host-gateway' && isIP(ip) === 0) throw invalidArgument(`invalid IP address in add-host: "${m[2]}"`);
   return { host, ip };
 }
 

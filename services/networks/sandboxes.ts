@@ -230,7 +230,8 @@ export class ContainerNetworks {
       if (theirs) peers.push({ ip: addressOf(theirs)!, names: unique([link.alias, ...(peerName ? [peerName] : []), link.container.slice(0, 12)]) });
     }
     const gateway = first?.gateway;
-    const extraHosts = cfg.extraHosts.map((h) => (h.ip === 'host-gateway' && gateway ? { host: h.host, ip: gateway } : h));
+    // host-gateway: the host's address on the container's first network; without a network there is none.
+    const extraHosts = cfg.extraHosts.flatMap((h) => (h.ip !== 'host-gateway' ? [h] : gateway ? [{ host: h.host, ip: gateway }] : []));
     return hostsFile({ self: { ip: first ? first.address.split('/')[0] : undefined, names: selfNames }, extraHosts, peers });
   }
 
@@ -444,10 +445,10 @@ function parseSpec(c: Container): Spec {
 
 const dnsOf = (cfg: ContainerNetwork) => ({ dns: cfg.dns, search: cfg.dnsSearch, options: cfg.dnsOptions });
 
-/** host mode: the host's own hosts file, with the extra hosts added. */
+/** host mode: the host's own hosts file, with the extra hosts added (host-gateway is the host: 127.0.0.1). */
 function hostHostsWith(cfg: ContainerNetwork): string {
   const text = readHostFile('/etc/hosts');
-  const extra = cfg.extraHosts.map((h) => `${h.ip}\t${h.host}\n`).join('');
+  const extra = cfg.extraHosts.map((h) => `${h.ip === 'host-gateway' ? '127.0.0.1' : h.ip}\t${h.host}\n`).join('');
   return (text === '' || text.endsWith('\n') ? text : `${text}\n`) + extra;
 }
 
