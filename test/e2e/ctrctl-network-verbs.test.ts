@@ -47,7 +47,7 @@ describe('ctrctl network verbs', () => {
     const targetId = await s.ctl('inspect', '--format', '{{.Id}}', 'target');
     await s.ctl(
       'create', '--name', 'web', '--network', 'v2', '--network-alias', 'site', '-p', '127.0.0.1:18090:80', '-P', '--expose', '443',
-      '--dns', '10.0.0.53', '--dns-search', 'example.org', '--dns-option', 'ndots:2', '--add-host', 'db:10.0.0.2', '--link', 'target:tgt',
+      '--dns', '10.0.0.53', '--dns-search', 'example.org', '--dns-option', 'ndots:2', '--add-host', 'db:10.0.0.2', '--add-host', 'gw:host-gateway', '--link', 'target:tgt',
       s.image, 'sleep', '300',
     );
     const stopped = JSON.parse(await s.ctl('inspect', 'web')) as Array<Record<string, Record<string, unknown>>>;
@@ -58,7 +58,7 @@ describe('ctrctl network verbs', () => {
       Dns: ['10.0.0.53'],
       DnsSearch: ['example.org'],
       DnsOptions: ['ndots:2'],
-      ExtraHosts: ['db:10.0.0.2'],
+      ExtraHosts: ['db:10.0.0.2', 'gw:host-gateway'],
       Links: ['/target:/web/tgt'],
     });
     expect(stopped[0]!.Config!.ExposedPorts).toEqual({ '80/tcp': {}, '443/tcp': {} });
@@ -85,7 +85,9 @@ describe('ctrctl network verbs', () => {
     const [net] = JSON.parse(await s.ctl('network', 'inspect', 'v2')) as Array<{ Containers: Record<string, { Name: string }> }>;
     expect(Object.values(net!.Containers).map((c) => c.Name)).toEqual(['web']);
     expect(await s.ctl('exec', 'web', 'cat', '/etc/resolv.conf')).toMatch(/nameserver 10\.0\.0\.53/);
-    expect(await s.ctl('exec', 'web', 'cat', '/etc/hosts')).toMatch(/10\.0\.0\.2\s+db/);
+    const hosts = await s.ctl('exec', 'web', 'cat', '/etc/hosts');
+    expect(hosts).toMatch(/10\.0\.0\.2\s+db/);
+    expect(hosts).toMatch(new RegExp(`^${String(ns.Gateway).replace(/\./g, '\\.')}\\s+gw$`, 'm'));
 
     // connect and disconnect while it runs.
     await s.ctl('network', 'connect', 'bridge', 'web');
