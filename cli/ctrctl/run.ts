@@ -22,7 +22,7 @@ import type { ContainerInfo } from './container-state.js';
 import { parseResources, parseSecurity, parseSysctls, parseUlimits } from './spec.js';
 import { isAbsolute } from 'node:path';
 import { invalidArgument } from '../../lib/errdefs.js';
-import { parseNetworkFlags } from './network-flags.js';
+import { parseNetworkFlags, type NetworkFlagValues } from './network-flags.js';
 import { publishAllLabel } from './port.js';
 import { boundingCapabilities } from '../../lib/oci/capabilities.js';
 import { parseRestartPolicy } from '../../lib/restart-policy.js';
@@ -33,7 +33,8 @@ import { collect } from './flags.js';
 /** docker run's status for its own failures (the container never ran). */
 export const runFailure = 125;
 
-interface RunOptions {
+/** run/create's flags: the networking ones are network-flags.ts's. */
+interface RunOptions extends NetworkFlagValues {
   detach?: boolean;
   interactive?: boolean;
   tty?: boolean;
@@ -63,20 +64,10 @@ interface RunOptions {
   label: string[];
   stopSignal?: string;
   stopTimeout?: string;
-  publish: string[];
   volume: string[];
   mount: string[];
   tmpfs: string[];
   volumesFrom: string[];
-  network: string[];
-  networkAlias: string[];
-  publishAll?: boolean;
-  expose: string[];
-  dns: string[];
-  dnsSearch: string[];
-  dnsOption: string[];
-  addHost: string[];
-  link: string[];
 }
 
 
