@@ -133,6 +133,7 @@ export class ContainerNetworks {
         if (pid === undefined) throw failedPrecondition(`cannot join the network of container ${target}: it is not running`);
         const theirs = path.join(this.sandboxDir(ns, target), 'netns');
         netnsPath = fs.existsSync(theirs) ? theirs : `/proc/${pid}/ns/net`;
+        if (!fs.existsSync(netnsPath)) throw failedPrecondition(`cannot join the network of container ${target}: its task has exited`);
         // The container it joins has the files of that namespace; one without (made by ctr) lends none.
         if (fs.existsSync(path.join(this.sandboxDir(ns, target), 'hosts'))) filesDir = this.sandboxDir(ns, target);
         else this.writeOwnFiles(ns, container, cfg, hostname, []);
