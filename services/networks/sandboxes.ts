@@ -480,7 +480,7 @@ export function withNetwork(spec: Spec, netns: string | null, files: Record<stri
   linux.namespaces = netns === null ? others : [...others, { type: 'network', path: netns }];
   const mounts = [...(spec.mounts ?? [])];
   for (const [target, source] of Object.entries(files)) {
-    if (mounts.some((m) => path.posix.normalize(m.destination) === target)) continue;
+    if (mounts.some((m) => path.posix.normalize(m.destination).replace(/(.)\/+$/, '$1') === target)) continue;
     mounts.push({ destination: target, type: 'bind', source, options: ['rbind', 'rprivate'] });
   }
   return { ...spec, linux, mounts, ...(netns === null && spec.hostname === undefined ? { hostname: os.hostname() } : {}) };
