@@ -14,7 +14,7 @@ import { revision } from '../lib/version.js';
 import { unary } from '../lib/grpc/client.js';
 import { defaultNetworkName, emptyNetwork, networkLabel, networkLabelOf } from '../lib/container-network.js';
 import { run, TestDaemon } from '../test/harness/daemon.js';
-import { pushBusybox } from '../test/harness/images.js';
+import { pushBusybox, removeTestImages } from '../test/harness/images.js';
 import { startRegistry } from '../test/harness/registry.js';
 import { networkLeftovers, removeBridgesForTest } from '../test/harness/network.js';
 import { loadDefaults, parseCount, table } from './load.js';
@@ -143,6 +143,7 @@ export async function runNetwork(p: NetworkParams, progress: (line: string) => v
   } finally {
     await reg.stop();
     await d.cleanup();
+    removeTestImages();
     rmSync(dir, { recursive: true, force: true });
   }
 }
