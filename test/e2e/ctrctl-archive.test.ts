@@ -13,7 +13,8 @@ import path from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { extract } from 'tar-stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ctrctlBin, run, TestDaemon, waitFor, type RunResult } from '../harness/daemon.js';
+import { ctrctlBin, run, TestDaemon, waitFor } from '../harness/daemon.js';
+import { explain } from '../harness/ctrctl.js';
 import { buildBusybox, pushBusybox, pushMultilayer, skopeoEnv, testImagesDir, type PushedBusybox, type PushedImage } from '../harness/images.js';
 import { packTar, sha256Of, type PackEntry } from '../harness/layers.js';
 import { mountsUnder } from '../harness/mounts.js';
@@ -23,7 +24,6 @@ import { unary, type Clients } from '../../lib/grpc/client.js';
 import { LayerState, type LoadResponse, type SaveResponse } from '../../gen/ctrd/services/archive/v1/archive.js';
 import { chainIds } from '../../services/images/manifest.js';
 
-const ok = (r: RunResult, d: TestDaemon) => `exit ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}\n${d.log().slice(-3000)}`;
 
 /** Every entry of a tar: its name, type, link target and bytes. */
 async function readTar(file: string): Promise<Map<string, { type: string; linkname?: string; data: Buffer }>> {
@@ -127,7 +127,7 @@ describe.skipIf(!runcBinary || process.getuid?.() !== 0)('ctrctl save and load',
   async function expectLoadRefused(file: string, message: RegExp): Promise<void> {
     const before = await state({ collectFirst: true });
     const r = await ctl(['load', '-i', file]);
-    expect(r.code, ok(r, d)).toBe(1);
+    expect(r.code, explain(r, d)).toBe(1);
     expect(r.stdout).toBe('');
     expect(r.stderr).toMatch(message);
     expect(await state()).toEqual(before);
@@ -141,11 +141,11 @@ describe.skipIf(!runcBinary || process.getuid?.() !== 0)('ctrctl save and load',
     [busybox, multilayer] = await Promise.all([pushBusybox(reg), pushMultilayer(reg)]);
     for (const ref of [busybox.latest.ref, multilayer.ref]) {
       const r = await ctl(['pull', '-q', ref]);
-      expect(r.code, ok(r, d)).toBe(0);
+      expect(r.code, explain(r, d)).toBe(0);
     }
     for (const tag of ['example.com/box:v1', 'example.com/box:v2']) {
       const r = await ctl(['tag', busybox.latest.ref, tag]);
-      expect(r.code, ok(r, d)).toBe(0);
+      expect(r.code, explain(r, d)).toBe(0);
     }
   }, 180_000);
 
@@ -166,7 +166,7 @@ describe.skipIf(!runcBinary || process.getuid?.() !== 0)('ctrctl save and load',
     expect(await target('example.com/box:v2')).toBe(targets.box);
     // A repository without a tag means all of its tags, as docker save has it.
     const s = await ctl(['save', '-o', file, 'example.com/box', multilayer.ref]);
-    expect(s.code, ok(s, d)).toBe(0);
+    expect(s.code, explain(s, d)).toBe(0);
     expect(s.stdout).toBe('');
     expect(fs.readdirSync(work).filter((f) => f.includes('ctrctl-save'))).toEqual([]);
 
@@ -200,12 +200,12 @@ describe.skipIf(!runcBinary || process.getuid?.() !== 0)('ctrctl save and load',
     expect(fs.readFileSync(`${file}.stdout`).equals(fs.readFileSync(file))).toBe(true);
 
     const rmi = await ctl(['rmi', 'example.com/box:v1', 'example.com/box:v2', multilayer.ref, busybox.latest.ref]);
-    expect(rmi.code, ok(rmi, d)).toBe(0);
+    expect(rmi.code, explain(rmi, d)).toBe(0);
     const gone = await ctl(['images', '-q']);
     expect(gone.stdout).toBe('');
 
     const l = await ctl(['load', '-i', file]);
-    expect(l.code, ok(l, d)).toBe(0);
+    expect(l.code, explain(l, d)).toBe(0);
     expect(l.stdout).toBe(`Loaded image: example.com/box:v1\nLoaded image: example.com/box:v2\nLoaded image: ${multilayer.ref}\n`);
     expect(l.stderr).toBe('');
     expect(await target('example.com/box:v1')).toBe(targets.box);
@@ -213,13 +213,13 @@ describe.skipIf(!runcBinary || process.getuid?.() !== 0)('ctrctl save and load',
     expect(await target(multilayer.ref)).toBe(targets.ml);
     // From stdin too; loading again changes nothing.
     const again = await ctl(['image', 'load'], { stdinFile: file });
-    expect(again.code, ok(again, d)).toBe(0);
+    expect(again.code, explain(again, d)).toBe(0);
     expect(again.stdout).toBe(l.stdout);
     // Unpacked: the top snapshot of each image is there, and the image runs.
     const snaps = (await d.ctr(['snapshots', '--snapshotter', 'overlayfs', 'ls'])).stdout;
     expect(snaps).toContain(chainIds(multilayer.layers.map((x) => x.diffId)).at(-1));
     const r = await ctl(['run', '--rm', 'example.com/box:v2', 'echo', 'ok']);
-    expect(r.code, ok(r, d)).toBe(0);
+    expect(r.code, explain(r, d)).toBe(0);
     expect(r.stdout).toBe('ok\n');
     expect((await state({ collectFirst: true })).leases).toBe('');
   });
@@ -227,7 +227,7 @@ describe.skipIf(!runcBinary || process.getuid?.() !== 0)('ctrctl save and load',
   it("what ctrctl saves, skopeo reads: docker-archive: and oci-archive: give the image's config and layers", async () => {
     const file = path.join(work, 'box.tar');
     const s = await ctl(['image', 'save', '--output', file, 'example.com/box:v1']);
-    expect(s.code, ok(s, d)).toBe(0);
+    expect(s.code, explain(s, d)).toBe(0);
     const img = busybox.latest;
 
     const dockerDir = path.join(work, 'from-docker-archive');
@@ -262,17 +262,17 @@ describe.skipIf(!runcBinary || process.getuid?.() !== 0)('ctrctl save and load',
     const tar = await readTar(file);
     expect([...tar.values()].some((e) => e.type === 'symlink')).toBe(true);
     const l = await ctl(['load', '-i', file]);
-    expect(l.code, ok(l, d)).toBe(0);
+    expect(l.code, explain(l, d)).toBe(0);
     expect(l.stdout).toBe('Loaded image: example.com/skopeo/box:v1\n');
     const inspect = await ctl(['image', 'inspect', '-f', '{{.Id}}', 'example.com/skopeo/box:v1']);
-    expect(inspect.stdout.trim(), ok(inspect, d)).toBe(busybox.latest.config.digest);
+    expect(inspect.stdout.trim(), explain(inspect, d)).toBe(busybox.latest.config.digest);
     const r = await ctl(['run', '--rm', 'example.com/skopeo/box:v1', 'echo', 'ok']);
-    expect(r.code, ok(r, d)).toBe(0);
+    expect(r.code, explain(r, d)).toBe(0);
     expect(r.stdout).toBe('ok\n');
     // The same archive again: the same manifest ctrd made for it.
     const first = await target('example.com/skopeo/box:v1');
     const again = await ctl(['load', '-i', file]);
-    expect(again.code, ok(again, d)).toBe(0);
+    expect(again.code, explain(again, d)).toBe(0);
     expect(await target('example.com/skopeo/box:v1')).toBe(first);
   });
 
@@ -280,7 +280,7 @@ describe.skipIf(!runcBinary || process.getuid?.() !== 0)('ctrctl save and load',
     const file = path.join(work, 'skopeo-oci.tar');
     await skopeo('copy', '--quiet', `oci:${testImagesDir()}:multilayer`, `oci-archive:${file}:example.com/oci/multilayer:v1`);
     const l = await ctl(['load', '-q', '-i', file]);
-    expect(l.code, ok(l, d)).toBe(0);
+    expect(l.code, explain(l, d)).toBe(0);
     expect(l.stdout).toBe('Loaded image: example.com/oci/multilayer:v1\n');
     expect(await target('example.com/oci/multilayer:v1')).toBe(multilayer.manifest.digest);
     const snaps = (await d.ctr(['snapshots', '--snapshotter', 'overlayfs', 'ls'])).stdout;
@@ -305,10 +305,10 @@ describe.skipIf(!runcBinary || process.getuid?.() !== 0)('ctrctl save and load',
       { name: 'manifest.json', body: JSON.stringify([{ Config: `${sha256Of(config).slice(7)}.json`, RepoTags: ['example.com/old:v1'], Layers: ids.map((id) => `${id}/layer.tar`) }]) },
     ]));
     const l = await ctl(['load', '-i', file]);
-    expect(l.code, ok(l, d)).toBe(0);
+    expect(l.code, explain(l, d)).toBe(0);
     expect(l.stdout).toBe('Loaded image: example.com/old:v1\n');
     const inspect = await ctl(['image', 'inspect', '-f', '{{.Id}}', 'example.com/old:v1']);
-    expect(inspect.stdout.trim(), ok(inspect, d)).toBe(sha256Of(config));
+    expect(inspect.stdout.trim(), explain(inspect, d)).toBe(sha256Of(config));
     const snaps = (await d.ctr(['snapshots', '--snapshotter', 'overlayfs', 'ls'])).stdout;
     expect(snaps).toContain(chainIds(diffIds).at(-1));
     // The manifest ctrd made for it: Docker schema 2, the layers as they are (uncompressed tars).
@@ -325,17 +325,17 @@ describe.skipIf(!runcBinary || process.getuid?.() !== 0)('ctrctl save and load',
     const e = await d.ctr(['images', 'export', exported, multilayer.ref]);
     expect(e.code, e.stderr).toBe(0);
     const rmi = await ctl(['rmi', multilayer.ref]);
-    expect(rmi.code, ok(rmi, d)).toBe(0);
+    expect(rmi.code, explain(rmi, d)).toBe(0);
     const l = await ctl(['load', '-i', exported]);
-    expect(l.code, ok(l, d)).toBe(0);
+    expect(l.code, explain(l, d)).toBe(0);
     expect(l.stdout).toBe(`Loaded image: ${multilayer.ref}\n`);
     expect(await target(multilayer.ref)).toBe(multilayer.manifest.digest);
 
     const saved = path.join(work, 'for-ctr.tar');
     const s = await ctl(['save', '-o', saved, 'example.com/box:v1']);
-    expect(s.code, ok(s, d)).toBe(0);
+    expect(s.code, explain(s, d)).toBe(0);
     const rmiBox = await ctl(['rmi', 'example.com/box:v1']);
-    expect(rmiBox.code, ok(rmiBox, d)).toBe(0);
+    expect(rmiBox.code, explain(rmiBox, d)).toBe(0);
     const i = await d.ctr(['images', 'import', saved]);
     expect(i.code, i.stderr).toBe(0);
     expect(await target('example.com/box:v1')).toBe(busybox.latest.manifest.digest);
@@ -390,10 +390,10 @@ describe.skipIf(!runcBinary || process.getuid?.() !== 0)('ctrctl save and load',
   it('a multi-platform image keeps its index digest through save | load (one platform in the archive); a gzip archive loads', async () => {
     const index = busybox.multiarch;
     const pull = await ctl(['pull', '-q', index.ref]);
-    expect(pull.code, ok(pull, d)).toBe(0);
+    expect(pull.code, explain(pull, d)).toBe(0);
     const file = path.join(work, 'multiarch.tar');
     const s = await ctl(['save', '-o', file, index.ref]);
-    expect(s.code, ok(s, d)).toBe(0);
+    expect(s.code, explain(s, d)).toBe(0);
     const tar = await readTar(file);
     const [amd64, arm64] = index.images;
     expect(tar.get(`blobs/sha256/${index.descriptor.digest.slice(7)}`)?.data.equals(index.bytes)).toBe(true);
@@ -403,24 +403,24 @@ describe.skipIf(!runcBinary || process.getuid?.() !== 0)('ctrctl save and load',
     expect((json(tar.get('manifest.json')?.data) as Array<{ Config: string }>)[0]!.Config).toBe(`blobs/sha256/${amd64!.config.digest.slice(7)}`);
 
     const rmi = await ctl(['rmi', index.ref]);
-    expect(rmi.code, ok(rmi, d)).toBe(0);
+    expect(rmi.code, explain(rmi, d)).toBe(0);
     fs.writeFileSync(`${file}.gz`, gzipSync(fs.readFileSync(file)));
     const l = await ctl(['load', '-i', `${file}.gz`]);
-    expect(l.code, ok(l, d)).toBe(0);
+    expect(l.code, explain(l, d)).toBe(0);
     expect(l.stdout).toBe(`Loaded image: ${index.ref}\n`);
     expect(await target(index.ref)).toBe(index.descriptor.digest);
     const inspect = await ctl(['image', 'inspect', '-f', '{{.Id}}', index.ref]);
-    expect(inspect.stdout.trim(), ok(inspect, d)).toBe(amd64!.config.digest);
+    expect(inspect.stdout.trim(), explain(inspect, d)).toBe(amd64!.config.digest);
   });
 
   it('an image the archive does not name loads as an ID', async () => {
     const file = path.join(work, 'by-id.tar');
     const s = await ctl(['save', '-o', file, busybox.latest.config.digest.slice(7, 19)]);
-    expect(s.code, ok(s, d)).toBe(0);
+    expect(s.code, explain(s, d)).toBe(0);
     const manifest = json((await readTar(file)).get('manifest.json')?.data) as Array<{ RepoTags: string[] }>;
     expect(manifest[0]!.RepoTags).toEqual([]);
     const l = await ctl(['load', '-i', file]);
-    expect(l.code, ok(l, d)).toBe(0);
+    expect(l.code, explain(l, d)).toBe(0);
     expect(l.stdout).toBe(`Loaded image ID: ${busybox.latest.config.digest}\n`);
   });
 
@@ -537,7 +537,7 @@ describe.skipIf(!runcBinary || process.getuid?.() !== 0)('ctrctl save and load',
   it('refuses to save an unknown image (no file is made), a tar onto a terminal, and a load from a terminal', async () => {
     const file = path.join(work, 'unknown.tar');
     const r = await ctl(['save', '-o', file, 'example.com/box:v1', 'example.com/nosuch:v1']);
-    expect(r.code, ok(r, d)).toBe(1);
+    expect(r.code, explain(r, d)).toBe(1);
     expect(r.stderr).toBe('ctrctl: no such image: example.com/nosuch:v1\n');
     expect(fs.existsSync(file)).toBe(false);
     expect(fs.readdirSync(work).filter((f) => f.includes('ctrctl-save'))).toEqual([]);

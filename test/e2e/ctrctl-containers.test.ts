@@ -5,13 +5,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { ctrctlSuite } from '../harness/ctrctl.js';
-import { ctrctlBin, run, TestDaemon, type RunResult } from '../harness/daemon.js';
+import { ctrctlSuite, explain } from '../harness/ctrctl.js';
+import { ctrctlBin, run, TestDaemon } from '../harness/daemon.js';
 import { mountsUnder } from '../harness/mounts.js';
 import type { TestRegistry } from '../harness/registry.js';
 import { runcBinary, shimsOf } from '../harness/tasks.js';
 
-const ok = (r: RunResult, d: TestDaemon) => `exit ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}\n${d.log().slice(-3000)}`;
 
 describe.skipIf(!runcBinary || process.getuid?.() !== 0)('ctrctl container verbs', () => {
   const suite = ctrctlSuite('containers');
@@ -46,7 +45,7 @@ describe.skipIf(!runcBinary || process.getuid?.() !== 0)('ctrctl container verbs
 
   it('run --rm pulls the image, prints the output, exits 0 and leaves nothing', async () => {
     const r = await ctl(['run', '--rm', image, 'echo', 'hello']);
-    expect(r.code, ok(r, d)).toBe(0);
+    expect(r.code, explain(r, d)).toBe(0);
     expect(r.stdout).toBe('hello\n');
     expect(r.stderr).toContain(`Unable to find image '${image}' locally`);
     expect(r.stderr).toContain('Status: Downloaded newer image');
@@ -55,23 +54,23 @@ describe.skipIf(!runcBinary || process.getuid?.() !== 0)('ctrctl container verbs
 
   it('passes the exit status through, and stdin with -i', async () => {
     const r = await ctl(['run', '--rm', image, 'sh', '-c', 'echo out; echo err >&2; exit 3']);
-    expect(r.code, ok(r, d)).toBe(3);
+    expect(r.code, explain(r, d)).toBe(3);
     expect(r.stdout).toBe('out\n');
     expect(r.stderr).toMatch(/(^|\n)err\n$/);
     const i = await ctl(['run', '--rm', '-i', image, 'wc', '-c'], 'x'.repeat(100_000));
-    expect(i.code, ok(i, d)).toBe(0);
+    expect(i.code, explain(i, d)).toBe(0);
     expect(i.stdout.trim()).toBe('100000');
     await expectNothingLeft();
   });
 
   it('-e, -w, -u, --hostname and --entrypoint are what the process sees', async () => {
     const r = await ctl(['run', '--rm', '-e', 'FOO=bar baz', '-w', '/etc', '-u', 'nobody', '--hostname', 'box1', image, 'sh', '-c', 'echo "$FOO"; pwd; id -u; id -g; hostname']);
-    expect(r.code, ok(r, d)).toBe(0);
+    expect(r.code, explain(r, d)).toBe(0);
     expect(r.stdout).toBe('bar baz\n/etc\n65534\n65534\nbox1\n');
     const g = await ctl(['run', '--rm', '-u', '123:456', image, 'sh', '-c', 'id -u; id -g']);
-    expect(g.stdout, ok(g, d)).toBe('123\n456\n');
+    expect(g.stdout, explain(g, d)).toBe('123\n456\n');
     const e = await ctl(['run', '--rm', '--entrypoint', 'echo', image, 'from', 'entrypoint']);
-    expect(e.stdout, ok(e, d)).toBe('from entrypoint\n');
+    expect(e.stdout, explain(e, d)).toBe('from entrypoint\n');
     await expectNothingLeft();
   });
 
@@ -79,7 +78,7 @@ describe.skipIf(!runcBinary || process.getuid?.() !== 0)('ctrctl container verbs
     const env = { ...process.env, CTRD_ADDRESS: d.address, CTRD_NAMESPACE: 'default' };
     const cmd = `${process.execPath} ${ctrctlBin} run --rm -t ${image} sh -c 'tty; echo $TERM; exit 2'`;
     const r = await run('script', ['-qec', cmd, '/dev/null'], { env, timeoutMs: 60_000 });
-    expect(r.code, ok(r, d)).toBe(2);
+    expect(r.code, explain(r, d)).toBe(2);
     expect(r.stdout.replace(/\r/g, '')).toBe('/dev/pts/0\nxterm\n');
     await expectNothingLeft();
   });
@@ -87,7 +86,7 @@ describe.skipIf(!runcBinary || process.getuid?.() !== 0)('ctrctl container verbs
   it('-m, --cpus and --pids-limit set the cgroup limits', async () => {
     const r = await ctl(['run', '--rm', '-m', '64m', '--cpus', '0.5', '--pids-limit', '20', image, 'sh', '-c',
       'cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/cpu/cpu.cfs_quota_us /sys/fs/cgroup/pids/pids.max']);
-    expect(r.code, ok(r, d)).toBe(0);
+    expect(r.code, explain(r, d)).toBe(0);
     expect(r.stdout).toBe('67108864\n50000\n20\n');
     await expectNothingLeft();
   });
@@ -100,7 +99,7 @@ describe.skipIf(!runcBinary || process.getuid?.() !== 0)('ctrctl container verbs
     ].join('; ');
     const fields = async (flags: string[]) => {
       const r = await ctl(['run', '--rm', ...flags, image, 'sh', '-c', probe]);
-      expect(r.code, ok(r, d)).toBe(0);
+      expect(r.code, explain(r, d)).toBe(0);
       return r.stdout;
     };
     expect(await fields([])).toBe('CapBnd: 00000000a80425fb\nNoNewPrivs: 0\nSeccomp: 2\nunshare 1\n');
@@ -113,18 +112,18 @@ describe.skipIf(!runcBinary || process.getuid?.() !== 0)('ctrctl container verbs
     const profile = path.join(work, 'profile.json');
     fs.writeFileSync(profile, JSON.stringify({ defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names: ['mkdir', 'mkdirat'], action: 'SCMP_ACT_ERRNO', errnoRet: 13 }] }));
     const custom = await ctl(['run', '--rm', '--security-opt', `seccomp=${profile}`, image, 'sh', '-c', 'mkdir /x 2>&1; busybox unshare -U true && echo unshared']);
-    expect(custom.stdout, ok(custom, d)).toMatch(/Permission denied\nunshared\n$/);
+    expect(custom.stdout, explain(custom, d)).toMatch(/Permission denied\nunshared\n$/);
 
     const limits = await ctl(['run', '--rm', '--read-only', '--sysctl', 'net.ipv4.ip_forward=1', '--ulimit', 'nofile=100:200', image, 'sh', '-c',
       'touch /x 2>&1; cat /proc/sys/net/ipv4/ip_forward; ulimit -n; ulimit -Hn']);
-    expect(limits.code, ok(limits, d)).toBe(0);
+    expect(limits.code, explain(limits, d)).toBe(0);
     expect(limits.stdout).toMatch(/Read-only file system\n1\n100\n200\n$/);
     await expectNothingLeft();
   });
 
   it('run -d, then ps, exec, pause/unpause, top, stats, inspect, stop, start, kill and rm', async () => {
     const run = await ctl(['run', '-d', '--name', 'web', '-m', '32m', image, 'sleep', '1000']);
-    expect(run.code, ok(run, d)).toBe(0);
+    expect(run.code, explain(run, d)).toBe(0);
     const id = run.stdout.trim();
     expect(id).toMatch(/^[0-9a-f]{64}$/);
 
@@ -135,10 +134,10 @@ describe.skipIf(!runcBinary || process.getuid?.() !== 0)('ctrctl container verbs
     expect((await ctl(['ps', '-q', '--no-trunc'])).stdout).toBe(`${id}\n`);
 
     const ex = await ctl(['exec', 'web', 'sh', '-c', 'echo in $(hostname); exit 5']);
-    expect(ex.code, ok(ex, d)).toBe(5);
+    expect(ex.code, explain(ex, d)).toBe(5);
     expect(ex.stdout).toBe(`in ${id.slice(0, 12)}\n`);
     const exu = await ctl(['exec', '-u', 'nobody', '-e', 'A=1', '-w', '/etc', id.slice(0, 8), 'sh', '-c', 'echo $A $(id -u) $(pwd)']);
-    expect(exu.stdout, ok(exu, d)).toBe('1 65534 /etc\n');
+    expect(exu.stdout, explain(exu, d)).toBe('1 65534 /etc\n');
 
     expect((await ctl(['pause', 'web'])).code).toBe(0);
     expect((await ctl(['ps', '--format', '{{.Names}} {{.State}} {{.Status}}'])).stdout).toMatch(/^web paused Up .* \(Paused\)$/m);
@@ -146,18 +145,18 @@ describe.skipIf(!runcBinary || process.getuid?.() !== 0)('ctrctl container verbs
     expect((await ctl(['ps', '--format', '{{.State}}'])).stdout).toBe('running\n');
 
     const top = await ctl(['top', 'web']);
-    expect(top.code, ok(top, d)).toBe(0);
+    expect(top.code, explain(top, d)).toBe(0);
     expect(top.stdout).toMatch(/^UID\s+PID\s+PPID/);
     expect(top.stdout).toContain('sleep 1000');
     expect(top.stdout.trim().split('\n')).toHaveLength(2);
 
     const stats = await ctl(['stats', '--no-stream']);
-    expect(stats.code, ok(stats, d)).toBe(0);
+    expect(stats.code, explain(stats, d)).toBe(0);
     expect(stats.stdout).toMatch(/^CONTAINER ID\s+NAME\s+CPU %\s+MEM USAGE \/ LIMIT\s+MEM %\s+NET I\/O\s+BLOCK I\/O\s+PIDS$/m);
     expect(stats.stdout).toMatch(new RegExp(`^${id.slice(0, 12)}\\s+web\\s+\\d+\\.\\d\\d%\\s+\\S+ / 32MiB\\s+\\S+%.*\\s1$`, 'm'));
 
     const insp = await ctl(['inspect', 'web']);
-    expect(insp.code, ok(insp, d)).toBe(0);
+    expect(insp.code, explain(insp, d)).toBe(0);
     const [obj] = JSON.parse(insp.stdout) as Array<Record<string, any>>;
     expect(obj!.Id).toBe(id);
     expect(obj!.Name).toBe('/web');
@@ -171,7 +170,7 @@ describe.skipIf(!runcBinary || process.getuid?.() !== 0)('ctrctl container verbs
     // sleep as pid 1 ignores SIGTERM: stop sends SIGKILL after the timeout.
     const t0 = Date.now();
     const stop = await ctl(['stop', '-t', '1', 'web']);
-    expect(stop.code, ok(stop, d)).toBe(0);
+    expect(stop.code, explain(stop, d)).toBe(0);
     expect(stop.stdout).toBe('web\n');
     expect(Date.now() - t0).toBeGreaterThanOrEqual(900);
     expect((await ctl(['ps', '-q'])).stdout).toBe('');
@@ -181,19 +180,19 @@ describe.skipIf(!runcBinary || process.getuid?.() !== 0)('ctrctl container verbs
     expect((await ctl(['start', 'web'])).stdout).toBe('web\n');
     expect((await ctl(['ps', '--format', '{{.Names}} {{.State}}'])).stdout).toBe('web running\n');
     const kill = await ctl(['kill', '-s', 'TERM', 'web']);
-    expect(kill.code, ok(kill, d)).toBe(0);
+    expect(kill.code, explain(kill, d)).toBe(0);
     const rmRunning = await ctl(['rm', 'web']);
     expect(rmRunning.code).toBe(1);
     expect(rmRunning.stderr).toContain('container is running');
     const rm = await ctl(['rm', '-f', 'web']);
-    expect(rm.code, ok(rm, d)).toBe(0);
+    expect(rm.code, explain(rm, d)).toBe(0);
     expect(rm.stdout).toBe('web\n');
     await expectNothingLeft();
   });
 
   it('names, ID prefixes and unknown containers', async () => {
     const a = await ctl(['create', '--name', 'alpha', image, 'true']);
-    expect(a.code, ok(a, d)).toBe(0);
+    expect(a.code, explain(a, d)).toBe(0);
     const id = a.stdout.trim();
     const dup = await ctl(['create', '--name', 'alpha', image, 'true']);
     expect(dup.code).toBe(125);
@@ -221,7 +220,7 @@ describe.skipIf(!runcBinary || process.getuid?.() !== 0)('ctrctl container verbs
 
     // start -a of a created container runs it attached.
     const sa = await ctl(['start', '-a', 'alpha']);
-    expect(sa.code, ok(sa, d)).toBe(0);
+    expect(sa.code, explain(sa, d)).toBe(0);
     expect((await ctl(['wait', 'alpha'])).stdout).toBe('0\n');
 
     const rm = await ctl(['rm', 'alpha', genId, 'nope']);
@@ -257,7 +256,7 @@ describe.skipIf(!runcBinary || process.getuid?.() !== 0)('ctrctl container verbs
       [['--network', 'none', '-p', '8080:80'], 'conflicting options: port publishing and the container type network mode'],
     ]) {
       const r = await ctl(['run', '--rm', ...flags!, image, 'true']);
-      expect(r.code, ok(r, d)).toBe(125);
+      expect(r.code, explain(r, d)).toBe(125);
       expect(r.stderr).toContain(message);
     }
     await expectNothingLeft();

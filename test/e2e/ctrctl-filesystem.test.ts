@@ -7,14 +7,13 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { credentials, Metadata, status, type ServiceError } from '@grpc/grpc-js';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { ctrctlSuite } from '../harness/ctrctl.js';
+import { ctrctlSuite, explain } from '../harness/ctrctl.js';
 import { ContainerFilesystemServiceClient, type CopyInRequest } from '../../gen/ctrd/services/containerfs/v1/containerfs.js';
-import { ctrctlBin, run, TestDaemon, waitFor, type RunResult } from '../harness/daemon.js';
+import { ctrctlBin, run, TestDaemon, waitFor } from '../harness/daemon.js';
 import { rawEntry, rawTar } from '../harness/layers.js';
 import { mountsUnder } from '../harness/mounts.js';
 import { runcBinary } from '../harness/tasks.js';
 
-const ok = (r: RunResult, d: TestDaemon) => `exit ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}\n${d.log().slice(-3000)}`;
 
 describe.skipIf(!runcBinary || process.getuid?.() !== 0)('ctrctl filesystem verbs', () => {
   const suite = ctrctlSuite('filesystem', { pull: true });
@@ -32,7 +31,7 @@ describe.skipIf(!runcBinary || process.getuid?.() !== 0)('ctrctl filesystem verb
   const sh = (script: string) => run('sh', ['-c', script], { env: { ...env(), CTRCTL: `${process.execPath} ${ctrctlBin}` }, timeoutMs: 60_000 });
   const must = async (args: string[]) => {
     const r = await ctl(args);
-    expect(r.code, ok(r, d)).toBe(0);
+    expect(r.code, explain(r, d)).toBe(0);
     return r.stdout;
   };
 
@@ -90,7 +89,7 @@ describe.skipIf(!runcBinary || process.getuid?.() !== 0)('ctrctl filesystem verb
     const statIn = async (paths: string) => (await must(['exec', 'fscp', 'stat', '-c', '%a %u %g %F', ...paths.split(' ')])).trim();
     // A directory to a path that does not exist becomes that path; with -a the owners stay.
     const r = await ctl(['cp', '-a', src, 'fscp:/dst']);
-    expect(r.code, ok(r, d)).toBe(0);
+    expect(r.code, explain(r, d)).toBe(0);
     expect(r.stderr).toMatch(/^Successfully copied \S+ to fscp:\/dst\n$/);
     expect(await statIn('/dst/a.txt /dst/sub /dst/sub/b.txt /dst/link')).toBe(
       '640 1234 5678 regular file\n750 0 0 directory\n600 42 43 regular file\n777 0 0 symbolic link',
@@ -214,7 +213,7 @@ describe.skipIf(!runcBinary || process.getuid?.() !== 0)('ctrctl filesystem verb
     await runDetached('fscommit', 'echo committed > /etc/mark; rm /etc/group');
     const before = await ctl(['images', '-q']);
     const r = await ctl(['commit', '-m', 'add a mark', '-a', 'Tester <t@example.com>', '-c', 'CMD ["cat", "/etc/mark"]', '-c', 'ENV FOO=bar', 'fscommit', 'test/committed:v1']);
-    expect(r.code, ok(r, d)).toBe(0);
+    expect(r.code, explain(r, d)).toBe(0);
     expect(r.stdout).toMatch(/^sha256:[0-9a-f]{64}\n$/);
     expect((await ctl(['images', '-q'])).stdout).not.toBe(before.stdout);
     // The container ran on, unpaused.
@@ -227,7 +226,7 @@ describe.skipIf(!runcBinary || process.getuid?.() !== 0)('ctrctl filesystem verb
     expect(JSON.stringify(inspect)).toContain('Tester <t@example.com>');
     // Untagged, and a bad change: nothing made.
     const untagged = await ctl(['commit', 'fscommit']);
-    expect(untagged.code, ok(untagged, d)).toBe(0);
+    expect(untagged.code, explain(untagged, d)).toBe(0);
     expect((await must(['images', '-q'])).split('\n')).toContain(untagged.stdout.trim().slice(7, 19));
     // As docker: the container's own command and environment are the new image's.
     expect(await must(['image', 'inspect', untagged.stdout.trim().slice(7, 19)])).toContain('touch /tmp/ready; sleep 1000');
@@ -247,7 +246,7 @@ describe.skipIf(!runcBinary || process.getuid?.() !== 0)('ctrctl filesystem verb
     expect(list.stdout.split('\n')).toEqual(expect.arrayContaining(['bin/', 'bin/busybox', 'etc/mark']));
     expect(list.stdout).not.toMatch(/^proc\/.+/m);
     const imported = await ctl(['import', '-c', 'CMD ["cat", "/etc/mark"]', '-m', 'from a file', file, 'test/imported:v1']);
-    expect(imported.code, ok(imported, d)).toBe(0);
+    expect(imported.code, explain(imported, d)).toBe(0);
     expect(imported.stdout).toMatch(/^sha256:[0-9a-f]{64}\n$/);
     expect(await must(['run', '--rm', 'test/imported:v1'])).toBe('exported\n');
     expect(await must(['history', 'test/imported:v1'])).toContain('from a file');

@@ -6,14 +6,13 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { ctrctlSuite } from '../harness/ctrctl.js';
-import { TestDaemon, type RunResult } from '../harness/daemon.js';
+import { ctrctlSuite, explain } from '../harness/ctrctl.js';
+import { TestDaemon } from '../harness/daemon.js';
 import { pushVolumeImage } from '../harness/images.js';
 import { mountsUnder } from '../harness/mounts.js';
 import type { TestRegistry } from '../harness/registry.js';
 import { runcBinary, shimsOf } from '../harness/tasks.js';
 
-const ok = (r: RunResult, d: TestDaemon) => `exit ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}\n${d.log().slice(-3000)}`;
 
 describe.skipIf(!runcBinary || process.getuid?.() !== 0)('ctrctl volumes and mounts', () => {
   const suite = ctrctlSuite('volumes');
@@ -64,7 +63,7 @@ describe.skipIf(!runcBinary || process.getuid?.() !== 0)('ctrctl volumes and mou
     sub.on('error', () => undefined);
     try {
       const create = await ctl(['volume', 'create', '--label', 'team=a', '--label', 'tier', 'myvol']);
-      expect(create.code, ok(create, d)).toBe(0);
+      expect(create.code, explain(create, d)).toBe(0);
       expect(create.stdout).toBe('myvol\n');
       // Creating it again is no error and changes nothing (docker's way).
       expect((await ctl(['volume', 'create', 'myvol'])).stdout).toBe('myvol\n');
@@ -81,7 +80,7 @@ describe.skipIf(!runcBinary || process.getuid?.() !== 0)('ctrctl volumes and mou
       expect((await ctl(['volume', 'ls', '--format', '{{.Name}} {{.Driver}} {{.Labels}}', '--filter', 'name=myvol'])).stdout).toBe('myvol local team=a,tier=\n');
 
       const insp = await ctl(['volume', 'inspect', 'myvol']);
-      expect(insp.code, ok(insp, d)).toBe(0);
+      expect(insp.code, explain(insp, d)).toBe(0);
       const [v] = JSON.parse(insp.stdout) as Array<Record<string, unknown>>;
       const mountpoint = path.join(volumesRoot, 'default', 'myvol', '_data');
       expect(v).toEqual({ CreatedAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(Z|[+-]\d\d:\d\d)$/), Driver: 'local', Labels: { team: 'a', tier: '' }, Mountpoint: mountpoint, Name: 'myvol', Options: null, Scope: 'local' });
@@ -89,13 +88,13 @@ describe.skipIf(!runcBinary || process.getuid?.() !== 0)('ctrctl volumes and mou
       expect(fs.statSync(mountpoint).isDirectory()).toBe(true);
 
       const write = await ctl(['run', '--rm', '-v', 'myvol:/data', image, 'sh', '-c', 'echo kept > /data/f; mkdir /data/d']);
-      expect(write.code, ok(write, d)).toBe(0);
+      expect(write.code, explain(write, d)).toBe(0);
       expect(fs.readFileSync(path.join(mountpoint, 'f'), 'utf8')).toBe('kept\n');
       expect((await ctl(['volume', 'ls', '--filter', 'name=myvol', '--format', '{{.Name}} {{.Size}}'])).stdout).toMatch(/^myvol \d+(\.\d+)?kB\n$/);
 
       // In use by a container (running or not), it cannot go: the volume and its data stay.
       const holder = await ctl(['run', '-d', '--name', 'holder', '-v', 'myvol:/data', image, 'sleep', '1000']);
-      expect(holder.code, ok(holder, d)).toBe(0);
+      expect(holder.code, explain(holder, d)).toBe(0);
       const holderId = holder.stdout.trim();
       expect((await ctl(['volume', 'ls', '-q', '--filter', 'dangling=true'])).stdout).toBe(`${randomName}\n`);
       const inUse = await ctl(['volume', 'rm', 'myvol']);
@@ -110,10 +109,10 @@ describe.skipIf(!runcBinary || process.getuid?.() !== 0)('ctrctl volumes and mou
       expect((await ctl(['rm', '-f', '-v', 'holder'])).code).toBe(0);
 
       const read = await ctl(['run', '--rm', '-v', 'myvol:/data', image, 'cat', '/data/f']);
-      expect(read.stdout, ok(read, d)).toBe('kept\n');
+      expect(read.stdout, explain(read, d)).toBe('kept\n');
 
       const rm = await ctl(['volume', 'rm', 'myvol', randomName]);
-      expect(rm.code, ok(rm, d)).toBe(0);
+      expect(rm.code, explain(rm, d)).toBe(0);
       expect(rm.stdout).toBe(`myvol\n${randomName}\n`);
       expect(fs.existsSync(path.dirname(mountpoint))).toBe(false);
       const again = await ctl(['volume', 'rm', 'myvol']);
@@ -136,15 +135,15 @@ describe.skipIf(!runcBinary || process.getuid?.() !== 0)('ctrctl volumes and mou
     const host = fs.mkdtempSync(path.join(work, 'host-'));
     fs.writeFileSync(path.join(host, 'in'), 'from the host\n');
     const ro = await ctl(['run', '--rm', '-v', `${host}:/h:ro`, image, 'sh', '-c', 'cat /h/in; touch /h/x 2>&1; echo "touch $?"']);
-    expect(ro.code, ok(ro, d)).toBe(0);
+    expect(ro.code, explain(ro, d)).toBe(0);
     expect(ro.stdout).toMatch(/^from the host\n.*Read-only file system\ntouch 1\n$/);
     expect(fs.existsSync(path.join(host, 'x'))).toBe(false);
     const rw = await ctl(['run', '--rm', '-v', `${host}:/h`, image, 'sh', '-c', 'echo back > /h/out']);
-    expect(rw.code, ok(rw, d)).toBe(0);
+    expect(rw.code, explain(rw, d)).toBe(0);
     expect(fs.readFileSync(path.join(host, 'out'), 'utf8')).toBe('back\n');
 
     const c = await ctl(['create', '--name', 'mix', '-v', '/anon', '-v', 'made:/named:ro', '-v', `${host}:/h`, image, 'sh', '-c', 'echo a > /anon/a; touch /named/x 2>&1; cat /h/in']);
-    expect(c.code, ok(c, d)).toBe(0);
+    expect(c.code, explain(c, d)).toBe(0);
     const names = await volumeNames();
     expect(names).toHaveLength(2);
     expect(names).toContain('made');
@@ -158,11 +157,11 @@ describe.skipIf(!runcBinary || process.getuid?.() !== 0)('ctrctl volumes and mou
     ]);
     expect((await ctl(['ps', '-a', '--format', '{{.Mounts}}'])).stdout).toBe(`${anon},made,${host}\n`);
     const start = await ctl(['start', '-a', 'mix']);
-    expect(start.stdout, ok(start, d)).toMatch(/Read-only file system\nfrom the host\n$/);
+    expect(start.stdout, explain(start, d)).toMatch(/Read-only file system\nfrom the host\n$/);
     expect(fs.readFileSync(path.join(volumesRoot, 'default', anon, '_data', 'a'), 'utf8')).toBe('a\n');
     // rm -v: the anonymous volume goes, the named one stays.
     const rm = await ctl(['rm', '-v', 'mix']);
-    expect(rm.code, ok(rm, d)).toBe(0);
+    expect(rm.code, explain(rm, d)).toBe(0);
     expect(await volumeNames()).toEqual(['made']);
     expect((await ctl(['volume', 'rm', 'made'])).code).toBe(0);
     fs.rmSync(host, { recursive: true });
@@ -180,7 +179,7 @@ describe.skipIf(!runcBinary || process.getuid?.() !== 0)('ctrctl volumes and mou
       image, 'sh', '-c',
       'grep " /t1 " /proc/mounts | cut -d" " -f2-4; grep " /t2 " /proc/mounts | cut -d" " -f2-4; stat -c "%a" /t1 /t2; cat /b/in; touch /b/x 2>&1; touch /rootfile 2>&1; echo m > /m/f; echo t > /t1/f && cat /t1/f',
     ]);
-    expect(r.code, ok(r, d)).toBe(0);
+    expect(r.code, explain(r, d)).toBe(0);
     const lines = r.stdout.split('\n');
     expect(lines[0]).toMatch(/^\/t1 tmpfs rw,nosuid,nodev,noexec,.*size=1024k,mode=700/);
     expect(lines[1]).toMatch(/^\/t2 tmpfs rw,nosuid,nodev,noexec,.*size=2048k,mode=1770/);
@@ -197,18 +196,18 @@ describe.skipIf(!runcBinary || process.getuid?.() !== 0)('ctrctl volumes and mou
     const host = fs.mkdtempSync(path.join(work, 'host-'));
     fs.writeFileSync(path.join(host, 'in'), 'bound\n');
     const src = await ctl(['create', '--name', 'src', '-v', 'shared:/shared', '-v', '/anon', '-v', `${host}:/h`, image, 'true']);
-    expect(src.code, ok(src, d)).toBe(0);
+    expect(src.code, explain(src, d)).toBe(0);
     const w = await ctl(['run', '--rm', '--volumes-from', 'src', image, 'sh', '-c', 'echo w > /shared/f; cat /h/in']);
-    expect(w.stdout, ok(w, d)).toBe('bound\n');
+    expect(w.stdout, explain(w, d)).toBe('bound\n');
     const ro = await ctl(['run', '--rm', '--volumes-from', 'src:ro', image, 'sh', '-c', 'cat /shared/f; touch /shared/x 2>&1; touch /h/x 2>&1; true']);
-    expect(ro.stdout, ok(ro, d)).toMatch(/^w\n.*Read-only file system\n.*Read-only file system\n$/);
+    expect(ro.stdout, explain(ro, d)).toMatch(/^w\n.*Read-only file system\n.*Read-only file system\n$/);
     const missing = await ctl(['run', '--rm', '--volumes-from', 'nope', image, 'true']);
     expect(missing.code).toBe(125);
     expect(missing.stderr).toContain('No such container: nope');
     // rm -v: a named volume is never removed; an anonymous one goes with the last container that has it.
     const anon = (await volumeNames()).find((n) => n !== 'shared')!;
     const user = await ctl(['create', '--name', 'user', '--volumes-from', 'src', image, 'true']);
-    expect(user.code, ok(user, d)).toBe(0);
+    expect(user.code, explain(user, d)).toBe(0);
     expect((await ctl(['rm', '-v', 'src'])).code).toBe(0);
     expect(await volumeNames()).toEqual([anon, 'shared'].sort());
     expect((await ctl(['rm', '-v', 'user'])).code).toBe(0);
@@ -222,31 +221,31 @@ describe.skipIf(!runcBinary || process.getuid?.() !== 0)('ctrctl volumes and mou
     const probe = 'stat -c "%n %u:%g %a" /data /data/hello.txt /data/sub /data/sub/deep.txt; readlink /data/link; cat /data/hello.txt';
     const expected = '/data 1000:1000 750\n/data/hello.txt 1000:1000 640\n/data/sub 1001:1001 700\n/data/sub/deep.txt 1001:1001 644\nhello.txt\nfrom the image\n';
     const anon = await ctl(['create', '--name', 'withvol', volImage, 'sh', '-c', probe]);
-    expect(anon.code, ok(anon, d)).toBe(0);
+    expect(anon.code, explain(anon, d)).toBe(0);
     const [name] = await volumeNames();
     expect(name).toMatch(/^[0-9a-f]{64}$/);
     const run = await ctl(['start', '-a', 'withvol']);
-    expect(run.stdout, ok(run, d)).toBe(expected);
+    expect(run.stdout, explain(run, d)).toBe(expected);
     expect(fs.statSync(path.join(volumesRoot, 'default', name!, '_data')).uid).toBe(1000);
     expect((await ctl(['rm', '-v', 'withvol'])).code).toBe(0);
     expect(await volumeNames()).toEqual([]);
 
     // run --rm removes the anonymous volume too.
     const rmRun = await ctl(['run', '--rm', volImage, 'cat', '/data/hello.txt']);
-    expect(rmRun.stdout, ok(rmRun, d)).toBe('from the image\n');
+    expect(rmRun.stdout, explain(rmRun, d)).toBe('from the image\n');
     expect(await volumeNames()).toEqual([]);
 
     // A new named volume is filled; once it has data, it is not filled again.
     const named = await ctl(['run', '--rm', '-v', 'vdata:/data', volImage, 'sh', '-c', `${probe}; rm /data/hello.txt`]);
-    expect(named.stdout, ok(named, d)).toBe(expected);
+    expect(named.stdout, explain(named, d)).toBe(expected);
     const again = await ctl(['run', '--rm', '-v', 'vdata:/data', volImage, 'ls', '/data']);
-    expect(again.stdout, ok(again, d)).toBe('link\nsub\n');
+    expect(again.stdout, explain(again, d)).toBe('link\nsub\n');
     // Over a directory that is no VOLUME, and with nocopy.
     const conf = await ctl(['run', '--rm', '-v', 'vconf:/etc/conf', '-v', 'vempty:/data:nocopy', volImage, 'sh', '-c', 'cat /etc/conf/app.conf; ls -A /data | wc -l']);
-    expect(conf.stdout, ok(conf, d)).toBe('setting=1\n0\n');
+    expect(conf.stdout, explain(conf, d)).toBe('setting=1\n0\n');
     // Over a path the image does not have: an empty volume.
     const none = await ctl(['run', '--rm', '-v', 'vnone:/nothing/here', volImage, 'ls', '-A', '/nothing/here']);
-    expect(none.stdout, ok(none, d)).toBe('');
+    expect(none.stdout, explain(none, d)).toBe('');
     expect(await volumeNames()).toEqual(['vconf', 'vdata', 'vempty', 'vnone']);
     expect((await ctl(['volume', 'rm', 'vconf', 'vdata', 'vempty', 'vnone'])).code).toBe(0);
     await expectNothingLeft();
@@ -256,23 +255,23 @@ describe.skipIf(!runcBinary || process.getuid?.() !== 0)('ctrctl volumes and mou
     expect((await ctl(['volume', 'create', 'keepme'])).code).toBe(0);
     expect((await ctl(['volume', 'create', 'used'])).code).toBe(0);
     const anonC = await ctl(['create', '--name', 'anon', '-v', '/x', image, 'true']);
-    expect(anonC.code, ok(anonC, d)).toBe(0);
+    expect(anonC.code, explain(anonC, d)).toBe(0);
     const [anonName] = (await volumeNames()).filter((n) => /^[0-9a-f]{64}$/.test(n));
     fs.writeFileSync(path.join(volumesRoot, 'default', anonName!, '_data', 'blob'), Buffer.alloc(100_000, 1));
     // rm without -v leaves the anonymous volume, unused.
     expect((await ctl(['rm', 'anon'])).code).toBe(0);
     const user = await ctl(['create', '--name', 'user', '-v', 'used:/u', image, 'true']);
-    expect(user.code, ok(user, d)).toBe(0);
+    expect(user.code, explain(user, d)).toBe(0);
 
     const noTty = await ctl(['volume', 'prune']);
     expect(noTty.code).toBe(1);
     expect(noTty.stderr).toContain('use -f');
     const prune = await ctl(['volume', 'prune', '-f']);
-    expect(prune.code, ok(prune, d)).toBe(0);
+    expect(prune.code, explain(prune, d)).toBe(0);
     expect(prune.stdout).toMatch(new RegExp(`^Deleted Volumes:\\n${anonName}\\n\\nTotal reclaimed space: \\d+(\\.\\d+)?kB\\n$`));
     expect(await volumeNames()).toEqual(['keepme', 'used']);
     const all = await ctl(['volume', 'prune', '-a', '-f']);
-    expect(all.stdout, ok(all, d)).toMatch(/^Deleted Volumes:\nkeepme\n\nTotal reclaimed space: /);
+    expect(all.stdout, explain(all, d)).toMatch(/^Deleted Volumes:\nkeepme\n\nTotal reclaimed space: /);
     expect(await volumeNames()).toEqual(['used']);
     expect((await ctl(['volume', 'prune', '-a', '-f'])).stdout).toBe('Total reclaimed space: 0B\n');
     expect((await ctl(['rm', 'user'])).code).toBe(0);
@@ -290,7 +289,7 @@ describe.skipIf(!runcBinary || process.getuid?.() !== 0)('ctrctl volumes and mou
     fs.mkdirSync(path.join(volumesRoot, '.trash', 'cafe', '_data'), { recursive: true });
     await d.start();
     const r = await ctl(['run', '--rm', '-v', 'durable:/d', image, 'cat', '/d/f']);
-    expect(r.stdout, ok(r, d)).toBe('still here\n');
+    expect(r.stdout, explain(r, d)).toBe('still here\n');
     expect(JSON.parse((await ctl(['volume', 'inspect', 'durable'])).stdout)[0].Labels).toEqual({ a: 'b' });
     expect(d.log()).toContain('removing a volume directory without a volume');
     expect(await volumeNames()).toEqual(['durable']);
@@ -322,7 +321,7 @@ describe.skipIf(!runcBinary || process.getuid?.() !== 0)('ctrctl volumes and mou
         cases.slice(i, i + 4).map(async ([flags, message], j) => {
           const verb = (i + j) % 2 === 0 ? ['run', '--rm'] : ['create'];
           const r = await ctl([...verb, ...flags, image, 'true']);
-          expect(r.code, `${flags.join(' ')}\n${ok(r, d)}`).toBe(125);
+          expect(r.code, `${flags.join(' ')}\n${explain(r, d)}`).toBe(125);
           expect(r.stderr).toContain(message);
         }),
       );
@@ -330,7 +329,7 @@ describe.skipIf(!runcBinary || process.getuid?.() !== 0)('ctrctl volumes and mou
     // A failure after the volumes are made (an unknown user) undoes them: the named one it made too, not one that was there.
     expect((await ctl(['volume', 'create', 'existing'])).code).toBe(0);
     const late = await ctl(['run', '--rm', '-v', 'newvol:/a', '-v', '/anon', '-v', 'existing:/e', '-u', 'nosuchuser', volImage, 'true']);
-    expect(late.code, ok(late, d)).toBe(125);
+    expect(late.code, explain(late, d)).toBe(125);
     expect(late.stderr).toContain('unable to find user nosuchuser');
     expect(await volumeNames()).toEqual(['existing']);
     expect((await ctl(['volume', 'rm', 'existing'])).code).toBe(0);
