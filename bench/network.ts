@@ -18,7 +18,7 @@ import { pushBusybox, removeTestImages } from '../test/harness/images.js';
 import { startRegistry } from '../test/harness/registry.js';
 import { networkLeftovers, removeBridgesForTest } from '../test/harness/network.js';
 import { loadDefaults, parseCount, table } from './load.js';
-import { median } from './stats.js';
+import { median, thueMorse } from './stats.js';
 
 export interface NetworkParams {
   cycles: number;
@@ -43,8 +43,6 @@ export interface NetworkResult {
 function addOptions(cmd: Command): void {
   cmd.addOption(new Option('--cycles <n>', 'network: task create + delete cycles per side').argParser(parseCount).default(40));
 }
-
-const thueMorse = (i: number) => [...i.toString(2)].filter((b) => b === '1').length % 2 === 1;
 
 /** The reference: the same plugins with the same configuration, by hand, `cycles` times; seconds per cycle. */
 async function pluginsByHand(dir: string, cycles: number): Promise<number> {

@@ -11,7 +11,7 @@ import { loadDefaults, parseCount, processCpuSec, table } from './load.js';
 import { addRuntimeOption, ctrFailed, runtimeFrom, withPair, type Pair, type PairInfo, type SideName } from './pair.js';
 import { shimsOf } from '../test/harness/tasks.js';
 import { waitFor } from '../test/harness/daemon.js';
-import { mean, median, percentile } from './stats.js';
+import { mean, median, percentile, thueMorse } from './stats.js';
 
 export interface StartParams {
   /** Timed runs per side. */
@@ -60,13 +60,6 @@ function addOptions(cmd: Command): void {
 function paramsFrom(flags: Record<string, unknown>): StartParams {
   const runtime = runtimeFrom(flags);
   return { starts: flags['starts'] as number, ...(runtime !== undefined ? { runtime } : {}), timeoutSec: flags['timeout'] as number };
-}
-
-/** 0 1 1 0 1 0 0 1 ...: whether the i-th round runs containerd first. */
-function thueMorse(i: number): boolean {
-  let bits = 0;
-  for (let n = i; n > 0; n >>= 1) bits += n & 1;
-  return bits % 2 === 1;
 }
 
 /** One `ctr run --rm IMAGE ID true`, timed, with the daemon's CPU meanwhile. */

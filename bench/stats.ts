@@ -21,3 +21,10 @@ export function mean(xs: readonly number[]): number {
 export function sum(xs: readonly number[]): number {
   return xs.reduce((a, b) => a + b, 0);
 }
+
+/** 0 1 1 0 1 0 0 1 ...: whether the i-th round turns its order over (Thue–Morse), so drift weighs on all sides alike. */
+export function thueMorse(i: number): boolean {
+  let bits = 0;
+  for (let n = i; n > 0; n >>= 1) bits += n & 1;
+  return bits % 2 === 1;
+}
