@@ -117,7 +117,7 @@ export class ContainerNetworks {
     // What an earlier task left (a DEL that failed, a daemon that died meanwhile) goes first.
     if (fs.existsSync(dir) || this.store.endpoints({ ns, containerId: id }).length > 0) await this.undo(ns, id);
     fs.mkdirSync(dir, { recursive: true, mode: 0o711 });
-    const hostname = spec.hostname || id.slice(0, 12);
+    const hostname = hostnameOf(spec, id);
     fs.writeFileSync(path.join(dir, 'hostname'), `${hostname}\n`, { mode: 0o644 });
     let netnsPath: string | null;
     let filesDir = dir;
@@ -136,7 +136,7 @@ export class ContainerNetworks {
         if (!fs.existsSync(netnsPath)) throw failedPrecondition(`cannot join the network of container ${target}: its task has exited`);
         // The container it joins has the files of that namespace; one without (made by ctr) lends none.
         if (fs.existsSync(path.join(this.sandboxDir(ns, target), 'hosts'))) filesDir = this.sandboxDir(ns, target);
-        else this.writeOwnFiles(ns, container, cfg, hostname, []);
+        else this.writeOwnFiles(ns, container, cfg, hostname);
         break;
       }
       case 'none':
@@ -150,7 +150,7 @@ export class ContainerNetworks {
           await this.join(ns, id, network, netnsPath, `eth${i}`, a.aliases, i === 0 ? cfg.ports : []);
           joined.push(network);
         }
-        this.writeOwnFiles(ns, container, cfg, hostname, joined);
+        this.writeOwnFiles(ns, container, cfg, hostname);
         this.refreshPeers(ns, id, joined);
         break;
       }
@@ -205,14 +205,16 @@ export class ContainerNetworks {
   }
 
   /** The container's hosts and resolv.conf, from its endpoints, peers, links and DNS flags. */
-  private writeOwnFiles(ns: string, container: Container, cfg: ContainerNetwork, hostname: string, joined: readonly Network[]): void {
+  private writeOwnFiles(ns: string, container: Container, cfg: ContainerNetwork, hostname: string): void {
     const dir = this.sandboxDir(ns, container.id);
-    writeInPlace(path.join(dir, 'hosts'), this.hostsOf(ns, container, cfg, hostname, joined));
+    writeInPlace(path.join(dir, 'hosts'), this.hostsOf(ns, container, cfg, hostname));
     writeInPlace(path.join(dir, 'resolv.conf'), resolvConf(readHostFile('/etc/resolv.conf'), dnsOf(cfg), 'private'));
   }
 
-  private hostsOf(ns: string, container: Container, cfg: ContainerNetwork, hostname: string, joined: readonly Network[]): string {
+  /** The container's hosts file: itself, its extra hosts, its links, and its peers on the user-defined networks it has joined. */
+  private hostsOf(ns: string, container: Container, cfg: ContainerNetwork, hostname: string): string {
     const own = this.store.endpoints({ ns, containerId: container.id });
+    const joined = this.networksOf(own);
     const first = own.find((e) => e.result)?.result?.ips?.[0];
     const name = container.labels[stateLabels.name];
     const selfNames = unique([hostname, ...(name ? [name] : []), ...own.flatMap((e) => e.aliases)]);
@@ -257,8 +259,7 @@ export class ContainerNetworks {
         const cfg = containerNetworkOf(id, c.labels);
         const file = path.join(this.sandboxDir(ns, id), 'hosts');
         if (!cfg || !fs.existsSync(file)) continue;
-        const joined = this.store.endpoints({ ns, containerId: id }).map((e) => this.store.byId(e.networkId)).filter((n): n is Network => n !== undefined);
-        writeInPlace(file, this.hostsOf(ns, c, cfg, hostnameOf(c), joined));
+        writeInPlace(file, this.hostsOf(ns, c, cfg, hostnameOf(parseSpec(c), id)));
       } catch (err) {
         this.log.warn({ ns, id, err }, 'cannot rewrite the hosts file of a peer');
       }
@@ -274,10 +275,9 @@ export class ContainerNetworks {
     const log = this.log.child({ ns, id });
     const endpoints = this.store.endpoints({ ns, containerId: id });
     const left: string[] = [];
-    for (const e of endpoints.reverse()) {
+    for (const e of [...endpoints].reverse()) {
       try {
-        await this.cni.del(e.conflist, attachment(e), e.result);
-        this.store.removeEndpoint(ns, id, e.networkId);
+        await this.deleteEndpoint(e);
       } catch (err) {
         // The row stays: the next start of the daemon runs DEL for it again.
         log.error({ err, network: e.conflist.name }, 'cni DEL failed; the endpoint is kept to be deleted again later');
@@ -287,7 +287,7 @@ export class ContainerNetworks {
     const dir = this.sandboxDir(ns, id);
     removeNetns(path.join(dir, 'netns'));
     fs.rmSync(dir, { recursive: true, force: true });
-    const networks = endpoints.map((e) => this.store.byId(e.networkId)).filter((n): n is Network => n !== undefined);
+    const networks = this.networksOf(endpoints);
     this.refreshPeers(ns, id, networks);
     if (endpoints.length > 0) log.info({ networks: networks.map((n) => n.name), failed: left }, 'container left its networks');
   }
@@ -300,7 +300,7 @@ export class ContainerNetworks {
       const cfg = containerNetworkOf(id, c.labels);
       if (!cfg) throw failedPrecondition(`container ${id} was not made with ctrd's networking (no ${networkLabel} label)`);
       if (cfg.mode !== 'networks') throw failedPrecondition(`container ${id} cannot join network ${network.name}: its network mode is ${cfg.mode}`);
-      if (cfg.networks.some((a) => this.networks.get(a.name).id === network.id)) {
+      if (cfg.networks.some((a) => this.networks.find(a.name)?.id === network.id)) {
         throw failedPrecondition(`endpoint with name ${nameOrId(c)} already exists in network ${network.name}`);
       }
       let made: EndpointRow | undefined;
@@ -340,17 +340,25 @@ export class ContainerNetworks {
 
   private async leave(ns: string, id: string, network: Network): Promise<void> {
     const e = this.store.endpoints({ ns, containerId: id, networkId: network.id })[0];
-    if (!e) return;
+    if (e) await this.deleteEndpoint(e);
+  }
+
+  /** DEL with what ADD was given, then the row: a DEL that fails keeps it, for a later one. */
+  private async deleteEndpoint(e: EndpointRow): Promise<void> {
     await this.cni.del(e.conflist, attachment(e), e.result);
-    this.store.removeEndpoint(ns, id, network.id);
+    this.store.removeEndpoint(e.ns, e.containerId, e.networkId);
+  }
+
+  /** The networks of these endpoints (one removed meanwhile left out). */
+  private networksOf(endpoints: readonly EndpointRow[]): Network[] {
+    return endpoints.map((e) => this.store.byId(e.networkId)).filter((n): n is Network => n !== undefined);
   }
 
   private afterChange(ns: string, id: string, network: Network): void {
     const c = this.containers.get(ns, id);
     const cfg = containerNetworkOf(id, c.labels)!;
-    const joined = this.store.endpoints({ ns, containerId: id }).map((e) => this.store.byId(e.networkId)).filter((n): n is Network => n !== undefined);
-    if (fs.existsSync(path.join(this.sandboxDir(ns, id), 'hosts'))) this.writeOwnFiles(ns, c, cfg, hostnameOf(c), joined);
-    this.refreshPeers(ns, id, [network, ...joined]);
+    if (fs.existsSync(path.join(this.sandboxDir(ns, id), 'hosts'))) this.writeOwnFiles(ns, c, cfg, hostnameOf(parseSpec(c), id));
+    this.refreshPeers(ns, id, [network, ...this.networksOf(this.store.endpoints({ ns, containerId: id }))]);
   }
 
   private setLabel(ns: string, id: string, cfg: ContainerNetwork): void {
@@ -428,13 +436,8 @@ const unique = (xs: readonly string[]) => [...new Set(xs.filter(Boolean))];
 
 const nameOrId = (c: Container) => c.labels[stateLabels.name] || c.id;
 
-function hostnameOf(c: Container): string {
-  try {
-    return (JSON.parse(c.spec.value.toString('utf8')) as Spec).hostname || c.id.slice(0, 12);
-  } catch {
-    return c.id.slice(0, 12);
-  }
-}
+/** The spec's hostname, else docker's: the ID's first 12 characters. */
+const hostnameOf = (spec: Spec, id: string) => spec.hostname || id.slice(0, 12);
 
 function parseSpec(c: Container): Spec {
   try {
