@@ -37,7 +37,7 @@ const toPbEndpoint = (v: EndpointView): PbEndpoint => ({
 });
 
 export function networksService(manager: NetworkManager, sandboxes: ContainerNetworks, publisher: Publisher, h: HandlerFactory): GrpcService {
-  const toPb = (n: Network): PbNetwork => ({
+  const toPb = (n: Network, endpoints = sandboxes.endpointsOn(n)): PbNetwork => ({
     id: n.id,
     name: n.name,
     driver: n.driver,
@@ -51,11 +51,15 @@ export function networksService(manager: NetworkManager, sandboxes: ContainerNet
     default: n.isDefault,
     conflist: JSON.stringify(manager.conflist(n), null, 2),
     conflistPath: manager.conflistPath(n),
-    endpoints: sandboxes.endpointsOn(n).map(toPbEndpoint),
+    endpoints: endpoints.map(toPbEndpoint),
   });
-  const facts = (filters: readonly string[], prune: boolean) => {
+  /** The networks that match the filters, each with its endpoints (read once: whether it is used is a filter). */
+  const matching = (filters: readonly string[], prune: boolean) => {
     const match = networkFilter(filters, prune);
-    return manager.list().filter((network) => match({ network, used: sandboxes.endpointsOn(network).length > 0 }));
+    return manager
+      .list()
+      .map((network) => ({ network, endpoints: sandboxes.endpointsOn(network) }))
+      .filter(({ network, endpoints }) => match({ network, used: endpoints.length > 0 }));
   };
   const requireContainer = (id: string) => {
     if (!id) throw invalidArgument('container_id must be set');
@@ -77,7 +81,7 @@ export function networksService(manager: NetworkManager, sandboxes: ContainerNet
       return { network: toPb(n) };
     }),
     get: h.unary('Networks.Get', (req) => ({ network: toPb(manager.get(req.name)) })),
-    list: h.unary('Networks.List', (req) => ({ networks: facts(req.filters, false).map(toPb) })),
+    list: h.unary('Networks.List', (req) => ({ networks: matching(req.filters, false).map(({ network, endpoints }) => toPb(network, endpoints)) })),
     remove: h.unary('Networks.Remove', async (req, ctx) => {
       const n = await sandboxes.removeNetwork(req.name);
       publisher.publish(requireNamespace(ctx), '/networks/delete', pack('ctrd.services.networks.v1.NetworkDelete', NetworkDelete, { id: n.id, name: n.name }));
@@ -86,8 +90,9 @@ export function networksService(manager: NetworkManager, sandboxes: ContainerNet
     prune: h.unary('Networks.Prune', async (req, ctx) => {
       const ns = requireNamespace(ctx);
       const deleted: string[] = [];
-      for (const n of facts(req.filters, true)) {
-        if (n.isDefault || sandboxes.attachedTo(n).length > 0) continue;
+      for (const { network: n, endpoints } of matching(req.filters, true)) {
+        // Not in use now; removeNetwork checks again, after the set-ups queued before it.
+        if (n.isDefault || endpoints.length > 0) continue;
         await sandboxes.removeNetwork(n.id);
         publisher.publish(ns, '/networks/delete', pack('ctrd.services.networks.v1.NetworkDelete', NetworkDelete, { id: n.id, name: n.name }));
         deleted.push(n.name);
