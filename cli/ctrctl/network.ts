@@ -4,7 +4,7 @@
 //   network rm NETWORK...      network prune [-f] [--filter label=...|until=...]
 //   network connect [--alias A]... NETWORK CONTAINER              network disconnect [-f] NETWORK CONTAINER
 import { createHash } from 'node:crypto';
-import { InvalidArgumentError, type Command } from 'commander';
+import type { Command } from 'commander';
 import type { Endpoint, Network } from '../../gen/ctrd/services/networks/v1/networks.js';
 import { invalidArgument, isNotFound } from '../../lib/errdefs.js';
 import { unary } from '../../lib/grpc/client.js';
@@ -16,25 +16,9 @@ import { ExitStatus, print, printError } from './output.js';
 import { runtimeClients } from './runtime-clients.js';
 import { confirmPrune, type PruneExtra } from './system.js';
 import { rfc3339 } from './units.js';
-import { collect } from './flags.js';
+import { collect, filterCollector, keyValue } from './flags.js';
 
-/** KEY=VALUE (or KEY, an empty value), as docker's --label and -o. */
-function parseKeyValue(flag: string, value: string): [string, string] {
-  const eq = value.indexOf('=');
-  const key = eq < 0 ? value : value.slice(0, eq);
-  if (key === '') throw invalidArgument(`invalid ${flag} '${value}': empty name`);
-  return [key, eq < 0 ? '' : value.slice(eq + 1)];
-}
-
-const listFilterKeys = ['name', 'id', 'label', 'driver', 'type', 'dangling'];
-
-export function collectNetworkFilter(value: string, previous: string[] = []): string[] {
-  const eq = value.indexOf('=');
-  if (eq <= 0) throw new InvalidArgumentError('bad format of filter (expected name=value)');
-  const key = value.slice(0, eq);
-  if (!listFilterKeys.includes(key)) throw new InvalidArgumentError(`invalid filter '${key}': ctrctl knows ${listFilterKeys.join(', ')}`);
-  return [...previous, value];
-}
+export const collectNetworkFilter = filterCollector(['name', 'id', 'label', 'driver', 'type', 'dangling']);
 
 /** docker's EndpointID: 64 hex characters, one per container on a network, the same every time it is shown. */
 export const endpointId = (networkId: string, containerId: string): string =>
@@ -109,8 +93,8 @@ function addCreate(network: Command): void {
     .option('--label <KEY=VALUE>', 'set metadata on a network (repeatable)', collect, [])
     .action(async (name: string, o: { driver: string; subnet?: string; gateway?: string; internal?: boolean; opt: string[]; label: string[] }, command: Command) => {
       if (o.gateway !== undefined && o.subnet === undefined) throw invalidArgument('every ip-range or gateway must have a corresponding subnet');
-      const options = Object.fromEntries(o.opt.map((v) => parseKeyValue('option', v)));
-      const labels = Object.fromEntries(o.label.map((v) => parseKeyValue('label', v)));
+      const options = Object.fromEntries(o.opt.map((v) => keyValue('option', v)));
+      const labels = Object.fromEntries(o.label.map((v) => keyValue('label', v)));
       const res = await withClients(command, (c) => {
         const nc = runtimeClients(c).networks;
         return unary(nc, nc.create, { name, driver: o.driver, subnet: o.subnet ?? '', gateway: o.gateway ?? '', internal: Boolean(o.internal), options, labels });

@@ -28,7 +28,7 @@ import { boundingCapabilities } from '../../lib/oci/capabilities.js';
 import { parseRestartPolicy } from '../../lib/restart-policy.js';
 import { parseSignal, stopSignalLabel, stopTimeoutLabel } from './signals.js';
 import { checkBindSources, parseMountFlags } from './mounts.js';
-import { collect } from './flags.js';
+import { collect, keyValue } from './flags.js';
 
 /** docker run's status for its own failures (the container never ran). */
 export const runFailure = 125;
@@ -160,11 +160,9 @@ function createFlags(o: RunOptions): CreateFlags {
 function parseLabels(flags: readonly string[]): Record<string, string> {
   const out: Record<string, string> = {};
   for (const f of flags) {
-    const eq = f.indexOf('=');
-    const key = eq < 0 ? f : f.slice(0, eq);
-    if (key === '') throw invalidArgument(`invalid label '${f}': empty name`);
+    const [key, value] = keyValue('label', f);
     if (key.startsWith('io.ctrd/') || key.startsWith('containerd.io/')) throw invalidArgument(`invalid label '${f}': the prefix of ${key} is reserved`);
-    out[key] = eq < 0 ? '' : f.slice(eq + 1);
+    out[key] = value;
   }
   return out;
 }

@@ -2,7 +2,7 @@
 //   volume create [--label K=V]... [-d local] [NAME]      volume ls [-q] [-f FILTER]... [--format T]
 //   volume inspect [-f T] VOLUME...                        volume rm [-f] VOLUME...
 //   volume prune [-a] [-f] [--filter label=...]
-import { InvalidArgumentError, type Command } from 'commander';
+import type { Command } from 'commander';
 import type { Volume } from '../../gen/ctrd/services/volumes/v1/volumes.js';
 import { invalidArgument, isNotFound } from '../../lib/errdefs.js';
 import { unary } from '../../lib/grpc/client.js';
@@ -13,26 +13,9 @@ import { confirmPrune, type PruneExtra } from './system.js';
 import { ExitStatus, print, printError } from './output.js';
 import { runtimeClients } from './runtime-clients.js';
 import { humanSize, rfc3339 } from './units.js';
-import { collect } from './flags.js';
+import { collect, filterCollector, keyValue } from './flags.js';
 
-
-/** KEY=VALUE (or KEY, an empty value), as docker's --label. */
-function parseLabel(value: string): [string, string] {
-  const eq = value.indexOf('=');
-  const key = eq < 0 ? value : value.slice(0, eq);
-  if (key === '') throw invalidArgument(`invalid label '${value}': empty name`);
-  return [key, eq < 0 ? '' : value.slice(eq + 1)];
-}
-
-const listFilterKeys = ['name', 'label', 'dangling', 'driver'];
-
-function collectFilter(value: string, previous: string[] = []): string[] {
-  const eq = value.indexOf('=');
-  if (eq <= 0) throw new InvalidArgumentError('bad format of filter (expected name=value)');
-  const key = value.slice(0, eq);
-  if (!listFilterKeys.includes(key)) throw new InvalidArgumentError(`invalid filter '${key}': ctrctl knows ${listFilterKeys.join(', ')}`);
-  return [...previous, value];
-}
+const collectFilter = filterCollector(['name', 'label', 'dangling', 'driver']);
 
 /** docker volume inspect's object. */
 export function inspectVolume(v: Volume): Record<string, unknown> {
@@ -79,8 +62,8 @@ function addCreate(volume: Command): void {
       if (arg !== undefined && o.name !== undefined && arg !== o.name) {
         throw invalidArgument(`conflicting options: either specify --name or provide positional arg, not both`);
       }
-      const labels = Object.fromEntries(o.label.map(parseLabel));
-      const options = Object.fromEntries(o.opt.map(parseLabel));
+      const labels = Object.fromEntries(o.label.map((v) => keyValue('label', v)));
+      const options = Object.fromEntries(o.opt.map((v) => keyValue('label', v)));
       const res = await withClients(command, (c) => {
         const vc = runtimeClients(c).volumes;
         return unary(vc, vc.create, { name: arg ?? o.name ?? '', driver: o.driver, labels, options, anonymous: false });
