@@ -13,7 +13,6 @@ import {
   nextFreeSubnet,
   nthHost,
   overlaps,
-  parseInterfaceAddress,
   parseIpv4,
   parseSubnet,
 } from './cidr.js';
@@ -68,18 +67,6 @@ describe('parseSubnet', () => {
   it('refuses subnets without room for a gateway and a container', () => {
     expect(refusal('10.0.0.0/31').message).toMatch(/10\.0\.0\.0\/31/);
     expect(refusal('10.0.0.1/32').kind).toBe('invalid-argument');
-  });
-});
-
-describe('parseInterfaceAddress', () => {
-  it('splits a CNI result address into the address and its subnet', () => {
-    const a = parseInterfaceAddress('10.88.3.2/16')!;
-    expect(formatIpv4(a.ip)).toBe('10.88.3.2');
-    expect(a.net.text).toBe('10.88.0.0/16');
-    expect(parseInterfaceAddress('10.88.3.2/32')!.net.text).toBe('10.88.3.2/32');
-    for (const t of ['10.88.3.2', '10.88.3.2/33', 'fd00::2/64', '']) {
-      expect(parseInterfaceAddress(t), t).toBeUndefined();
-    }
   });
 });
 

@@ -50,15 +50,6 @@ export function parseSubnet(text: string): Ipv4Net {
   return net(base, prefix);
 }
 
-/** An interface address with its prefix, as CNI results carry it ("10.88.0.2/16"): the address and its subnet. */
-export function parseInterfaceAddress(text: string): { ip: number; net: Ipv4Net } | undefined {
-  const m = /^([^/]+)\/(0|[1-9][0-9]?)$/.exec(text);
-  const ip = m ? parseIpv4(m[1]!) : undefined;
-  const prefix = m ? Number(m[2]) : NaN;
-  if (ip === undefined || !(prefix <= 32)) return undefined;
-  return { ip, net: net((ip & mask(prefix)) >>> 0, prefix) };
-}
-
 export function contains(n: Ipv4Net, ip: number): boolean {
   return ((ip & mask(n.prefix)) >>> 0) === n.base;
 }
