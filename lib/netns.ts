@@ -1,12 +1,9 @@
 // Persistent network namespaces, as `ip netns` keeps them: a new namespace's nsfs file bind-mounted on an
 // ordinary file, so it lives on without a process in it and CNI plugins and nsenter can enter it by path.
-import { execFile } from 'node:child_process';
 import { closeSync, openSync, readFileSync, unlinkSync } from 'node:fs';
-import { promisify } from 'node:util';
-import { alreadyExists, CtrdError, wrap } from './errdefs.js';
+import { alreadyExists, wrap } from './errdefs.js';
 import { native, type NativeError } from './native.js';
-
-const execFileP = promisify(execFile);
+import { runChecked } from './process.js';
 
 /**
  * Makes a new network namespace (only a down lo in it) and pins it on file, which must not exist. util-linux's
@@ -22,13 +19,10 @@ export async function createNetns(file: string): Promise<void> {
     throw wrap(err, `create network namespace ${file}`);
   }
   try {
-    await execFileP('unshare', [`--net=${file}`, 'true']);
+    await runChecked('unshare', [`--net=${file}`, 'true']);
   } catch (err) {
     removeNetns(file);
-    const stderr = (err as { stderr?: string }).stderr?.trim();
-    throw new CtrdError('unknown', `create network namespace ${file}: unshare --net: ${stderr || String(err)}`, {
-      cause: err,
-    });
+    throw wrap(err, `create network namespace ${file}`);
   }
 }
 

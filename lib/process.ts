@@ -1,6 +1,7 @@
 // Small facts about processes that several owners need.
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { CtrdError } from './errdefs.js';
 
 /**
  * Whether a process with this pid exists and has not exited. A zombie has exited: the shims the daemon
@@ -66,4 +67,20 @@ export function runCaptured(
     child.stdin.on('error', () => {}); // a program that fails early may not read its input
     child.stdin.end(opts.input);
   });
+}
+
+/**
+ * Runs a program that must succeed; its stdout. One that cannot start, fails or outlives timeoutMs is an error
+ * naming its command line and what it said on stderr.
+ */
+export async function runChecked(file: string, args: readonly string[], timeoutMs = 60_000): Promise<string> {
+  const line = [file, ...args].join(' ');
+  let r: Captured;
+  try {
+    r = await runCaptured(file, args, { timeoutMs });
+  } catch (err) {
+    throw new CtrdError('unknown', `${line}: ${(err as Error).message}`, { cause: err });
+  }
+  if (r.code === 0) return r.stdout.toString('utf8');
+  throw new CtrdError('unknown', `${line}: ${r.stderr.toString('utf8').trim() || `exit ${r.code ?? r.signal}`}`);
 }

@@ -21,7 +21,8 @@ import {
   type CniAttachment,
 } from '../../test/harness/network.js';
 import { ephemeralPort, portInUse } from './host-ports.js';
-import { deleteBridge, listRules, namesDevice, run, splitIptablesLine } from './bridge-teardown.js';
+import { runChecked as run } from '../../lib/process.js';
+import { deleteBridge, listRules, namesDevice, splitIptablesLine } from './bridge-teardown.js';
 
 let dir: string;
 const bridges: string[] = [];

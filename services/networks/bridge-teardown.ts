@@ -3,26 +3,10 @@
 // rules in the filter table's CNI-ISOLATION-STAGE-1/2 chains (`-i BR ! -o BR -j CNI-ISOLATION-STAGE-2`,
 // `-o BR -j DROP`), as running the plugins by hand shows. deleteBridge removes the device and every rule in
 // the filter and nat tables that names it as an in or out interface; the shared CNI-* chains stay.
-import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { promisify } from 'node:util';
-import { CtrdError } from '../../lib/errdefs.js';
-
-const execFileP = promisify(execFile);
+import { runChecked as run } from '../../lib/process.js';
 
 export const teardownTables = ['filter', 'nat'] as const;
-
-/** Runs a command; a failure is an error naming the command line and its stderr. */
-export async function run(cmd: string, args: readonly string[]): Promise<string> {
-  try {
-    const { stdout } = await execFileP(cmd, args, { maxBuffer: 64 << 20 });
-    return stdout;
-  } catch (err) {
-    const stderr = (err as { stderr?: string }).stderr?.trim();
-    const why = stderr || (err instanceof Error ? err.message : String(err));
-    throw new CtrdError('unknown', `${[cmd, ...args].join(' ')}: ${why}`, { cause: err });
-  }
-}
 
 /** One rule of `iptables -S`: its chain and the arguments after `-A CHAIN`, unquoted. */
 export interface IptablesRule {
