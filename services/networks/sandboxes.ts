@@ -398,25 +398,34 @@ export class ContainerNetworks {
 
   /**
    * After the daemon starts and its tasks are loaded: the sandboxes and endpoints of tasks that are gone
-   * (deleted while the daemon was down, or lost with the machine) are torn down; live ones are checked.
+   * (deleted while the daemon was down, or lost with the machine) are torn down before it serves. The live
+   * ones are checked (CNI CHECK) afterwards, behind it: that is plugin runs for every endpoint, which the
+   * start need not wait for; a set-up asked meanwhile queues behind them.
    */
-  reconcile(): Promise<void> {
-    return this.serial(async () => {
+  async reconcile(): Promise<void> {
+    const live = await this.serial(async () => {
       const keys = new Map<string, { ns: string; id: string }>();
       for (const e of this.store.endpoints()) keys.set(`${e.ns}/${e.containerId}`, { ns: e.ns, id: e.containerId });
       for (const ns of readdir(this.dir)) for (const id of readdir(path.join(this.dir, ns))) keys.set(`${ns}/${id}`, { ns, id });
+      const running: Array<{ ns: string; id: string }> = [];
       for (const { ns, id } of keys.values()) {
-        if (!this.tasks.exists(ns, id)) {
-          this.log.info({ ns, id }, 'tearing down the network of a task that is gone');
-          await this.undo(ns, id);
+        if (this.tasks.exists(ns, id)) {
+          running.push({ ns, id });
           continue;
         }
+        this.log.info({ ns, id }, 'tearing down the network of a task that is gone');
+        await this.undo(ns, id);
+      }
+      return running;
+    });
+    this.serial(async () => {
+      for (const { ns, id } of live) {
         for (const e of this.store.endpoints({ ns, containerId: id })) {
           if (!e.result) continue;
           await this.cni.check(e.conflist, attachment(e), e.result, uncheckable).catch((err: unknown) => this.log.warn({ ns, id, err, network: e.conflist.name }, 'cni CHECK of a running task failed'));
         }
       }
-    });
+    }).catch((err: unknown) => this.log.warn({ err }, 'checking the endpoints of running tasks stopped'));
   }
 }
 
