@@ -19,7 +19,8 @@ import { nameLabel, newContainerId, randomName, resolveContainer, validateName }
 import { PullRenderer } from './progress.js';
 import type { RuntimeClients } from './runtime-clients.js';
 import { stopSignalLabel } from './signals.js';
-import { buildSpec, commandOf, parseEnvFlag, resolveUser, userNeedsFiles, type HostResources, type ImageRunConfig, type Security } from './spec.js';
+import { buildSpec, commandOf, parseEnvFlag, type HostResources, type ImageRunConfig, type Security } from './spec.js';
+import { resolveUser, userNeedsFiles } from '../../lib/oci/user.js';
 import { readUntilInterrupted } from './stream.js';
 import { ExitStatus } from './output.js';
 import { formatRestartPolicy, restartLabels, type RestartPolicy } from '../../lib/restart-policy.js';

@@ -13,7 +13,8 @@ import { AttachSession } from './attach.js';
 import { statusOfStartError, waitProcess } from './lifecycle.js';
 import { ExitStatus, errorMessage } from './output.js';
 import { runtimeClients, type RuntimeClients } from './runtime-clients.js';
-import { mergeEnv, parseEnvFlag, resolveUser, userNeedsFiles } from './spec.js';
+import { mergeEnv, parseEnvFlag } from './spec.js';
+import { resolveUser, userNeedsFiles } from '../../lib/oci/user.js';
 import { collect } from './flags.js';
 
 interface ExecOptions {
