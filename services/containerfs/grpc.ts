@@ -11,7 +11,7 @@ import {
 } from '../../gen/ctrd/services/containerfs/v1/containerfs.js';
 import type { HandlerFactory } from '../../lib/grpc/handlers.js';
 import { requireNamespace } from '../../lib/grpc/context.js';
-import { invalidArgument } from '../../lib/errdefs.js';
+import { headerThenData } from '../../lib/grpc/header-then-data.js';
 import type { GrpcService } from '../grpc-service.js';
 import type { PathInfo } from './archive.js';
 import type { ContainerFilesystem, ChangeLetter } from './manager.js';
@@ -34,27 +34,6 @@ const toPbStat = (s: PathInfo): PathStat => ({
 });
 
 const toPbImage = (r: NewImageResult): NewImage => ({ name: r.image.name, target: r.image.target, id: r.configDigest });
-
-/** A stream that starts with a header message and goes on with data messages: the header, then the data. */
-async function headerThenData<Req extends { data?: Buffer | undefined }, H>(
-  requests: AsyncIterable<Req>,
-  headerOf: (r: Req) => H | undefined,
-  what: string,
-): Promise<{ header: H; data: AsyncIterable<Buffer> }> {
-  const it = requests[Symbol.asyncIterator]();
-  const first = await it.next();
-  const header = first.done ? undefined : headerOf(first.value);
-  if (!header) throw invalidArgument(`${what}: the first message must be the header`);
-  const data = (async function* () {
-    for (;;) {
-      const next = await it.next();
-      if (next.done) return;
-      if (headerOf(next.value)) throw invalidArgument(`${what}: a second header`);
-      if (next.value.data && next.value.data.length > 0) yield next.value.data;
-    }
-  })();
-  return { header, data };
-}
 
 export function containerfsService(fs: ContainerFilesystem, h: HandlerFactory): GrpcService {
   const implementation: ContainerFilesystemServiceServer = {
