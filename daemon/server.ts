@@ -90,6 +90,7 @@ export class Daemon {
       await ttrpc.listen(`${config.grpc.address}.ttrpc`);
       // Shims outlive the daemon: find the running ones again (their dead ones are cleaned) before serving.
       await builtins.shims.load();
+      await builtins.recoverBuilds();
       await builtins.networks.reconcile();
       await builtins.restarts.start();
       await bind(server, config.grpc.address);

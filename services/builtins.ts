@@ -55,6 +55,10 @@ import { NetworkStore } from './networks/store.js';
 import { NetworkManager } from './networks/manager.js';
 import { ContainerNetworks } from './networks/sandboxes.js';
 import { networksService } from './networks/grpc.js';
+import { BuildCache } from './build/cache.js';
+import { StepContainers } from './build/step-container.js';
+import { Builder } from './build/builder.js';
+import { buildService } from './build/grpc.js';
 import { projectRoot } from '../lib/project-root.js';
 import type { GrpcService } from './grpc-service.js';
 
@@ -78,6 +82,8 @@ export interface Builtins {
   readonly shims: ShimManager;
   readonly restarts: RestartMonitor;
   readonly networks: ContainerNetworks;
+  /** Removes what builds a crash interrupted left: their step containers and tasks (once shims are loaded). */
+  recoverBuilds(): Promise<void>;
   readonly grpc: readonly GrpcService[];
   readonly plugins: readonly PluginInfo[];
   close(): void;
@@ -212,12 +218,30 @@ export function loadBuiltins(config: Config, log: Logger): Builtins {
   const copier = new VolumeCopier(volumes, join(config.state, 'volume-mounts'), log.child({ component: 'volumes' }));
   plugins.push({ type: 'io.ctrd.volume.v1', id: 'local', requires: ['io.containerd.metadata.v1'], exports: { root: volumesRoot } });
 
+  const maker = new ImageMaker(content, images, leases, unpacker, gc, imageEvents, log.child({ component: 'new-image' }));
   const containerfs = new ContainerFilesystem(
     containers, snapshots, shims, images, imageManager, content, differ,
-    new ImageMaker(content, images, leases, unpacker, gc, imageEvents, log.child({ component: 'new-image' })),
+    maker,
     { mountRoot: join(config.state, 'containerfs-mounts'), spoolDir: join(config.root, 'io.ctrd.containerfs.v1', 'spool'), defaultSnapshotter: config.images.snapshotter },
     log.child({ component: 'containerfs' }),
   );
+
+  const buildLog = log.child({ component: 'build' });
+  const builder = new Builder(
+    {
+      content, snapshots, differ, unpacker, imageManager, puller, maker, leases, gc,
+      steps: new StepContainers(containers, shims, join(config.state, 'io.ctrd.build.v1', 'fifos'), buildLog),
+      cache: new BuildCache(db),
+    },
+    {
+      workRoot: join(config.root, 'io.ctrd.build.v1', 'work'),
+      mountRoot: join(config.state, 'io.ctrd.build.v1', 'mounts'),
+      defaultSnapshotter: config.images.snapshotter,
+      runtime: 'io.containerd.runc.v2',
+    },
+    buildLog,
+  );
+  plugins.push({ type: 'io.ctrd.build.v1', id: 'classic', requires: ['io.containerd.runtime.v2', 'io.containerd.differ.v1', 'io.containerd.metadata.v1'] });
 
   const uuid = db.serverUUID();
   const grpc: GrpcService[] = [
@@ -240,6 +264,7 @@ export function loadBuiltins(config: Config, log: Logger): Builtins {
     volumesService(volumes, copier, volumeEventsOn(exchange), h),
     containerfsService(containerfs, h),
     networksService(networks, sandboxes, exchange, h),
+    buildService(builder, h),
   ];
   const grpcRequires: Record<string, string[]> = {
     version: [],
@@ -259,6 +284,7 @@ export function loadBuiltins(config: Config, log: Logger): Builtins {
     'ctrd-volumes': ['io.ctrd.volume.v1', 'io.containerd.event.v1'],
     'ctrd-containerfs': ['io.containerd.metadata.v1', 'io.containerd.runtime.v2', 'io.containerd.differ.v1'],
     'ctrd-networks': ['io.ctrd.network.v1', 'io.containerd.runtime.v2', 'io.containerd.event.v1'],
+    'ctrd-build': ['io.ctrd.build.v1'],
   };
   for (const [id, requires] of Object.entries(grpcRequires)) plugins.push({ type: 'io.containerd.grpc.v1', id, requires });
 
@@ -274,6 +300,7 @@ export function loadBuiltins(config: Config, log: Logger): Builtins {
     shims,
     restarts,
     networks: sandboxes,
+    recoverBuilds: () => builder.recover(namespaces.list().map((n) => n.name)),
     grpc,
     plugins,
     close: () => {

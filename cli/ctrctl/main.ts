@@ -12,6 +12,7 @@ import { errnoCode } from '../../lib/errdefs.js';
 import { defaultAddress, defaultNamespace } from '../../lib/grpc/client.js';
 import { ctrdVersion, revision } from '../../lib/version.js';
 import { addArchiveCommands } from './archive.js';
+import { addBuildCommands } from './build.js';
 import { addCompletionCommand } from './completion.js';
 import { addContainerCommands, containerInspector } from './containers.js';
 import { addInspectCommand } from './inspect.js';
@@ -54,6 +55,7 @@ function cli(): Command {
   const system = program.command('system').description('manage ctrd');
   addImageCommands(program);
   addArchiveCommands(program);
+  addBuildCommands(program);
   addPushCommand(program);
   addRegistryAuthCommands(program);
   addDiskUsageCommand(system);

@@ -7,6 +7,7 @@ import { TasksClient } from '../../gen/containerd/services/tasks/v1/tasks.js';
 import { StreamsServiceClient } from '../../gen/ctrd/services/streams/v1/streams.js';
 import { VolumesServiceClient } from '../../gen/ctrd/services/volumes/v1/volumes.js';
 import { NetworksServiceClient } from '../../gen/ctrd/services/networks/v1/networks.js';
+import { BuildServiceClient } from '../../gen/ctrd/services/build/v1/build.js';
 import type { Clients } from '../../lib/grpc/client.js';
 import { leaseHeader, namespaceHeader } from '../../lib/grpc/context.js';
 
@@ -20,6 +21,8 @@ export interface RuntimeClients {
   volumes: VolumesServiceClient;
   /** ctrd's NetworksService. */
   networks: NetworksServiceClient;
+  /** ctrd's BuildService. */
+  build: BuildServiceClient;
 }
 
 type ClientConstructor<C> = new (address: string, creds: ChannelCredentials, options?: Partial<ClientOptions>) => C;
@@ -52,5 +55,6 @@ export function runtimeClients(c: Clients, lease?: string): RuntimeClients {
     streams: make(StreamsServiceClient),
     volumes: make(VolumesServiceClient),
     networks: make(NetworksServiceClient),
+    build: make(BuildServiceClient),
   };
 }

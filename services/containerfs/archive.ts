@@ -80,6 +80,11 @@ export async function statInRoot(root: string, path: string): Promise<PathInfo> 
 export interface TreeTarOptions {
   /** Directories whose contents are left out (pseudo filesystems mounted in a running container). */
   readonly skipContents?: ReadonlySet<string>;
+  /**
+   * With name '': decides for each entry by its name: 'take' it, 'skip' it and what is below it, or leave
+   * it out but look 'below' it (a build context's .dockerignore). Everything is taken without one.
+   */
+  readonly filter?: (name: string, isDir: boolean) => 'take' | 'skip' | 'below';
   readonly signal?: AbortSignal;
 }
 
@@ -94,7 +99,9 @@ export async function* treeTar(host: string, name: string, opts: TreeTarOptions 
   async function* walk(path: string, entryName: string): AsyncGenerator<Buffer> {
     opts.signal?.throwIfAborted();
     const st = await lstatEntry(path);
-    if (entryName !== '') yield* entry(path, entryName, st, firstNameOfInode);
+    const verdict = entryName !== '' && opts.filter ? opts.filter(entryName, st.isDirectory()) : 'take';
+    if (verdict === 'skip') return;
+    if (entryName !== '' && verdict === 'take') yield* entry(path, entryName, st, firstNameOfInode);
     if (!st.isDirectory() || opts.skipContents?.has(path)) return;
     const names = (await readdir(path)).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
     for (const child of names) yield* walk(join(path, child), entryName === '' ? child : `${entryName}/${child}`);
@@ -221,6 +228,8 @@ export interface ExtractOptions {
   readonly owner: Owner;
   /** Renames entries (and hardlink targets) before they are extracted: docker's archive rebasing. */
   readonly rename?: (name: string) => string;
+  /** Permission bits every entry gets in place of its own (a build's COPY --chmod). */
+  readonly chmod?: number;
   readonly signal?: AbortSignal;
 }
 
@@ -285,7 +294,7 @@ export async function extractTar(root: string, dir: string, src: Readable, opts:
         }
       }
       const st = await lstat(path);
-      if (!st.isSymbolicLink()) await chmod(path, meta.mode);
+      if (!st.isSymbolicLink()) await chmod(path, opts.chmod ?? meta.mode);
       if (isDir) dirTimes.push({ path, atime: meta.atime, mtime: meta.mtime });
       else await lutimes(path, meta.atime, meta.mtime);
     }

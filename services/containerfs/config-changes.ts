@@ -172,7 +172,7 @@ function keyValues(rest: string, instruction: string, oldForm: boolean): Array<[
 }
 
 /** "80", "80/udp", "8000-8002/tcp" as docker's port keys ("80/tcp"...). */
-function parsePorts(spec: string): string[] {
+export function parsePorts(spec: string): string[] {
   const m = /^(\d+)(?:-(\d+))?(?:\/(tcp|udp|sctp))?$/i.exec(spec);
   if (!m) throw invalidArgument(`invalid containerPort: ${spec}`);
   const from = Number(m[1]);

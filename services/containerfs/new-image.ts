@@ -34,6 +34,10 @@ export interface NewImageRequest {
   /** Every layer, bottom first, one per config diff ID; all in the content store. */
   layers: Descriptor[];
   flavour: ManifestFlavour;
+  /** More references the image is recorded under (a build's further -t). */
+  moreReferences?: readonly string[];
+  /** Labels on the config blob beside the ones made here: a build's gc.ref labels to what only it keeps. */
+  configLabels?: Record<string, string>;
   signal?: AbortSignal;
 }
 
@@ -87,6 +91,7 @@ export class ImageMaker {
   /** Config, manifest, unpack, record: see the top of this file. */
   async make(ns: string, lease: string, req: NewImageRequest): Promise<NewImageResult> {
     const name = imageName(req.reference);
+    const more = (req.moreReferences ?? []).map(imageName);
     const docker = req.flavour === 'docker';
     const diffIds = req.config.rootfs.diff_ids;
     if (diffIds.length !== req.layers.length) throw invalidArgument(`${diffIds.length} diff IDs for ${req.layers.length} layers`);
@@ -94,7 +99,7 @@ export class ImageMaker {
 
     const configBytes = Buffer.from(JSON.stringify(req.config));
     const configDesc: Descriptor = { mediaType: docker ? mediaTypes.dockerConfig : mediaTypes.ociConfig, digest: sha256(configBytes), size: configBytes.length };
-    await this.put(ns, lease, 'config', configDesc, configBytes, {});
+    await this.put(ns, lease, 'config', configDesc, configBytes, req.configLabels ?? {});
 
     const manifest = {
       schemaVersion: 2,
@@ -113,6 +118,7 @@ export class ImageMaker {
     if (chain.length > 0) this.unpacker.labelConfig(ns, configDesc.digest, req.snapshotter, chain[chain.length - 1]!);
 
     const image = recordImage(this.images, this.events, ns, name || `<none>@${manifestDesc.digest}`, plainDescriptor(manifestDesc));
+    for (const other of more) if (other !== name) recordImage(this.images, this.events, ns, other, plainDescriptor(manifestDesc));
     this.log.info({ ns, image: image.name, id: configDesc.digest }, 'image made');
     return { image, configDigest: configDesc.digest };
   }

@@ -56,7 +56,7 @@ describe('MetadataDB.open', () => {
     expect(existsSync(join(dir, 'deep', 'er', 'meta.db'))).toBe(true);
     expect(db.version).toBe(migrations.length);
     expect(db.sql.pragma('user_version', { simple: true })).toBe(migrations.length);
-    expect(tables(db)).toEqual(['containers', 'content', 'images', 'lease_resources', 'leases', 'namespaces', 'network_endpoints', 'networks', 'settings', 'snapshots', 'sqlite_sequence', 'volumes']);
+    expect(tables(db)).toEqual(['build_cache', 'containers', 'content', 'images', 'lease_resources', 'leases', 'namespaces', 'network_endpoints', 'networks', 'settings', 'snapshots', 'sqlite_sequence', 'volumes']);
   });
 
   it('runs in WAL mode with foreign keys enforced', () => {

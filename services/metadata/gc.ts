@@ -63,6 +63,7 @@ export class GarbageCollector {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<GcStats> | undefined;
   private readonly removers = new Map<string, SnapshotDirRemover>();
+  private readonly followers: Array<(stats: GcStats) => void> = [];
 
   constructor(
     private readonly db: MetadataDB,
@@ -117,6 +118,11 @@ export class GarbageCollector {
     if (this.timer) clearTimeout(this.timer);
   }
 
+  /** Runs fn after every collection that removed content rows: for owners of rows that name content (the build cache). */
+  afterCollect(fn: (stats: GcStats) => void): void {
+    this.followers.push(fn);
+  }
+
   private async run(): Promise<GcStats> {
     const started = Date.now();
     const stats = this.sweep(started);
@@ -131,6 +137,15 @@ export class GarbageCollector {
       }
     }
     stats.ms = Date.now() - started;
+    if (stats.contentRows > 0) {
+      for (const fn of this.followers) {
+        try {
+          fn(stats);
+        } catch (err) {
+          this.log.error({ err }, 'gc: a follower of the collection failed');
+        }
+      }
+    }
     if (stats.contentRows + stats.blobs + stats.snapshots + stats.leases + stats.ingests > 0) {
       this.log.info(stats, 'garbage collected');
     } else {

@@ -170,4 +170,23 @@ export const migrations: readonly Migration[] = [
       ) STRICT;
     `,
   },
+  {
+    name: 'build cache',
+    sql: `
+      -- The builder's layer cache: a step's result (the image config after it and every layer under it) by
+      -- the step's key (its parent state, its instruction with resolved arguments and, for COPY and ADD, the
+      -- checksum of what it copies). A row holds no reference for GC: it is dropped once a layer it names is
+      -- gone, collected with the images built through it.
+      -- No reference to the namespace: a namespace is emptied of what the cache names before it can go.
+      CREATE TABLE build_cache (
+        namespace  TEXT NOT NULL,
+        key        TEXT NOT NULL,
+        config     TEXT NOT NULL,
+        layers     TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        used_at    INTEGER NOT NULL,
+        PRIMARY KEY (namespace, key)
+      ) STRICT;
+    `,
+  },
 ];
