@@ -204,6 +204,61 @@ CMD ["sh", "-c", "id -u; id -un; pwd; echo $APP_ENV/$GREETING; cat installed app
     }
   });
 
+  it('-q prints the ID alone; HEALTHCHECK, ONBUILD and --label are kept; a tar on stdin and a Dockerfile outside the context build', async () => {
+    const base = context({ Dockerfile: `FROM ${s.image}\nHEALTHCHECK --interval=5s --retries=2 CMD true\nONBUILD RUN echo triggered > /triggered\nLABEL stage=base\n` });
+    const q = await build('-q', '--label', 'extra=yes', '-t', 'onbuild:base', base);
+    expect(q.code, explain(q, s.d)).toBe(0);
+    expect(q.stdout).toMatch(/^sha256:[0-9a-f]{64}\n$/);
+    const cfg = JSON.parse(await s.ctl('image', 'inspect', '-f', '{{json .Config}}', 'onbuild:base')) as Record<string, unknown>;
+    expect(cfg).toMatchObject({
+      Healthcheck: { Test: ['CMD-SHELL', 'true'], Interval: 5e9, Retries: 2 },
+      OnBuild: ['RUN echo triggered > /triggered'],
+      Labels: { stage: 'base', extra: 'yes' },
+    });
+
+    const child = context({ Dockerfile: 'FROM onbuild:base\nCMD ["cat", "/triggered"]\n' });
+    const out = await s.sh(`tar -c -C ${child} . | ctrctl build --network none -t onbuild:child -`);
+    expect(out).toMatch(/^Step 1\/2 : FROM onbuild:base\n ---> [0-9a-f]{12}\n# Executing 1 build trigger\n ---> Running in /m);
+    expect(await s.ctl('run', '--rm', '--network', 'none', 'onbuild:child')).toBe('triggered');
+    expect(await s.ctl('image', 'inspect', '-f', '{{json .Config.OnBuild}}', 'onbuild:child')).toBe('null');
+
+    const elsewhere = context({ 'Dockerfile.other': 'FROM scratch\nCOPY data.txt /\n' });
+    const data = context({ 'data.txt': 'from the context\n' });
+    const f = await build('-f', join(elsewhere, 'Dockerfile.other'), '-t', 'outside:f', data);
+    expect(f.code, explain(f, s.d)).toBe(0);
+    expect(f.stdout).toContain('Step 2/2 : COPY data.txt /');
+  });
+
+  it('the cache survives a restart; a build cut by kill -9 is cleaned at start; GC and builder prune drop the cache', async () => {
+    const dir = context({ Dockerfile: `FROM ${s.image}\nRUN echo one > /one\n` });
+    expect((await build('--network', 'none', '-t', 'cache:one', dir)).code).toBe(0);
+    const cut = context({ Dockerfile: `FROM ${s.image}\nRUN echo started; sleep 60\n` });
+    const child = spawn(process.execPath, [ctrctlBin, 'build', '--network', 'none', cut], { env: { ...process.env, CTRD_ADDRESS: s.d.address }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (b: Buffer) => (out += b.toString()));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    await waitFor('the RUN to start', () => out.includes('started'), 60_000);
+    await s.d.kill9();
+    expect(await exited).not.toBe(0);
+    await s.d.start();
+    const ctr = async (...args: string[]) => (await run('ctr', ['-a', s.d.address, ...args])).stdout.trim();
+    expect(await ctr('containers', 'ls', '-q')).toBe('');
+    expect(await ctr('tasks', 'ls', '-q')).toBe('');
+
+    const again = await build('--network', 'none', '-t', 'cache:one', dir);
+    expect(cachedSteps(again.stdout).get(2), again.stdout).toBe(true);
+    // Once the image is gone and collected, its step's layer is too, and the entry with it.
+    await s.ctl('rmi', 'cache:one');
+    expect(await s.ctl('builder', 'prune', '--filter', 'until=1h')).toMatch(/^Deleted build cache objects: 0\n/);
+    expect(await ctr('snapshots', 'ls')).not.toMatch(/build-/);
+    const rebuilt = await build('--network', 'none', '-t', 'cache:one', dir);
+    expect(cachedSteps(rebuilt.stdout).get(2), rebuilt.stdout).toBe(false);
+    const pruned = await s.ctl('builder', 'prune', '-f');
+    expect(Number(/^Deleted build cache objects: (\d+)$/m.exec(pruned)?.[1])).toBeGreaterThan(0);
+    const afterPrune = await build('--network', 'none', '-t', 'cache:one', dir);
+    expect(cachedSteps(afterPrune.stdout).get(2)).toBe(false);
+  });
+
   describe('bad input: a message naming the Dockerfile line, a non-zero exit, nothing tagged', () => {
     async function refused(files: Record<string, string | Buffer>, tag: string, message: RegExp, extra: string[] = []) {
       const dir = context(files);
