@@ -94,6 +94,7 @@ class Lexer {
       const name = /^[A-Za-z0-9_]+/.exec(s.slice(this.i))?.[0] ?? '';
       if (name === '') this.fail('bad substitution');
       this.i += name.length;
+      if (this.i >= s.length) this.fail("missing '}'");
       if (s[this.i] === '}') {
         this.i++;
         return this.lookup(name) ?? '';
