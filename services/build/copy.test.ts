@@ -7,6 +7,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IgnoreMatcher } from '../../lib/build/dockerignore.js';
 import { kindOf } from '../../lib/errdefs.js';
@@ -205,11 +206,11 @@ describe('the context, sent and received', () => {
     const src = tree({ 'keep.txt': 'k', 'drop.tmp': 'd', '.dockerignore': '*.tmp\n' });
     const dest = mkdtempSync(join(work, 'recv-'));
     const tgz = execFileSync('tar', ['-cz', '-C', src, '.']);
-    await receiveContext([tgz], dest);
+    await receiveContext(Readable.from([tgz]), dest);
     await pruneIgnored(dest, IgnoreMatcher.parse('*.tmp\n'));
     expect(readdirSync(dest).sort()).toEqual(['.dockerignore', 'keep.txt']);
     const evil = execFileSync('tar', ['-c', '-P', '--transform', 's,^,../,', '-C', src, 'keep.txt']);
-    await expect(receiveContext([evil], mkdtempSync(join(work, 'recv-')))).rejects.toThrow('leaves the directory it is extracted into');
+    await expect(receiveContext(Readable.from([evil]), mkdtempSync(join(work, 'recv-')))).rejects.toThrow('leaves the directory it is extracted into');
   });
 
   it('a context that is a symlink loop, or missing, is refused before anything is sent', async () => {
