@@ -43,7 +43,7 @@ import type { Digest } from '../../lib/digest.js';
 import type { GarbageCollector } from '../metadata/gc.js';
 import { imageName, layerMediaType, type ImageMaker, type ManifestFlavour } from '../containerfs/new-image.js';
 import { BuildCache, type CachedState } from './cache.js';
-import { applyMetadata, createdBy, defaultShell, setEnv, workdirOf, type BuildRunConfig, type StageFlags } from './config-steps.js';
+import { applyMetadata, createdBy, defaultShell, envValue, setEnv, workdirOf, type BuildRunConfig, type StageFlags } from './config-steps.js';
 import { pruneIgnored, receiveContext } from './context.js';
 import { prepareCopy } from './copy.js';
 import type { BuildNetwork, StepContainers } from './step-container.js';
@@ -681,16 +681,6 @@ export class Builder {
     });
     return { id: made.configDigest, tags: b.o.tags.map((t) => familiarString(parseReference(t))), target: made.image.target };
   }
-}
-
-/** A variable's value in an env list ("KEY=VALUE"); undefined when the key is not there. */
-function envValue(env: readonly string[], name: string): string | undefined {
-  for (let i = env.length - 1; i >= 0; i--) {
-    const e = env[i]!;
-    const eq = e.indexOf('=');
-    if ((eq < 0 ? e : e.slice(0, eq)) === name) return eq < 0 ? '' : e.slice(eq + 1);
-  }
-  return undefined;
 }
 
 function stripPosition(inst: Instruction): Record<string, unknown> {

@@ -4,7 +4,33 @@
 import { posix } from 'node:path';
 import { invalidArgument } from '../../lib/errdefs.js';
 import type { Instruction } from '../../lib/dockerfile/types.js';
-import { parsePorts, type RunConfig } from '../containerfs/config-changes.js';
+
+/** The docker image config's "config" object, the fields the steps and --change set (others are kept as they are). */
+export interface RunConfig {
+  Cmd?: string[] | null;
+  Entrypoint?: string[] | null;
+  Env?: string[] | null;
+  ExposedPorts?: Record<string, object> | null;
+  Labels?: Record<string, string> | null;
+  User?: string;
+  WorkingDir?: string;
+  Volumes?: Record<string, object> | null;
+  StopSignal?: string;
+  [key: string]: unknown;
+}
+
+/** "80", "80/udp", "8000-8002/tcp" as docker's port keys ("80/tcp"...). */
+export function parsePorts(spec: string): string[] {
+  const m = /^(\d+)(?:-(\d+))?(?:\/(tcp|udp|sctp))?$/i.exec(spec);
+  if (!m) throw invalidArgument(`invalid containerPort: ${spec}`);
+  const from = Number(m[1]);
+  const to = m[2] === undefined ? from : Number(m[2]);
+  if (from < 1 || to > 65535 || to < from) throw invalidArgument(`invalid port range: ${spec}`);
+  const proto = (m[3] ?? 'tcp').toLowerCase();
+  const out: string[] = [];
+  for (let p = from; p <= to; p++) out.push(`${p}/${proto}`);
+  return out;
+}
 
 /** The image config's "config" object with the fields only a Dockerfile sets. */
 export interface BuildRunConfig extends RunConfig {
@@ -27,6 +53,16 @@ export function setEnv(env: readonly string[], key: string, value: string): stri
   if (i >= 0) out[i] = `${key}=${value}`;
   else out.push(`${key}=${value}`);
   return out;
+}
+
+/** A variable's value in an env list ("KEY=VALUE"); undefined when the key is not there. */
+export function envValue(env: readonly string[], name: string): string | undefined {
+  for (let i = env.length - 1; i >= 0; i--) {
+    const e = env[i]!;
+    const eq = e.indexOf('=');
+    if ((eq < 0 ? e : e.slice(0, eq)) === name) return eq < 0 ? '' : e.slice(eq + 1);
+  }
+  return undefined;
 }
 
 /** The command of a CMD/ENTRYPOINT/RUN: the exec form as is, the shell form through the shell. */

@@ -25,7 +25,7 @@ describe('applyChanges (docker commit/import --change)', () => {
     expect(() => applyChanges({}, ['RUN rm -rf /'])).toThrow('RUN is not a valid change command');
     expect(() => applyChanges({}, ['EXPOSE http'])).toThrow('invalid containerPort: http');
     expect(() => applyChanges({}, ['ENV'])).toThrow('ENV requires at least one argument');
-    expect(() => applyChanges({}, ['LABEL x="unterminated'])).toThrow('unmatched quote');
+    expect(() => applyChanges({}, ['LABEL x="unterminated'])).toThrow('matching double-quote');
   });
 
   it('leaves the input alone', () => {
