@@ -12,6 +12,7 @@ import { loadBenchmark } from './load.js';
 import { pullBenchmark } from './pull.js';
 import { startBenchmark } from './start.js';
 import { networkBenchmark } from './network.js';
+import { buildBenchmark } from './build.js';
 
 interface Benchmark<R> {
   name: string;
@@ -40,7 +41,7 @@ function runnable<R>(b: Benchmark<R>): Runnable {
 }
 
 /** Every benchmark, in the order they run. */
-const benchmarks: Runnable[] = [runnable(loadBenchmark), runnable(pullBenchmark), runnable(startBenchmark), runnable(densityBenchmark), runnable(networkBenchmark)];
+const benchmarks: Runnable[] = [runnable(loadBenchmark), runnable(pullBenchmark), runnable(startBenchmark), runnable(densityBenchmark), runnable(networkBenchmark), runnable(buildBenchmark)];
 
 function cli(): Command {
   const program = new Command('bench')

@@ -21,6 +21,7 @@ if [ "${1:-}" = --test ]; then
     busybox-static  # the test images' userland
     runc            # the OCI runtime behind containerd-shim-runc-v2 in the task tests
     crun            # the second OCI runtime ctrd's shim drives (where the cgroup layout lets it run)
+    buildah         # bench/build's reference builder
   )
 fi
 missing=()
