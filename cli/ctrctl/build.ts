@@ -16,8 +16,9 @@ import { Option, type Command } from 'commander';
 import type { BuildRequest, BuildResponse, BuildOptions as PbBuildOptions } from '../../gen/ctrd/services/build/v1/build.js';
 import { errnoCode, invalidArgument, notFound } from '../../lib/errdefs.js';
 import { unary } from '../../lib/grpc/client.js';
-import { fromGrpcStatus } from '../../lib/grpc/status.js';
+import type { ClientReadableStream } from '@grpc/grpc-js';
 import { withClients } from './connect.js';
+import { readUntilInterrupted } from './stream.js';
 import { collect, keyValue } from './flags.js';
 import { ExitStatus, print } from './output.js';
 import { runtimeClients } from './runtime-clients.js';
@@ -166,25 +167,21 @@ async function build(path: string, f: BuildFlags, command: Command): Promise<voi
   await withClients(command, async (c) => {
     const call = runtimeClients(c).build.build();
     let result: BuildResponse['result'];
-    let interrupted = false;
-    const stop = () => {
-      interrupted = true;
-      call.cancel();
-    };
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
-    const reading = (async () => {
-      let announced = false;
-      for await (const r of call as AsyncIterable<BuildResponse>) {
-        if (!announced && size && !quiet) {
-          announced = true;
-          printer.event({ message: `Sending build context to ctrd  ${humanSize(size())}` });
-        }
-        if (r.result) result = r.result;
-        else printer.event(r);
+    let announced = false;
+    const reading = readUntilInterrupted(call as unknown as ClientReadableStream<BuildResponse>, (r) => {
+      if (!announced && size && !quiet) {
+        announced = true;
+        printer.event({ message: `Sending build context to ctrd  ${humanSize(size())}` });
       }
-    })();
-    reading.catch(() => undefined);
+      if (r.result) result = r.result;
+      else printer.event(r);
+    });
+    // The call may end (an error, Ctrl-C) while the context is still going out: then sending stops.
+    let over = false;
+    reading.then(
+      () => (over = true),
+      () => (over = true),
+    );
     try {
       const write = async (m: BuildRequest) => {
         if (!call.write(m)) await Promise.race([new Promise((r) => call.once('drain', r)), reading]);
@@ -192,19 +189,17 @@ async function build(path: string, f: BuildFlags, command: Command): Promise<voi
       try {
         await write({ options });
         for await (const chunk of data) {
-          for (let i = 0; i < chunk.length; i += dataPiece) await write({ data: chunk.subarray(i, i + dataPiece) });
+          for (let i = 0; i < chunk.length && !over; i += dataPiece) await write({ data: chunk.subarray(i, i + dataPiece) });
+          if (over) break;
         }
       } finally {
         call.end();
       }
-      await reading;
+      // Ctrl-C: the daemon stops the build and removes what it made.
+      if ((await reading).interrupted) throw new ExitStatus(130);
     } catch (err) {
       printer.failed();
-      if (interrupted) throw new ExitStatus(130);
-      throw fromGrpcStatus(err);
-    } finally {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
+      throw err;
     }
     if (!result) throw invalidArgument('ctrd ended the build without a result');
     if (quiet) print(result.id);

@@ -2,17 +2,15 @@
 // ctrd's ImageService when it is not here, with docker's progress on stderr), a lease, the writable snapshot on
 // the image's top layer, the image's users read through a read-only mount of it, the OCI spec, and the
 // container record. Anything made before a failure is undone before the error is reported.
-import { readFile, lstat, readlink } from 'node:fs/promises';
-import { dirname, isAbsolute, join } from 'node:path';
 import type { Container } from '../../gen/containerd/services/containers/v1/containers.js';
 import type { InspectResponse, PullResponse } from '../../gen/ctrd/services/images/v1/images.js';
 import type { Mount } from '../../gen/containerd/types/mount.js';
-import { errnoCode, invalidArgument, isNotFound, alreadyExists, unavailable } from '../../lib/errdefs.js';
+import { invalidArgument, isNotFound, alreadyExists, unavailable } from '../../lib/errdefs.js';
 import { unary, type Clients } from '../../lib/grpc/client.js';
 import type { OciRlimit, OciSpec } from '../../lib/oci/spec.js';
 import { parseReference } from '../../lib/registry/reference.js';
 import { chainIds } from '../../services/images/manifest.js';
-import { resolveInRoot } from '../../services/diff/resolve-in-root.js';
+import { readFileInRoot } from '../../services/diff/resolve-in-root.js';
 import { withTempMount } from '../../services/diff/mounts.js';
 import { specTypeUrl, stateLabels, type StoredConfig } from './container-state.js';
 import { nameLabel, newContainerId, randomName, resolveContainer, validateName } from './names.js';
@@ -108,25 +106,6 @@ function imageConfigOf(res: InspectResponse): ImageConfigJson {
 }
 
 // ---- files of the image ----
-
-/** A file of a mounted root, symlinks followed inside the root (never out to the host's files); '' when absent. */
-export async function readFileInRoot(root: string, name: string, depth = 0): Promise<string> {
-  if (depth > 40) return '';
-  const path = await resolveInRoot(root, name).catch(() => undefined);
-  if (!path) return '';
-  try {
-    const st = await lstat(path);
-    if (st.isSymbolicLink()) {
-      const target = await readlink(path);
-      return readFileInRoot(root, isAbsolute(target) ? target : join(dirname(name), target), depth + 1);
-    }
-    if (!st.isFile() || st.size > 4 * 1024 * 1024) return '';
-    return await readFile(path, 'utf8');
-  } catch (err) {
-    if (errnoCode(err) === 'ENOENT' || errnoCode(err) === 'ENOTDIR') return '';
-    throw err;
-  }
-}
 
 /** /etc/passwd and /etc/group of a snapshot, through a read-only mount of it. */
 async function userFiles(mounts: readonly Mount[]): Promise<{ passwd: string; group: string }> {

@@ -6,7 +6,7 @@ import { failedPrecondition, invalidArgument } from '../../lib/errdefs.js';
 import { unary } from '../../lib/grpc/client.js';
 import type { OciProcess } from '../../lib/oci/spec.js';
 import { connect, globalFlags } from './connect.js';
-import { readFileInRoot } from './container-create.js';
+import { readFileInRoot } from '../../services/diff/resolve-in-root.js';
 import { findContainer, processTypeUrl, specOf, stateOf } from './container-state.js';
 import { attachUri } from '../../lib/attach-frames.js';
 import { AttachSession } from './attach.js';

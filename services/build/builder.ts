@@ -13,7 +13,7 @@
 // a multi-stage build lives as long as the image. A cancelled build kills its step's task and removes the
 // step's container and snapshot on the way out.
 import { createHash, randomBytes } from 'node:crypto';
-import { lstat, mkdir, readdir, readFile, rm, rmdir, unlink } from 'node:fs/promises';
+import { lstat, mkdir, readdir, rm, rmdir, unlink } from 'node:fs/promises';
 import { rmSync } from 'node:fs';
 import { join, posix } from 'node:path';
 import { CtrdError, errnoCode, invalidArgument, isAlreadyExists, isNotFound, notFound } from '../../lib/errdefs.js';
@@ -31,7 +31,7 @@ import { familiarString, parseReference } from '../../lib/registry/reference.js'
 import type { ContentStore } from '../content/store.js';
 import type { Differ, Mount } from '../diff/types.js';
 import { cleanupTempMounts, parseOverlay, withReadonlyView, withTempMount } from '../diff/mounts.js';
-import { resolveInRoot } from '../diff/resolve-in-root.js';
+import { readFileInRoot, resolveDirInRoot, resolveInRoot } from '../diff/resolve-in-root.js';
 import type { SnapshotStore } from '../snapshots/store.js';
 import type { ImageManager } from '../images/manager.js';
 import { chainIds, type ImageConfig } from '../images/manifest.js';
@@ -145,6 +145,7 @@ interface StageScope {
 const shortId = (digest: string) => digest.replace(/^sha256:/, '').slice(0, 12);
 const sha256hex = (text: string) => createHash('sha256').update(text).digest('hex');
 const networks: readonly string[] = ['default', 'none', 'host'];
+const maxDockerfileBytes = 16 << 20;
 
 export class Builder {
   constructor(
@@ -183,7 +184,7 @@ export class Builder {
     try {
       await receiveContext(context, contextDir, o.signal);
       const { text, name } = await this.dockerfile(o, contextDir);
-      const ignore = IgnoreMatcher.parse(await readOptional(join(contextDir, '.dockerignore')));
+      const ignore = IgnoreMatcher.parse(await readFileInRoot(contextDir, '.dockerignore'));
       await pruneIgnored(contextDir, ignore);
       const df = parseDockerfile(text, name);
       for (const w of df.warnings) emit({ kind: 'warning', text: w });
@@ -235,13 +236,10 @@ export class Builder {
     if (o.dockerfile && o.dockerfile.length > 0) return { text: o.dockerfile.toString('utf8'), name };
     const rel = posix.normalize(name.replace(/^\/+/, ''));
     if (rel.startsWith('..')) throw invalidArgument(`the Dockerfile (${name}) must be within the build context`);
-    try {
-      return { text: await readFile(await resolveInRoot(contextDir, rel), 'utf8'), name };
-    } catch (err) {
-      if (errnoCode(err) === 'ENOENT' || errnoCode(err) === 'ENOTDIR' || isNotFound(err)) throw notFound(`Cannot locate specified Dockerfile: ${name}`);
-      if (errnoCode(err) === 'EISDIR') throw invalidArgument(`the Dockerfile (${name}) is a directory`);
-      throw err;
-    }
+    // Read inside the context: a Dockerfile that is a symlink leads nowhere out of it.
+    const text = await readFileInRoot(contextDir, rel, maxDockerfileBytes);
+    if (text === '' && !(await isEmptyFile(contextDir, rel))) throw notFound(`Cannot locate specified Dockerfile: ${name}`);
+    return { text, name };
   }
 
   private targetIndex(df: Dockerfile, target: string): number {
@@ -256,8 +254,10 @@ export class Builder {
   private async stage(b: Build, stage: Stage): Promise<State> {
     const scope: StageScope = { args: new Map(), argLines: new Map(), flags: { cmdSet: false }, index: stage.index };
     this.beginStep(b, stage.from);
-    const from = this.expand(b, stage.from, (name) => b.globals.get(name), undefined);
-    let state = await this.from(b, from.image, stage.index);
+    let state = await atLine(b, stage.from, () => {
+      const from = this.expand(b, stage.from, (name) => b.globals.get(name), undefined);
+      return this.from(b, from.image, stage.index);
+    });
     b.emit({ kind: 'done', cached: false, id: shortId(state.id) });
     const triggers = ((state.config.config ?? {}) as BuildRunConfig).OnBuild ?? [];
     if (triggers.length > 0) {
@@ -327,16 +327,8 @@ export class Builder {
 
   // ---- instructions ----
 
-  private async instruction(b: Build, scope: StageScope, state: State, inst: Instruction): Promise<State> {
-    try {
-      return await this.dispatch(b, scope, state, inst);
-    } catch (err) {
-      if (err instanceof CtrdError && !/^[^:\s]+:\d+/.test(err.message)) {
-        const failed = inst.kind === 'COPY' || inst.kind === 'ADD' ? `${inst.kind} failed: ` : '';
-        throw new CtrdError(err.kind, `${dockerfileName(b)}:${inst.pos.line}: ${failed}${err.message}`, { cause: err });
-      }
-      throw err;
-    }
+  private instruction(b: Build, scope: StageScope, state: State, inst: Instruction): Promise<State> {
+    return atLine(b, inst, () => this.dispatch(b, scope, state, inst));
   }
 
   private async dispatch(b: Build, scope: StageScope, state: State, inst: Instruction): Promise<State> {
@@ -645,10 +637,9 @@ export class Builder {
   /** The step's user, names resolved through the files of its root. */
   private async user(mounts: Mount[], user: string): Promise<OciUser> {
     if (!userNeedsFiles(user)) return resolveUser(user);
-    return withTempMount(mounts, this.opts.mountRoot, { readonly: true, log: this.log }, async (root) => {
-      const read = async (name: string) => readOptional(await resolveInRoot(root, name).catch(() => '/nonexistent'));
-      return resolveUser(user, await read('etc/passwd'), await read('etc/group'));
-    });
+    return withTempMount(mounts, this.opts.mountRoot, { readonly: true, log: this.log }, async (root) =>
+      resolveUser(user, await readFileInRoot(root, 'etc/passwd'), await readFileInRoot(root, 'etc/group')),
+    );
   }
 
   // ---- the image ----
@@ -690,12 +681,25 @@ function stripPosition(inst: Instruction): Record<string, unknown> {
 
 const dockerfileName = (b: Build) => b.o.dockerfilePath || 'Dockerfile';
 
-async function readOptional(file: string): Promise<string> {
+/** Runs a step; its failure names the Dockerfile's line (`COPY failed: ...` as docker words it for COPY and ADD). */
+async function atLine<T>(b: Build, inst: Instruction, fn: () => Promise<T>): Promise<T> {
   try {
-    return await readFile(file, 'utf8');
+    return await fn();
   } catch (err) {
-    if (errnoCode(err) === 'ENOENT' || errnoCode(err) === 'ENOTDIR') return '';
-    throw err;
+    const at = `${dockerfileName(b)}:${inst.pos.line}`;
+    if (!(err instanceof CtrdError) || err.message.startsWith(`${at}:`)) throw err;
+    const failed = inst.kind === 'COPY' || inst.kind === 'ADD' ? `${inst.kind} failed: ` : '';
+    throw new CtrdError(err.kind, `${at}: ${failed}${err.message}`, { cause: err });
+  }
+}
+
+/** Whether name is an empty regular file of root (an empty Dockerfile is the parser's to refuse). */
+async function isEmptyFile(root: string, name: string): Promise<boolean> {
+  try {
+    const st = await lstat(await resolveDirInRoot(root, name));
+    return st.isFile() && st.size === 0;
+  } catch {
+    return false;
   }
 }
 

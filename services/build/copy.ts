@@ -12,14 +12,14 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { lstat, mkdir, open, readdir, readFile, readlink, rm, utimes } from 'node:fs/promises';
+import { lstat, mkdir, open, readdir, readlink, rm, utimes } from 'node:fs/promises';
 import { basename, join, posix } from 'node:path';
 import { PassThrough, pipeline, Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { errnoCode, invalidArgument, notFound, unavailable } from '../../lib/errdefs.js';
 import { resolveUser } from '../../lib/oci/user.js';
 import { decompressor, detectCompression } from '../diff/compression.js';
-import { resolveDirInRoot, resolveInRoot } from '../diff/resolve-in-root.js';
+import { readFileInRoot, resolveDirInRoot, resolveInRoot } from '../diff/resolve-in-root.js';
 import { extractTar, treeTar, type Owner } from '../containerfs/archive.js';
 
 export interface CopySourceSpec {
@@ -277,15 +277,7 @@ async function download(url: string, dir: string, signal?: AbortSignal): Promise
 async function ownership(target: CopyTarget): Promise<{ owner?: { uid: number; gid: number }; chmod?: number }> {
   const out: { owner?: { uid: number; gid: number }; chmod?: number } = {};
   if (target.chown !== undefined && target.chown !== '') {
-    const read = async (name: string) => {
-      try {
-        return await readFile(await resolveInRoot(target.root, name), 'utf8');
-      } catch (err) {
-        if (['ENOENT', 'ENOTDIR'].includes(errnoCode(err) ?? '')) return '';
-        throw err;
-      }
-    };
-    const u = resolveUser(target.chown, await read('etc/passwd'), await read('etc/group'));
+    const u = resolveUser(target.chown, await readFileInRoot(target.root, 'etc/passwd'), await readFileInRoot(target.root, 'etc/group'));
     out.owner = { uid: u.uid, gid: u.gid };
   }
   if (target.chmod !== undefined && target.chmod !== '') {

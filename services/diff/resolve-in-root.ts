@@ -1,9 +1,9 @@
 // Paths from a layer, resolved inside the directory they are written to, as securejoin and containerd's
 // fs.RootPath do: every component is looked at with lstat, and a symlink is followed with its target read
 // as if root were "/". Neither "..", nor an absolute name, nor a symlink (absolute or relative) leads out.
-import { lstat, readlink } from 'node:fs/promises';
+import { lstat, readFile, readlink } from 'node:fs/promises';
 import { join, posix } from 'node:path';
-import { errnoCode, invalidArgument } from '../../lib/errdefs.js';
+import { errnoCode, invalidArgument, kindOf } from '../../lib/errdefs.js';
 
 /** Symlinks followed in one resolution before giving up (Linux's own limit is 40; securejoin's 255). */
 export const maxSymlinks = 255;
@@ -71,4 +71,20 @@ async function resolveComponents(root: string, parts: readonly string[], name: s
 /** Whether path is root or below it (lexically; both absolute and clean). */
 export function isInside(root: string, path: string): boolean {
   return path === root || path.startsWith(root.endsWith('/') ? root : root + '/');
+}
+
+/**
+ * A regular file of root as text, every symlink on the way followed inside root (never out to the host's
+ * files): '' when there is none (missing, not a regular file, or larger than maxBytes).
+ */
+export async function readFileInRoot(root: string, name: string, maxBytes = 4 << 20): Promise<string> {
+  try {
+    const path = await resolveDirInRoot(root, name);
+    const st = await lstat(path);
+    if (!st.isFile() || st.size > maxBytes) return '';
+    return await readFile(path, 'utf8');
+  } catch (err) {
+    if (['ENOENT', 'ENOTDIR', 'ELOOP'].includes(errnoCode(err) ?? '') || kindOf(err) === 'invalid-argument') return '';
+    throw err;
+  }
 }

@@ -293,13 +293,19 @@ CMD ["sh", "-c", "id -u; id -un; pwd; echo $APP_ENV/$GREETING; cat installed app
       await refused({ Dockerfile: `FROM ${s.image} AS one\nFROM ${s.image}\nCOPY --from=nosuch /a /a\n` }, 'bad:from', /Dockerfile:3: COPY failed: invalid from flag value nosuch/);
     });
 
-    it('a context that is a symlink loop', async () => {
+    it('a context that is a symlink loop; a Dockerfile that leads out of the context', async () => {
       const loop = join(s.work, 'loop');
       symlinkSync('loop', loop);
       const r = await build('-t', 'bad:loop', loop);
       expect(r.code).not.toBe(0);
       expect(r.stderr).toMatch(/unable to prepare context: unable to evaluate symlinks in context path/);
       expect(await taggedIds('bad:loop')).toBe('');
+      // A Dockerfile that is a symlink out of the context is read inside it: there is nothing there.
+      const out = context({});
+      symlinkSync('/etc/hostname', join(out, 'Dockerfile'));
+      const escaped = await build('-t', 'bad:escape', out);
+      expect(escaped.code).not.toBe(0);
+      expect(escaped.stderr).toMatch(/Cannot locate specified Dockerfile: Dockerfile/);
     });
   });
 
