@@ -28,6 +28,7 @@ import type { OciUser } from '../../lib/oci/spec.js';
 import { mediaTypes } from '../../lib/registry/media-types.js';
 import type { Descriptor } from '../../lib/registry/manifest.js';
 import { familiarString, parseReference } from '../../lib/registry/reference.js';
+import { defaultPlatform } from '../../lib/registry/platform.js';
 import type { ContentStore } from '../content/store.js';
 import type { Differ, Mount } from '../diff/types.js';
 import { cleanupTempMounts, parseOverlay, withReadonlyView, withTempMount } from '../diff/mounts.js';
@@ -284,7 +285,8 @@ export class Builder {
   /** FROM: scratch, an earlier stage by name, or an image (pulled when absent or asked to). */
   private async from(b: Build, ref: string, index: number): Promise<State> {
     if (ref === 'scratch') {
-      const config: ImageConfig & Record<string, unknown> = { architecture: goArch(), os: 'linux', config: {}, rootfs: { type: 'layers', diff_ids: [] }, history: [] };
+      const { os, architecture, variant } = defaultPlatform();
+      const config: ImageConfig & Record<string, unknown> = { architecture, os, ...(variant ? { variant } : {}), config: {}, rootfs: { type: 'layers', diff_ids: [] }, history: [] };
       return { id: `sha256:${sha256hex(JSON.stringify(config))}`, config, layers: [], flavour: 'oci', image: '' };
     }
     const earlier = b.df.stages.findIndex((s) => s.index < index && s.name === ref.toLowerCase());
@@ -399,7 +401,7 @@ export class Builder {
   private async metadata(b: Build, state: State, x: Instruction, scope: StageScope): Promise<State> {
     const applied = applyMetadata((state.config.config ?? {}) as BuildRunConfig, x, scope.flags);
     const key = this.key(b, ['meta', state.id, x.original, JSON.stringify(stripPosition(x))]);
-    return this.cached(b, key, async () => {
+    return this.cached(b, key, state, async () => {
       const config: State['config'] = { ...state.config, config: applied.config };
       if (applied.author !== undefined) config.author = applied.author;
       return this.next(state, config, undefined, { created_by: createdBy(x.original), empty_layer: true });
@@ -417,8 +419,8 @@ export class Builder {
     return sha256hex(JSON.stringify([b.snapshotter, ...parts]));
   }
 
-  /** The cached state for key, or make() and cache its result. */
-  private async cached(b: Build, key: string, make: () => Promise<State>, base?: State): Promise<State> {
+  /** The state after base for key: cached, or make() and cache its result. */
+  private async cached(b: Build, key: string, base: State, make: () => Promise<State>): Promise<State> {
     if (!b.o.noCache) {
       const hit = this.d.cache.get(b.ns, key, (digest) => this.hasContent(b.ns, digest));
       if (hit) {
@@ -434,14 +436,8 @@ export class Builder {
     return state;
   }
 
-  private fromCache(hit: CachedState, base: State | undefined): State {
-    return {
-      id: `sha256:${sha256hex(JSON.stringify(hit.config))}`,
-      config: hit.config,
-      layers: hit.layers,
-      flavour: base?.flavour ?? 'oci',
-      image: base?.image ?? '',
-    };
+  private fromCache(hit: CachedState, base: State): State {
+    return { ...base, id: `sha256:${sha256hex(JSON.stringify(hit.config))}`, config: hit.config, layers: hit.layers };
   }
 
   /** The state after a step: its config, its layer if it made one, its history entry. */
@@ -469,32 +465,28 @@ export class Builder {
       .sort();
     const history = createdBy(inst.original, { command, buildArgs });
     const key = this.key(b, ['RUN', state.id, history]);
-    return this.cached(
-      b,
-      key,
-      () =>
-        this.layerStep(b, state, { created_by: history }, async (snapshotKey, mounts) => {
-          const id = randomBytes(32).toString('hex');
-          const user = await this.user(mounts, run.User ?? '');
-          let stepEnv = envValue(env, 'PATH') === undefined ? [defaultPath, ...env] : [...env];
-          for (const a of buildArgs) stepEnv = setEnv(stepEnv, a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1));
-          const lowerHad = await mountTargetsIn(mounts);
-          b.emit({ kind: 'container', id, removed: false });
-          let status: number;
-          try {
-            status = await this.d.steps.run({
-              ns: b.ns, id, buildId: b.id, image: state.image, snapshotter: b.snapshotter, snapshotKey, rootfs: mounts,
-              args: command, env: stepEnv, cwd: run.WorkingDir || '/', user, network: b.network, runtime: this.opts.runtime,
-              onOutput: (data, fd) => b.emit({ kind: 'output', data, fd }), signal: b.o.signal,
-            });
-          } finally {
-            b.emit({ kind: 'container', id, removed: true });
-          }
-          if (status !== 0) throw new CtrdError('unknown', `The command '${command.join(' ')}' returned a non-zero code: ${status}`);
-          await dropMountTargets(mounts, lowerHad);
-          return true;
-        }),
-      state,
+    return this.cached(b, key, state, () =>
+      this.layerStep(b, state, { created_by: history }, async (snapshotKey, mounts) => {
+        const id = randomBytes(32).toString('hex');
+        const user = await this.user(mounts, run.User ?? '');
+        let stepEnv = envValue(env, 'PATH') === undefined ? [defaultPath, ...env] : [...env];
+        for (const a of buildArgs) stepEnv = setEnv(stepEnv, a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1));
+        const lowerHad = await mountTargetsIn(mounts);
+        b.emit({ kind: 'container', id, removed: false });
+        let status: number;
+        try {
+          status = await this.d.steps.run({
+            ns: b.ns, id, buildId: b.id, image: state.image, snapshotter: b.snapshotter, snapshotKey, rootfs: mounts,
+            args: command, env: stepEnv, cwd: run.WorkingDir || '/', user, network: b.network, runtime: this.opts.runtime,
+            onOutput: (data, fd) => b.emit({ kind: 'output', data, fd }), signal: b.o.signal,
+          });
+        } finally {
+          b.emit({ kind: 'container', id, removed: true });
+        }
+        if (status !== 0) throw new CtrdError('unknown', `The command '${command.join(' ')}' returned a non-zero code: ${status}`);
+        await dropMountTargets(mounts, lowerHad);
+        return true;
+      }),
     );
   }
 
@@ -517,17 +509,13 @@ export class Builder {
       try {
         const key = this.key(b, [x.kind, state.id, sourceId, prepared.checksum, x.dest, x.chown ?? '', x.chmod ?? '', run.WorkingDir ?? '']);
         const history = createdBy(`${x.kind} ${prepared.summary} in ${x.dest} `);
-        return await this.cached(
-          b,
-          key,
-          () =>
-            this.layerStep(b, state, { created_by: history }, async (_key, mounts) => {
-              await withTempMount(mounts, this.opts.mountRoot, { readonly: false, log: this.log }, (root) =>
-                prepared.copyTo({ root, dest: x.dest, workdir: run.WorkingDir ?? '', chown: x.chown, chmod: x.chmod }, b.o.signal),
-              );
-              return true;
-            }),
-          state,
+        return await this.cached(b, key, state, () =>
+          this.layerStep(b, state, { created_by: history }, async (_key, mounts) => {
+            await withTempMount(mounts, this.opts.mountRoot, { readonly: false, log: this.log }, (root) =>
+              prepared.copyTo({ root, dest: x.dest, workdir: run.WorkingDir ?? '', chown: x.chown, chmod: x.chmod }, b.o.signal),
+            );
+            return true;
+          }),
         );
       } finally {
         await prepared.dispose();
@@ -561,27 +549,21 @@ export class Builder {
     const config = { ...state.config, config: { ...run, WorkingDir: dir } };
     const key = this.key(b, ['WORKDIR', state.id, dir]);
     const history = { created_by: createdBy(text) };
-    return this.cached(
-      b,
-      key,
-      async () => {
-        const made = await this.layerStep(b, { ...state, config }, history, async (_key, mounts) =>
-          withTempMount(mounts, this.opts.mountRoot, { readonly: false, log: this.log }, async (root) => {
-            const host = await resolveInRoot(root, dir);
-            try {
-              await mkdir(host);
-              return true;
-            } catch (err) {
-              if (errnoCode(err) === 'EEXIST') return false;
-              if (errnoCode(err) !== 'ENOENT') throw err;
-            }
-            await mkdir(host, { recursive: true });
+    return this.cached(b, key, state, () =>
+      this.layerStep(b, { ...state, config }, history, async (_key, mounts) =>
+        withTempMount(mounts, this.opts.mountRoot, { readonly: false, log: this.log }, async (root) => {
+          const host = await resolveInRoot(root, dir);
+          try {
+            await mkdir(host);
             return true;
-          }),
-        );
-        return made;
-      },
-      state,
+          } catch (err) {
+            if (errnoCode(err) === 'EEXIST') return false;
+            if (errnoCode(err) !== 'ENOENT') throw err;
+          }
+          await mkdir(host, { recursive: true });
+          return true;
+        }),
+      ),
     );
   }
 
@@ -703,10 +685,6 @@ async function isEmptyFile(root: string, name: string): Promise<boolean> {
   }
 }
 
-function goArch(): string {
-  const arch: Record<string, string> = { x64: 'amd64', ia32: '386', arm64: 'arm64', arm: 'arm', ppc64: 'ppc64le', s390x: 's390x', riscv64: 'riscv64' };
-  return arch[process.arch] ?? process.arch;
-}
 
 /**
  * The files the runtime bind-mounts over (/etc/hosts, /etc/resolv.conf, /etc/hostname) get an empty mount

@@ -37,6 +37,7 @@ import { cleanupTempMounts, mountsUnder, parseOverlay, withReadonlyView, withTem
 import { resolveDirInRoot } from '../diff/resolve-in-root.js';
 import { Status } from '../../gen/containerd/v1/types/task.js';
 import { mediaTypes } from '../../lib/registry/media-types.js';
+import { defaultPlatform } from '../../lib/registry/platform.js';
 import { digestOf } from '../../lib/digest.js';
 import { CtrdError, errnoCode, failedPrecondition, invalidArgument, isAlreadyExists, isNotFound, notFound, wrap } from '../../lib/errdefs.js';
 import type { Logger } from '../../lib/log.js';
@@ -378,10 +379,12 @@ export class ContainerFilesystem {
     return this.maker.withLease(ns, 'import', async (lease) => {
       const { layer, diffId } = await this.ingestLayer(ns, lease, data, o.signal);
       const now = new Date().toISOString();
+      const platform = defaultPlatform();
       const config: ImageConfig & Record<string, unknown> = {
         created: now,
-        architecture: goArch(),
-        os: 'linux',
+        architecture: platform.architecture,
+        os: platform.os,
+        ...(platform.variant ? { variant: platform.variant } : {}),
         config: runConfig,
         rootfs: { type: 'layers', diff_ids: [diffId] },
         history: [{ created: now, comment: o.message || `Imported from ${o.source || '-'}` }],
@@ -520,10 +523,6 @@ export function containerRunConfig(image: RunConfig, c: Container): RunConfig {
 }
 const readonlyRootfs = (c: Container) => specOf(c).root?.readonly === true;
 
-function goArch(): string {
-  const arch: Record<string, string> = { x64: 'amd64', ia32: '386', arm64: 'arm64', arm: 'arm', ppc64: 'ppc64le', s390x: 's390x', riscv64: 'riscv64' };
-  return arch[process.arch] ?? process.arch;
-}
 
 /** Chunks gathered into pieces of about dataPiece bytes: a message per 512-byte header would be wasteful. */
 async function* pieces(chunks: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
