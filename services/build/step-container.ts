@@ -77,6 +77,7 @@ export class StepContainers {
     });
     const dir = path.join(this.fifoRoot, r.ns, r.id);
     let shim: Shim | undefined;
+    let exited = false;
     let outputs: OutputFifos | undefined;
     try {
       fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
@@ -87,13 +88,14 @@ export class StepContainers {
       outputs.release();
       await shim.start();
       const status = await waitOrKill(shim, r.signal);
+      exited = true;
       await outputs.drained(drainMs);
       r.signal?.throwIfAborted();
       return status;
     } finally {
       outputs?.close();
       if (shim) {
-        await waitOrKill(shim, AbortSignal.abort()).catch(() => undefined);
+        if (!exited) await waitOrKill(shim, AbortSignal.abort()).catch(() => undefined);
         await this.shims.delete(r.ns, r.id).catch((err: unknown) => {
           if (!isNotFound(err)) log.error({ err }, 'cannot delete the task of a build step');
         });
