@@ -366,24 +366,32 @@ export function describeTaskFlows(label: string, o: TaskFlowOptions): void {
     }, 240_000);
 
     it.runIf(o.heavy)('leaves no mounts, cgroups, processes, fds or files after 200 create/start/delete cycles', async () => {
-      const mounts = await ctrContainer('cyc', 'true');
-      const cycle = async () => {
-        await unary(c.tasks, c.tasks.create, { containerId: 'cyc', rootfs: mounts, stdin: '', stdout: '', stderr: '', terminal: false, checkpoint: undefined, options: undefined, runtimePath: '' });
-        await unary(c.tasks, c.tasks.start, { containerId: 'cyc', execId: '' });
-        const w = await unary(c.tasks, c.tasks.wait, { containerId: 'cyc', execId: '' });
+      // Two containers cycling side by side, 100 cycles each: their tasks come and go in one shim and in shims
+      // of their own, as the timing falls.
+      const containers = ['cyc', 'cyc2'];
+      const mounts = new Map<string, Awaited<ReturnType<typeof ctrContainer>>>();
+      for (const id of containers) mounts.set(id, await ctrContainer(id, 'true'));
+      const cycle = async (id: string) => {
+        await unary(c.tasks, c.tasks.create, { containerId: id, rootfs: mounts.get(id)!, stdin: '', stdout: '', stderr: '', terminal: false, checkpoint: undefined, options: undefined, runtimePath: '' });
+        await unary(c.tasks, c.tasks.start, { containerId: id, execId: '' });
+        const w = await unary(c.tasks, c.tasks.wait, { containerId: id, execId: '' });
         expect(w.exitStatus).toBe(0);
-        await unary(c.tasks, c.tasks.delete, { containerId: 'cyc' });
+        await unary(c.tasks, c.tasks.delete, { containerId: id });
       };
-      await cycle();
+      await cycle('cyc');
       await waitFor('the shims to exit', () => shimsOf(d.address).length === 0);
       const fdsBefore = openFds(d.pid!);
-      for (let i = 1; i < 200; i++) await cycle();
+      await Promise.all(
+        containers.map(async (id) => {
+          for (let i = id === 'cyc' ? 1 : 0; i < 100; i++) await cycle(id);
+        }),
+      );
       await waitFor('the shims to exit', () => shimsOf(d.address).length === 0, 30_000);
       expect(openFds(d.pid!)).toBeLessThanOrEqual(fdsBefore);
       expect(fs.readdirSync(path.join(d.state, 'io.containerd.runtime.v2.task', ns))).toEqual([]);
       expect(mountsUnder(d.state)).toEqual([]);
       expect(cgroupsOf(ns)).toEqual([]);
-      expect((await ctr(['containers', 'rm', 'cyc'])).code).toBe(0);
+      expect((await ctr(['containers', 'rm', ...containers])).code).toBe(0);
       expect(mountsUnder(d.root)).toEqual([]);
     }, 400_000);
   });
