@@ -11,8 +11,12 @@ interface Pattern {
   re: RegExp;
 }
 
-/** A Go filepath.Match pattern (with `**`) as an anchored regular expression over slash-separated paths. */
-function toRegExp(pattern: string): RegExp {
+/**
+ * A Go filepath.Match pattern (`*` and `?` within a path component, `[...]` classes with `^` negating, `\`
+ * escapes), with `**` for any number of components, as an anchored regular expression over slash-separated
+ * paths. .dockerignore and COPY's globs both take it.
+ */
+export function globRegExp(pattern: string): RegExp {
   let re = '';
   for (let i = 0; i < pattern.length; i++) {
     const ch = pattern[i]!;
@@ -55,7 +59,7 @@ export class IgnoreMatcher {
       let p = posix.normalize(line).replace(/^\/+/, '');
       if (p === '.' || p === '') p = '.';
       p = p.replace(/\/+$/, '');
-      patterns.push({ text: p, exclusion, re: toRegExp(p) });
+      patterns.push({ text: p, exclusion, re: globRegExp(p) });
     }
     return new IgnoreMatcher(patterns);
   }

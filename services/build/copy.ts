@@ -18,6 +18,7 @@ import { PassThrough, pipeline, Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { errnoCode, invalidArgument, notFound, unavailable } from '../../lib/errdefs.js';
 import { resolveUser } from '../../lib/oci/user.js';
+import { globRegExp } from '../../lib/build/dockerignore.js';
 import { decompressor, detectCompression } from '../diff/compression.js';
 import { readFileInRoot, resolveDirInRoot, resolveInRoot } from '../diff/resolve-in-root.js';
 import { extractTar, treeTar, type Owner } from '../containerfs/archive.js';
@@ -127,7 +128,7 @@ async function glob(root: string, pattern: string): Promise<string[]> {
         next.push(dir === '' ? part : `${dir}/${part}`);
         continue;
       }
-      const re = globPart(part);
+      const re = globRegExp(part);
       let names: string[];
       try {
         names = await readdir(await resolveDirInRoot(root, dir));
@@ -142,24 +143,6 @@ async function glob(root: string, pattern: string): Promise<string[]> {
   const existing: string[] = [];
   for (const f of found) if (await lstat(await resolveInRoot(root, f)).then(() => true, () => false)) existing.push(f);
   return existing;
-}
-
-function globPart(part: string): RegExp {
-  let re = '';
-  for (let i = 0; i < part.length; i++) {
-    const ch = part[i]!;
-    if (ch === '*') re += '.*';
-    else if (ch === '?') re += '.';
-    else if (ch === '[') {
-      const end = part.indexOf(']', i + 2);
-      if (end < 0) throw invalidArgument(`syntax error in pattern "${part}"`);
-      const cls = part.slice(i + 1, end);
-      re += `[${cls.startsWith('^') || cls.startsWith('!') ? `^${cls.slice(1)}` : cls}]`;
-      i = end;
-    } else if (ch === '\\' && i + 1 < part.length) re += part[++i]!.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-    else re += ch.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-  }
-  return new RegExp(`^${re}$`);
 }
 
 /** Adds a tree to the checksum: every entry's name, type, mode, owner, size and content (not its times). */
