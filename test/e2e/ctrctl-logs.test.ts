@@ -23,7 +23,8 @@ class PtySession {
     this.child = spawn('script', ['-qfec', `${process.execPath} ${ctrctlBin} ${args}`, '/dev/null'], { env });
     this.child.stdout.on('data', (b: Buffer) => (this.out += b.toString('utf8')));
     this.child.stderr.on('data', (b: Buffer) => (this.out += b.toString('utf8')));
-    this.exited = new Promise((resolve) => this.child.once('exit', (code, signal) => resolve(code ?? 128 + (signal ? 9 : 0))));
+    // 'close', not 'exit': the exit can come before the last of the output is read.
+    this.exited = new Promise((resolve) => this.child.once('close', (code, signal) => resolve(code ?? 128 + (signal ? 9 : 0))));
   }
 
   type(keys: string): void {
@@ -150,7 +151,7 @@ describe.skipIf(!runcBinary || process.getuid?.() !== 0)('ctrctl logs and attach
       lineTimes.push(Date.now());
     });
     follow.stderr.on('data', (b: Buffer) => (err += b.toString()));
-    const code = await new Promise<number | null>((resolve) => follow.once('exit', resolve));
+    const code = await new Promise<number | null>((resolve) => follow.once('close', resolve));
     expect(code, err).toBe(0);
     // The lines in order to the last, many more than the two kept files hold (about seven): it followed
     // across rotations. (All 30 unless logs -f took over a second to start.)

@@ -304,7 +304,8 @@ describe('ctrctl push, login and logout against real registries', () => {
     const child = spawn('script', ['-qefc', `${process.execPath} ${ctrctlBin} login ${basicReg.host}`, '/dev/null'], { env, stdio: ['pipe', 'pipe', 'pipe'] });
     let out = '';
     child.stdout.on('data', (b: Buffer) => (out += b.toString('utf8')));
-    const exited = once(child, 'exit');
+    // 'close': its output read to the end, not only its exit.
+    const exited = once(child, 'close');
     const answer = async (prompt: string, text: string) => {
       const deadline = Date.now() + 30_000;
       while (!out.includes(prompt)) {
