@@ -7,12 +7,15 @@ export PATH="$PWD/node_modules/.bin:$PATH"
 buf lint
 rm -rf gen.tmp
 # Services spoken over ttrpc get messages only (buf.gen.ttrpc.yaml); everything else gets grpc-js stubs too.
-# The cgroup metrics (buf.gen.bigint.yaml) have uint64 counters past 2^53: bigint.
+# The cgroup metrics (buf.gen.bigint.yaml) have uint64 counters past 2^53: bigint; so has the CRI
+# (buf.gen.cri.yaml), with its services.
 ttrpc_protos=(proto/containerd/task proto/containerd/services/events/ttrpc)
 bigint_protos=(proto/io/containerd/cgroups)
-buf generate --output gen.tmp $(printf -- '--exclude-path %s ' "${ttrpc_protos[@]}" "${bigint_protos[@]}")
+cri_protos=(proto/runtime)
+buf generate --output gen.tmp $(printf -- '--exclude-path %s ' "${ttrpc_protos[@]}" "${bigint_protos[@]}" "${cri_protos[@]}")
 buf generate --template buf.gen.ttrpc.yaml --output gen.tmp $(printf -- '--path %s ' "${ttrpc_protos[@]}")
 buf generate --template buf.gen.bigint.yaml --output gen.tmp $(printf -- '--path %s ' "${bigint_protos[@]}")
+buf generate --template buf.gen.cri.yaml --output gen.tmp $(printf -- '--path %s ' "${cri_protos[@]}")
 # Replace gen/ only when the generated code changed, so that tsc's incremental build stays incremental.
 if ! diff -rq gen.tmp/gen gen >/dev/null 2>&1; then
   rm -rf gen && mv gen.tmp/gen gen
